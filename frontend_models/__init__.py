@@ -1,0 +1,1 @@
+"""ecgfe amplifier models: behavioural instrumentation amplifier, datasheet presets, differential pair."""
