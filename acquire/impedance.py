@@ -33,8 +33,9 @@ class ParallelRC:
     c_f: float = 0.0
 
     def __post_init__(self):
-        check_positive("r_ohm", self.r_ohm)
-        check_positive("c_f", self.c_f, allow_zero=True) if math.isfinite(self.c_f) else None
+        if not self.r_ohm > 0:
+            raise ValueError(f"r_ohm must be > 0 (inf for a pure capacitor); got {self.r_ohm!r}.")
+        check_positive("c_f", self.c_f, allow_zero=True)
         if math.isinf(self.r_ohm) and self.c_f == 0:
             raise ValueError("ParallelRC needs a finite r_ohm or a nonzero c_f; got an open circuit.")
 
