@@ -1,0 +1,199 @@
+"""The run configuration: one TOML document describes the whole chain.
+
+Sections follow the signal path: ``[source]``, ``[run]``, ``[mains]``,
+``[body]``, ``[electrodes]``, ``[amplifier]``, ``[post]``, ``[adc]`` and an
+array of tables ``[[digital]]``. A configuration is a plain nested dict; this
+module loads it, merges it over the defaults, applies ``dotted.key=value``
+overrides, checks the key names (with "did you mean") and writes it back as
+TOML. The physical validation happens when the chain is built
+(:func:`acquire.frontend.build_frontend`), by the parameter dataclasses.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from pathlib import Path
+
+from acquire._check import suggest
+
+#: Defaults: a diagnostic-band front end on a 60 Hz grid, patient floating at
+#: a realistic body common-mode voltage (120 V mains, 3 pF to mains, 300 pF to
+#: ground: 1.19 V rms, facts.md 2.1), the standards' 51 kOhm || 47 nF
+#: imbalance, a classic in-amp, a 24-bit 500 SPS converter.
+DEFAULTS: dict = {
+    "source": {"name": "synthetic", "channels": [], "start_s": 0.0, "duration_s": 60.0,
+               "heart_rate_bpm": 72.0, "seed": 0},
+    "run": {"fs_sim_hz": 8000.0, "chunk_s": 1.0, "seed": 0},
+    "mains": {"frequency_hz": 60.0, "mains_v_rms": 120.0},
+    "body": {"mode": "displacement", "grounded": False},
+    "electrodes": {"imbalance": "iec", "offset_v": 0.0},
+    "amplifier": {"preset": "ina128"},
+    "post": {"ac_coupling_hz": 0.0, "gain2_v_per_v": 1.0, "aa_hz": 150.0, "aa_order": 4,
+             "aa_kind": "butterworth"},
+    "adc": {},
+    "digital": [
+        {"kind": "highpass", "corner_hz": 0.05, "order": 1},
+        {"kind": "notch", "f0_hz": 60.0, "harmonics": [1, 2], "q": 30.0},
+        {"kind": "lowpass", "cutoff_hz": 150.0},
+    ],
+}
+
+#: Keys allowed in each section beyond those in DEFAULTS (optional, no default).
+OPTIONAL_KEYS: dict[str, set[str]] = {
+    "source": {"record_dir"},
+    "run": set(),
+    "mains": {"offset_hz", "drift_hz_rms", "harmonic_ratios", "am_depth", "am_hz"},
+    "body": {"cm_v_rms", "c_body_mains_f", "c_body_ground_f", "z_ref_ohm", "drl_loop_gain",
+             "drl_bandwidth_hz", "loop_area_m2", "flux_density_t"},
+    "electrodes": {"r_s_ohm", "r_d_ohm", "c_d_f", "noise_v_rms", "offset_drift_v_per_rts"},
+    "amplifier": {"file", "gain_v_per_v", "cmrr_db", "bandwidth_hz", "gbw_hz", "noise_v_per_rthz",
+                  "noise_corner_hz", "current_noise_a_per_rthz", "bias_current_a", "offset_v",
+                  "output_swing_v", "cmrr_corner_hz"},
+    "post": set(),
+    "adc": {"n_bits", "vref_v", "pga_gain_v_per_v", "fs_adc_hz", "noise_v_rms"},
+}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be read or has an unknown or malformed key."""
+
+
+def default_config() -> dict:
+    """A fresh copy of the defaults."""
+    return copy.deepcopy(DEFAULTS)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> dict:
+    """Read a TOML config (or none), merge it over the defaults, apply overrides.
+
+    Parameters
+    ----------
+    path : path or None
+        TOML file; None uses the defaults alone.
+    overrides : list of str
+        ``"section.key=value"`` strings; values are TOML literals (``1e-3``,
+        ``true``, ``[1, 2]``) or bare strings (``ina128``).
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, invalid TOML, unknown section or key.
+    """
+    cfg = default_config()
+    if path is not None:
+        path = Path(path)
+        try:
+            user = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+        merge(cfg, user)
+    for item in overrides:
+        set_dotted(cfg, item)
+    check_keys(cfg)
+    return cfg
+
+
+def merge(cfg: dict, user: dict) -> None:
+    """Merge ``user`` into ``cfg`` in place; ``[[digital]]`` replaces the default list."""
+    for section, value in user.items():
+        if section not in DEFAULTS:
+            raise ConfigError(f"unknown config section [{section}]; sections are "
+                              f"{', '.join(DEFAULTS)}.{suggest(section, DEFAULTS)}")
+        if section == "digital":
+            if not isinstance(value, list):
+                raise ConfigError("[[digital]] must be an array of tables, one per stage.")
+            cfg["digital"] = copy.deepcopy(value)
+        elif not isinstance(value, dict):
+            raise ConfigError(f"[{section}] must be a table; got {value!r}.")
+        else:
+            if section == "amplifier" and ("preset" in value or "file" in value):
+                cfg["amplifier"] = {}
+            cfg[section].update(copy.deepcopy(value))
+
+
+def parse_value(text: str):
+    """A TOML literal (number, bool, array, quoted string) or else the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def set_dotted(cfg: dict, item: str) -> None:
+    """Apply one ``section.key=value`` (or ``digital.N.key=value``) override in place."""
+    key, sep, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ConfigError(f"--set expects section.key=value (e.g. amplifier.cmrr_db=100); got {item!r}.")
+    value = parse_value(raw.strip())
+    if parts[0] == "digital":
+        if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(cfg["digital"]):
+            raise ConfigError(f"digital overrides are digital.<index>.<key>=value with index 0.."
+                              f"{len(cfg['digital']) - 1}; got {key!r}.")
+        cfg["digital"][int(parts[1])][parts[2]] = value
+        return
+    if len(parts) != 2:
+        raise ConfigError(f"--set key must be section.key; got {key!r}.")
+    section, name = parts
+    if section not in DEFAULTS:
+        raise ConfigError(f"unknown config section {section!r} in --set {item!r}."
+                          f"{suggest(section, DEFAULTS)}")
+    if section == "amplifier" and name in ("preset", "file"):
+        cfg["amplifier"] = {}
+    cfg[section][name] = value
+
+
+def allowed_keys(section: str) -> set[str]:
+    """The key names a section accepts."""
+    return set(DEFAULTS[section]) | OPTIONAL_KEYS[section]
+
+
+def check_keys(cfg: dict) -> None:
+    """Raise ConfigError naming the first unknown key, with a suggestion."""
+    for section, table in cfg.items():
+        if section == "digital":
+            continue
+        allowed = allowed_keys(section)
+        for name in table:
+            if name not in allowed:
+                raise ConfigError(f"unknown key {section}.{name}; allowed: "
+                                  f"{', '.join(sorted(allowed))}.{suggest(name, allowed)}")
+
+
+def to_toml(cfg: dict) -> str:
+    """Serialise a configuration as TOML (tables, then the [[digital]] array)."""
+    lines = []
+    for section, table in cfg.items():
+        if section == "digital":
+            continue
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items() if v is not None]
+        lines.append("")
+    for stage in cfg.get("digital", []):
+        lines.append("[[digital]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in stage.items() if v is not None]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def toml_value(v) -> str:
+    """One value as a TOML literal."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f'"{k}" = {toml_value(x)}' for k, x in v.items()) + " }"
+    raise ConfigError(f"cannot write {v!r} ({type(v).__name__}) to TOML.")
