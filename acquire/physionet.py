@@ -17,17 +17,31 @@ import tempfile
 import tomllib
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
-import wfdb
 
 import acquire
 from acquire._check import check_positive, suggest
 from acquire.recording import AAMI_CLASS, Annotations, Recording
+
+
+@contextmanager
+def _quiet_wfdb():
+    """Silence the pandas 3.1 deprecation that wfdb 4.3 triggers on import and in ``rdann``
+    (``DataFrame.set_index(inplace=True)``); ecgfe's tests turn warnings into errors."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The inplace keyword", DeprecationWarning)
+        yield
+
+
+with _quiet_wfdb():
+    import wfdb
 
 #: Where ``fetch`` downloads from unless ``base_url`` or ``$ECGFE_PHYSIONET_URL`` says otherwise.
 DEFAULT_BASE_URL = "https://physionet.org/files"
@@ -239,7 +253,9 @@ def load_physionet(name: str) -> Recording:
     FileNotFoundError
         When the record is not downloaded; the message gives the fetch command.
     """
-    slug, _, record = name.partition("/")
+    slug, slash, record = name.partition("/")
+    if not slash:
+        raise ValueError(f"name must be '<database>/<record>', e.g. 'mitdb/100'; got {name!r}.")
     db = get_database(slug)
     db.check_record(record)
     path = data_dir() / db.slug / db.version / record
@@ -258,12 +274,15 @@ def _load(path: Path, annotator: str | None, provenance: dict, refetch: str) -> 
     try:
         header = wfdb.rdheader(str(path))
     except _WFDB_ERRORS as exc:
-        raise ValueError(f"{header_file} is corrupt or unreadable ({_one_line(exc)}); {refetch}") from exc
+        raise ValueError(
+            f"{header_file} is corrupt or unreadable ({_one_line(exc)}); {refetch}"
+        ) from exc
     _check_signal_files(header, path.parent, refetch)
     ann_file = path.with_name(f"{path.name}.{annotator}") if annotator else None
     try:
-        record = wfdb.rdrecord(str(path))
-        ann = wfdb.rdann(str(path), annotator) if ann_file and ann_file.is_file() else None
+        with _quiet_wfdb():
+            record = wfdb.rdrecord(str(path))
+            ann = wfdb.rdann(str(path), annotator) if ann_file and ann_file.is_file() else None
     except _WFDB_ERRORS as exc:
         raise ValueError(
             f"record {path} is corrupt or truncated ({_one_line(exc)}); {refetch}"
@@ -504,38 +523,38 @@ def _sha256_file(path: Path) -> str:
 
 def _download(url: str, dest: Path, expected_sha256: str, progress: Progress | None) -> int:
     """Stream ``url`` to a temp file beside ``dest``; rename it only if the hash matches."""
-    response = _open(url)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with response, os.fdopen(fd, "wb") as out:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length is not None else None
+    with _open(url) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length is not None else None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
             digest, done = hashlib.sha256(), 0
-            try:
-                for block in iter(lambda: response.read(_CHUNK_BYTES), b""):
-                    digest.update(block)
-                    out.write(block)
-                    done += len(block)
-                    if progress is not None:
-                        progress(len(block), total, dest.name)
-            except (OSError, http.client.HTTPException) as exc:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    for block in iter(lambda: response.read(_CHUNK_BYTES), b""):
+                        digest.update(block)
+                        out.write(block)
+                        done += len(block)
+                        if progress is not None:
+                            progress(len(block), total, dest.name)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise FetchError(
+                        f"transfer of {url} was interrupted after {done} bytes "
+                        f"({exc or type(exc).__name__}); nothing kept, run fetch again."
+                    ) from None
+            if total is not None and done != total:
                 raise FetchError(
-                    f"transfer of {url} was interrupted after {done} bytes "
-                    f"({exc or type(exc).__name__}); nothing kept, run fetch again."
-                ) from None
-        if total is not None and done != total:
-            raise FetchError(
-                f"transfer of {url} was interrupted: got {done} of {total} bytes; "
-                "nothing kept, run fetch again."
-            )
-        if digest.hexdigest() != expected_sha256:
-            raise FetchError(
-                f"checksum mismatch for {url}: SHA-256 expected {expected_sha256}, got "
-                f"{digest.hexdigest()}; nothing kept."
-            )
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+                    f"transfer of {url} was interrupted: got {done} of {total} bytes; "
+                    "nothing kept, run fetch again."
+                )
+            if digest.hexdigest() != expected_sha256:
+                raise FetchError(
+                    f"checksum mismatch for {url}: SHA-256 expected {expected_sha256}, got "
+                    f"{digest.hexdigest()}; nothing kept."
+                )
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return done
