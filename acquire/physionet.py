@@ -142,6 +142,11 @@ def check_record_name(record: str) -> str:
 
 
 def _catalog_root():
+    """``datasets/`` of a source checkout (or editable install), else the installed ``acquire/_catalog``.
+
+    A checkout is recognised by ``pyproject.toml`` beside ``datasets/``, so that a
+    site-packages ``datasets`` (the Hugging Face package) is never taken for it.
+    """
     checkout = Path(acquire.__file__).resolve().parent.parent
     if (checkout / "datasets").is_dir() and (checkout / "pyproject.toml").is_file():
         return checkout / "datasets"
