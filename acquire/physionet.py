@@ -142,7 +142,7 @@ def check_record_name(record: str) -> str:
 
 
 def _catalog_root():
-    """``datasets/`` of a source checkout (or editable install), else the installed ``acquire/_catalog``.
+    """``datasets/`` in a checkout or editable install, else the installed ``acquire/_catalog``.
 
     A checkout is recognised by ``pyproject.toml`` beside ``datasets/``, so that a
     site-packages ``datasets`` (the Hugging Face package) is never taken for it.
