@@ -1,0 +1,172 @@
+"""Analog-to-digital converter: sampling, input-referred noise floor, PGA, quantisation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from acquire._check import check_positive
+from acquire.stage import Chunk
+
+#: Noise is drawn in blocks of this many ADC samples, each keyed on (seed, block index).
+NOISE_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class AdcParams:
+    """ADC settings.
+
+    Parameters
+    ----------
+    n_bits : int, default 24
+        Resolution, two's complement (2 to 32).
+    vref_v : float, default 2.4
+        Reference voltage; the full scale at the ADC input is ``+-vref_v``.
+    pga_gain_v_per_v : float, default 1
+        Programmable-gain amplifier ahead of the converter; the full scale at
+        the PGA input is ``+-vref_v / pga_gain_v_per_v``.
+    fs_adc_hz : float, default 500
+        Output data rate.
+    noise_v_rms : float, default 0
+        Input-referred noise floor at the PGA input (white at the ADC
+        samples), e.g. from a delta-sigma AFE's noise table.
+    """
+
+    n_bits: int = 24
+    vref_v: float = 2.4
+    pga_gain_v_per_v: float = 1.0
+    fs_adc_hz: float = 500.0
+    noise_v_rms: float = 0.0
+
+    def __post_init__(self):
+        if isinstance(self.n_bits, bool) or not isinstance(self.n_bits, int | np.integer) \
+                or not 2 <= self.n_bits <= 32:
+            raise ValueError(f"n_bits must be an integer from 2 to 32; got {self.n_bits!r}.")
+        check_positive("vref_v", self.vref_v)
+        check_positive("pga_gain_v_per_v", self.pga_gain_v_per_v)
+        check_positive("fs_adc_hz", self.fs_adc_hz)
+        check_positive("noise_v_rms", self.noise_v_rms, allow_zero=True)
+
+    @property
+    def lsb_v(self) -> float:
+        """Code step referred to the PGA input: ``vref / (pga * 2**(n_bits - 1))``."""
+        return self.vref_v / (self.pga_gain_v_per_v * 2 ** (self.n_bits - 1))
+
+    @property
+    def full_scale_v(self) -> float:
+        """Positive full scale at the PGA input, ``vref / pga``."""
+        return self.vref_v / self.pga_gain_v_per_v
+
+
+def block_normal(seed: int, n_channels: int, k0: int, k1: int, cache: dict) -> np.ndarray:
+    """Standard normal draws for absolute sample indices ``k0 <= k < k1``.
+
+    Sample ``k`` of every channel comes from block ``k // NOISE_BLOCK``,
+    drawn by ``default_rng([seed, block])``, so the values depend on the
+    absolute index only, never on how the signal was chunked. ``cache`` keeps
+    the last block so that small chunks do not redraw it.
+    """
+    out = np.empty((n_channels, k1 - k0))
+    k = k0
+    while k < k1:
+        b = k // NOISE_BLOCK
+        if cache.get("block") != b:
+            cache["block"] = b
+            cache["draws"] = np.random.default_rng([seed, b]).standard_normal((n_channels, NOISE_BLOCK))
+        stop = min(k1, (b + 1) * NOISE_BLOCK)
+        out[:, k - k0:stop - k0] = cache["draws"][:, k - b * NOISE_BLOCK:stop - b * NOISE_BLOCK]
+        k = stop
+    return out
+
+
+class Adc:
+    """Sample every M-th input, add the noise floor, apply the PGA and quantise.
+
+    Parameters
+    ----------
+    params : AdcParams
+        Converter settings.
+    fs_in_hz : float
+        Rate of the incoming (analog simulation) signal; must be an integer
+        multiple ``M`` of ``params.fs_adc_hz``.
+    seed : int, default 0
+        Seed of the noise floor.
+
+    Attributes
+    ----------
+    n_clipped_ : int
+        Samples (over all channels) whose code fell outside the range and
+        were clipped; zeroed by ``reset()``.
+
+    Notes
+    -----
+    Input sample ``n`` (absolute index) is converted when ``n % M == 0`` and
+    becomes output sample ``n // M``. An anti-alias filter, if any, is a
+    separate stage before this one. The code is
+
+    ``c = clip(round((v + e) / LSB), -2**(N-1), 2**(N-1) - 1)``,
+    ``LSB = Vref / (G_pga 2**(N-1))``
+
+    with ``e`` the noise floor, and the output is ``c * LSB`` volts at the PGA
+    input, so the PGA changes resolution and range but not the signal's
+    scale. The quantisation error of a busy signal is uniform, ``LSB/sqrt(12)``
+    rms (facts.md section 4). For the ADS1298 (PGA 6, Vref 2.4 V, 24 bits) a
+    full scale of ``+-Vref/G`` gives LSB = 47.7 nV (worked-examples.md; the
+    datasheet's own statement of the full scale is **unconfirmed** in
+    facts.md).
+    """
+
+    def __init__(self, params: AdcParams, fs_in_hz: float, *, seed: int = 0):
+        self.params = params
+        self.fs_in_hz = check_positive("fs_in_hz", fs_in_hz)
+        self.fs_out_hz = params.fs_adc_hz
+        ratio = self.fs_in_hz / params.fs_adc_hz
+        self.factor = round(ratio)
+        if self.factor < 1 or not math.isclose(ratio, self.factor, rel_tol=1e-9):
+            raise ValueError(
+                f"fs_in_hz={self.fs_in_hz:g} Hz must be an integer multiple of fs_adc_hz="
+                f"{params.fs_adc_hz:g} Hz (ratio {ratio:g}); set the simulation rate to a multiple "
+                f"of the ADC rate, e.g. {params.fs_adc_hz * max(1, math.ceil(ratio)):g} Hz."
+            )
+        self.seed = seed
+        self.reset()
+
+    @property
+    def lsb_v(self) -> float:
+        """Code step at the PGA input, volts."""
+        return self.params.lsb_v
+
+    @property
+    def full_scale_v(self) -> float:
+        """Positive full scale at the PGA input, volts."""
+        return self.params.full_scale_v
+
+    def reset(self) -> None:
+        """Zero the clip count and forget the cached noise block."""
+        self.n_clipped_ = 0
+        self._noise_cache = {}
+
+    def process(self, chunk: Chunk) -> Chunk:
+        """Convert the input samples of ``chunk`` that fall on ADC instants."""
+        M = self.factor
+        n0 = chunk.start_sample
+        first = (-n0) % M
+        k0 = (n0 + first) // M
+        pick = slice(first, None, M)
+        v = np.asarray(chunk.diff_v, dtype=float)[:, pick]
+        if self.params.noise_v_rms > 0:
+            v = v + self.params.noise_v_rms * block_normal(self.seed, v.shape[0], k0, k0 + v.shape[1],
+                                                           self._noise_cache)
+        half = 2 ** (self.params.n_bits - 1)
+        code = np.rint(v / self.lsb_v)
+        clipped = (code < -half) | (code > half - 1)
+        self.n_clipped_ += int(np.count_nonzero(clipped))
+        code = np.clip(code, -half, half - 1)
+        return Chunk(
+            diff_v=code * self.lsb_v,
+            cm_v=None if chunk.cm_v is None else chunk.cm_v[pick],
+            cm_dvdt_v_per_s=None if chunk.cm_dvdt_v_per_s is None else chunk.cm_dvdt_v_per_s[pick],
+            start_sample=k0,
+        )
