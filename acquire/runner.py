@@ -1,0 +1,147 @@
+"""The simulation runner: source -> analog stages -> ADC -> digital stages, in chunks.
+
+One call streams a source through a front end and returns the outputs at two
+tap points, **acquired** (after the ADC) and **recovered** (after the digital
+stages), both input-referred (divided by the nominal total gain). Output may
+also be written incrementally to a sink, so that memory stays bounded by the
+chunk size whatever the record length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acquire._check import check_positive
+from acquire.stage import Chain, Chunk
+
+TAPS = ("acquired", "recovered")
+
+
+@dataclass
+class Frontend:
+    """A built front end: the three chains and what the runner needs to know.
+
+    Attributes
+    ----------
+    analog : Chain
+        From the source rate to the ADC input (resampler, body, electrodes,
+        amplifier, post-amplifier stages), at ``fs_sim_hz``.
+    adc : Stage
+        The converter, ``fs_sim_hz`` -> ``fs_adc_hz``.
+    digital : Chain or None
+        Digital stages at the ADC rate (None: recovered equals acquired).
+    nominal_gain_v_per_v : float
+        Gain from the electrodes to the ADC output in the passband, used to
+        express outputs input-referred.
+    """
+
+    analog: Chain
+    adc: object
+    digital: Chain | None
+    nominal_gain_v_per_v: float
+    info: dict = field(default_factory=dict)
+
+    def stages(self):
+        """All (name, stage) pairs, in signal order."""
+        yield from self.analog.stages
+        yield "adc", self.adc
+        if self.digital is not None:
+            yield from self.digital.stages
+
+    def reset(self) -> None:
+        """Reset every stage."""
+        self.analog.reset()
+        self.adc.reset()
+        if self.digital is not None:
+            self.digital.reset()
+
+    def counts(self) -> dict[str, int]:
+        """Event counters of every stage (attributes ``n_*_``), keyed ``stage.counter``."""
+        out = {}
+        for name, stage in self.stages():
+            for attr, value in vars(stage).items():
+                if attr.startswith("n_") and attr.endswith("_") and isinstance(value, (int, np.integer)):
+                    out[f"{name}.{attr.rstrip('_')}"] = int(value)
+        return out
+
+    @property
+    def fs_adc_hz(self) -> float:
+        """Rate of the acquired tap."""
+        return self.adc.fs_out_hz
+
+    @property
+    def fs_out_hz(self) -> float:
+        """Rate of the recovered tap."""
+        return self.digital.fs_out_hz if self.digital is not None else self.adc.fs_out_hz
+
+
+@dataclass
+class RunResult:
+    """Outputs of one run, input-referred volts, shape (n_channels, n) per tap."""
+
+    acquired_v: np.ndarray | None
+    recovered_v: np.ndarray | None
+    fs_acquired_hz: float
+    fs_recovered_hz: float
+    n_acquired: int
+    n_recovered: int
+    counts: dict
+
+
+def run(frontend: Frontend, source, *, chunk_s: float = 1.0,
+        progress: Callable[[int, int], None] | None = None, keep: bool = True,
+        sink=None) -> RunResult:
+    """Stream ``source`` through ``frontend`` in chunks of ``chunk_s`` seconds.
+
+    Parameters
+    ----------
+    frontend : Frontend
+        The front end; it is reset first, so a run is repeatable.
+    source : acquire.sources.Source
+        Read in chunks; rewound first.
+    chunk_s : float
+        Chunk duration at the source rate. The output does not depend on it
+        (every stage is chunk-invariant), only memory and speed do.
+    progress : callable(done, total), optional
+        Called after each chunk with source samples done and total.
+    keep : bool
+        Keep the outputs in memory and return them. Switch off for long
+        records written to ``sink``.
+    sink : object with ``write(tap, x_v)``, optional
+        Receives each input-referred output chunk as it is produced.
+
+    Returns
+    -------
+    RunResult
+    """
+    check_positive("chunk_s", chunk_s)
+    n_chunk = max(1, int(round(chunk_s * source.fs_hz)))
+    if not np.isclose(frontend.analog.fs_in_hz, source.fs_hz):
+        raise ValueError(f"front end built for a {frontend.analog.fs_in_hz:g} Hz source; "
+                         f"got a {source.fs_hz:g} Hz source; rebuild it for this rate.")
+    frontend.reset()
+    source.reset()
+    kept = {tap: [] for tap in TAPS}
+    n_out = dict.fromkeys(TAPS, 0)
+    gain = frontend.nominal_gain_v_per_v
+    done = 0
+    while done < source.n_samples:
+        x = source.read(min(n_chunk, source.n_samples - done))
+        acquired = frontend.adc.process(frontend.analog.process(Chunk(x, start_sample=done)))
+        recovered = acquired if frontend.digital is None else frontend.digital.process(acquired)
+        done += x.shape[1]
+        for tap, chunk in zip(TAPS, (acquired, recovered)):
+            y = chunk.diff_v / gain
+            n_out[tap] += y.shape[1]
+            if keep:
+                kept[tap].append(y)
+            if sink is not None:
+                sink.write(tap, y)
+        if progress is not None:
+            progress(done, source.n_samples)
+    out = {tap: np.concatenate(kept[tap], axis=1) if keep else None for tap in TAPS}
+    return RunResult(out["acquired"], out["recovered"], frontend.fs_adc_hz, frontend.fs_out_hz,
+                     n_out["acquired"], n_out["recovered"], frontend.counts())
