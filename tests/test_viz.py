@@ -1,4 +1,4 @@
-"""Tests for acquire.viz: every figure renders, is labelled with units, and draws the right numbers."""
+"""Tests for acquire.viz: each figure renders, is labelled with units, draws the right numbers."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_time_panel_titles_units_and_mv_conversion(traces):
     assert [ax.get_title() for ax in axes] == [
         "Clean source (reference)", "Acquired input with interference", "Recovered output",
         "Zoom 1 to 3 s"]
-    assert fig._suptitle.get_text() == "record 100"
+    assert fig.get_suptitle() == "record 100"
     for ax in axes:
         assert ax.get_xlabel() == "Time (s)"
         assert ax.get_ylabel() == "Amplitude (mV)"
@@ -59,8 +59,8 @@ def test_time_panel_titles_units_and_mv_conversion(traces):
     # window 1..3 s holds the beats at 1.3, 2.1 and 2.9 s only
     assert len(_gid_lines(axes[0], "beats-source")[0].get_xdata()) == 12
     assert len(_gid_lines(axes[2], "beats-detected")[0].get_xdata()) == 11
-    np.testing.assert_allclose(_gid_lines(axes[3], "beats-source")[0].get_xdata(), [1.3, 2.1, 2.9])
-    np.testing.assert_allclose(_gid_lines(axes[3], "beats-detected")[0].get_xdata(), [1.3, 2.1, 2.9])
+    for gid in ("beats-source", "beats-detected"):
+        np.testing.assert_allclose(_gid_lines(axes[3], gid)[0].get_xdata(), [1.3, 2.1, 2.9])
     # markers sit on the trace: at a beat the Gaussian's value is ~1 mV
     np.testing.assert_allclose(_gid_lines(axes[3], "beats-source")[0].get_ydata(), 1.0, atol=0.05)
 
@@ -220,7 +220,7 @@ def test_compliance_pp_band_and_peak_lines():
     in_ax, out_ax = fig.axes
     assert in_ax.get_ylabel() == "Input (V)" and out_ax.get_ylabel() == "Output RTI (mV)"
     assert in_ax.get_xlabel() == out_ax.get_xlabel() == "Time (s)"
-    assert fig._suptitle.get_text() == "IEC 60601-2-27 CMRR"
+    assert fig.get_suptitle() == "IEC 60601-2-27 CMRR"
     # band of 1 mV centred on the output mid-range 0.2 mV: 0.7 and -0.3 mV
     ys = sorted(ln.get_ydata()[0] for ln in _gid_lines(out_ax, "limit"))
     np.testing.assert_allclose(ys, [-0.3, 0.7], atol=1e-6)  # sampled sine peaks: |err| < 1e-9

@@ -1,0 +1,300 @@
+"""One self-contained HTML report: headings, text, tables, figures, config and provenance.
+
+The report is a single file with no external references: figures are
+embedded as base64 ``data:`` URIs, the style sheet is inline, and there is no
+script. All text is HTML-escaped. :func:`report_from_dir` builds
+``report.html`` from the files an ``ecgfe simulate/compare/sweep --out DIR``
+run leaves behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acquire import __version__
+from acquire.viz import atomic_write, figure_bytes
+
+_CSS = """
+body { font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.4; }
+h1 { border-bottom: 2px solid #1f77b4; padding-bottom: .2em; }
+h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
+caption { text-align: left; font-weight: bold; padding: .3em 0; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; }
+th { background: #f0f0f0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; height: auto; }
+figcaption { font-size: .85em; color: #555; }
+pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .85em; }
+nav ul { columns: 2; }
+.meta { color: #666; font-size: .85em; }
+"""
+
+_MIME = {".png": "image/png", ".svg": "image/svg+xml"}
+
+#: The result files :func:`report_from_dir` turns into tables, with their section headings.
+RESULT_FILES = {"metrics.json": "Metrics", "comparison.json": "Preset comparison",
+                "sweep.json": "Sweep"}
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of a report.
+
+    Parameters
+    ----------
+    heading : str
+    paragraphs : sequence of str
+        Plain-text paragraphs (escaped, not HTML).
+    tables : dict of str to sequence of dict
+        Caption -> rows; the columns are the union of the rows' keys in
+        first-seen order. Numbers are formatted to 4 significant digits.
+    figures : sequence of Figure or path
+        matplotlib Figures (embedded as PNG) or ``.png``/``.svg`` files.
+    preformatted : dict of str to str
+        Caption -> text shown verbatim (e.g. the TOML config, provenance JSON).
+    """
+
+    heading: str
+    paragraphs: Sequence[str] = ()
+    tables: Mapping[str, Sequence[Mapping[str, object]]] = field(default_factory=dict)
+    figures: Sequence[object] = ()
+    preformatted: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.heading, str) or not self.heading:
+            raise TypeError(f"Section.heading must be a non-empty str; got {self.heading!r}.")
+        for name in ("paragraphs", "figures"):
+            value = getattr(self, name)
+            if isinstance(value, (str, Path)) or not isinstance(value, Sequence):
+                raise TypeError(f"Section.{name} must be a list or tuple; got "
+                                f"{type(value).__name__} {value!r:.60}.")
+        for name in ("tables", "preformatted"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise TypeError(f"Section.{name} must be a dict of caption -> content; got "
+                                f"{type(getattr(self, name)).__name__}.")
+        for caption, rows in self.tables.items():
+            if isinstance(rows, Mapping) or not all(isinstance(r, Mapping) for r in rows):
+                raise TypeError(f"Section.tables[{caption!r}] must be a list of dicts (rows).")
+        for fig in self.figures:
+            if isinstance(fig, (str, Path)):
+                if Path(fig).suffix.lower() not in _MIME:
+                    raise ValueError(f"figure files must be .png or .svg; got {str(fig)!r}.")
+            elif not hasattr(fig, "savefig"):
+                raise TypeError(f"Section.figures items must be matplotlib Figures or .png/.svg "
+                                f"paths; got {type(fig).__name__}.")
+
+
+def format_value(v) -> str:
+    """A table cell: floats to 4 significant digits, lists joined, None as a dash."""
+    if v is None:
+        return "\u2014"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}" if math.isfinite(v) else str(v)
+    if isinstance(v, (list, tuple)):
+        return ", ".join(format_value(x) for x in v)
+    return str(v)
+
+
+def _table_html(caption: str, rows: Sequence[Mapping[str, object]]) -> str:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for c in columns:
+            v = row.get(c)
+            num = isinstance(v, (int, float)) and not isinstance(v, bool)
+            cls = ' class="num"' if num else ""
+            cells.append(f"<td{cls}>{html.escape(format_value(v))}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _figure_html(fig, index: int) -> str:
+    if isinstance(fig, (str, Path)):
+        path = Path(fig)
+        data, mime, caption = path.read_bytes(), _MIME[path.suffix.lower()], path.name
+    else:
+        data, mime = figure_bytes(fig, "png"), _MIME[".png"]
+        caption = fig.get_suptitle()
+    uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    alt = html.escape(caption or f"Figure {index}", quote=True)
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return f'<figure><img src="{uri}" alt="{alt}">{cap}</figure>'
+
+
+def _section_html(section: Section, anchor: str, first_figure: int) -> str:
+    parts = [f'<section id="{anchor}"><h2>{html.escape(section.heading)}</h2>']
+    parts += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
+    parts += [_table_html(c, rows) for c, rows in section.tables.items()]
+    parts += [_figure_html(f, first_figure + i) for i, f in enumerate(section.figures)]
+    parts += [f"<h3>{html.escape(c)}</h3><pre>{html.escape(text)}</pre>"
+              for c, text in section.preformatted.items()]
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_html(*, title: str, sections: Sequence[Section]) -> str:
+    """The report as one HTML string (see :func:`write_html_report`)."""
+    toc = "".join(f'<li><a href="#s{i}">{html.escape(s.heading)}</a></li>'
+                  for i, s in enumerate(sections, 1))
+    body, n_fig = [], 1
+    for i, s in enumerate(sections, 1):
+        body.append(_section_html(s, f"s{i}", n_fig))
+        n_fig += len(s.figures)
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="meta">Generated by ecgfe {html.escape(__version__)}.</p>',
+        f"<nav><ul>{toc}</ul></nav>", *body, "</body>", "</html>", ""])
+
+
+def write_html_report(path: str | Path, *, title: str, sections: Sequence[Section]) -> Path:
+    """Write a self-contained HTML report and return its path.
+
+    Parameters
+    ----------
+    path : path
+        Output file; written to a temporary name in the same directory and
+        renamed when complete.
+    title : str
+        Page title and top heading.
+    sections : sequence of Section
+
+    Returns
+    -------
+    Path
+    """
+    if not all(isinstance(s, Section) for s in sections):
+        raise TypeError(f"sections must be a list of Section; got "
+                        f"{sorted({type(s).__name__ for s in sections})}.")
+    return atomic_write(path, render_html(title=title, sections=sections).encode("utf-8"))
+
+
+def _flatten(obj, prefix: str = "") -> dict[str, object]:
+    """Nested dicts to one level with dotted keys; other values unchanged."""
+    if not isinstance(obj, Mapping):
+        return {prefix: obj}
+    out: dict[str, object] = {}
+    for k, v in obj.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _is_rows(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(r, Mapping) for r in v)
+
+
+def _is_keyed_rows(v) -> bool:
+    """A non-empty dict whose values are all dicts: one row per key."""
+    return isinstance(v, Mapping) and bool(v) and all(isinstance(x, Mapping) for x in v.values())
+
+
+def _rows(v) -> list[dict]:
+    """Flat table rows from a list of dicts or a dict of dicts (key in a "name" column)."""
+    if isinstance(v, Mapping):
+        return [{"name": k, **_flatten(r)} for k, r in v.items()]
+    return [_flatten(r) for r in v]
+
+
+def _per_channel_rows(stage: str, block) -> list[dict]:
+    """Rows ``{stage, channel, metric...}`` from one stage's per-channel metrics.
+
+    Accepts a list of per-channel dicts, a dict channel -> metrics, or a dict
+    metric -> list of per-channel values (scalars apply to every channel).
+    """
+    if _is_rows(block):
+        return [{"stage": stage, "channel": i, **_flatten(r)} for i, r in enumerate(block)]
+    if _is_keyed_rows(block):
+        return [{"stage": stage, "channel": ch, **_flatten(m)} for ch, m in block.items()]
+    if isinstance(block, Mapping):
+        n = max((len(v) for v in block.values() if isinstance(v, list)), default=1)
+        return [{"stage": stage, "channel": i,
+                 **{k: (v[i] if isinstance(v, list) and len(v) == n else v)
+                    for k, v in block.items()}} for i in range(n)]
+    return [{"stage": stage, "value": block}]
+
+
+def json_tables(name: str, obj) -> dict[str, list[dict]]:
+    """Tables (caption -> rows) for one ecgfe result JSON document.
+
+    ``metrics.json``: the per-channel metrics at ``acquired`` and
+    ``recovered`` in one table. Otherwise a list of dicts, or a dict of dicts
+    (one row per key, e.g. preset -> metrics), is one table; inside a dict,
+    each such value (e.g. sweep ``points``) is its own table, and the
+    remaining values go to a key/value "Summary" table.
+    """
+    stages = [s for s in ("acquired", "recovered") if isinstance(obj, Mapping) and s in obj]
+    if name == "metrics.json" and stages:
+        rest = dict(obj)
+        tables = {"Per-channel metrics": [row for s in stages
+                                          for row in _per_channel_rows(s, rest.pop(s))]}
+    elif _is_rows(obj) or _is_keyed_rows(obj):
+        return {name: _rows(obj)}
+    elif isinstance(obj, Mapping):
+        rest, tables = dict(obj), {}
+    else:
+        return {name: [{"value": obj}]}
+    for key, value in list(rest.items()):
+        if _is_rows(value) or _is_keyed_rows(value):
+            tables[key] = _rows(rest.pop(key))
+    if rest:
+        tables["Summary"] = [{"key": k, "value": v} for k, v in _flatten(rest).items()]
+    return tables
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); re-run the ecgfe command that "
+                         f"wrote it.") from None
+
+
+def report_from_dir(out_dir: str | Path, *, title: str | None = None) -> Path:
+    """Build ``report.html`` in an ecgfe output directory; return its path.
+
+    Includes whatever is present: tables from ``metrics.json``,
+    ``comparison.json`` and ``sweep.json``, every ``*.png``/``*.svg`` figure
+    (the PNG when both exist for one name), ``config.toml`` and
+    ``provenance.json``.
+
+    Raises
+    ------
+    ValueError
+        ``out_dir`` is not a directory, or holds no result JSON and no figure.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise ValueError(f"out_dir must be an existing directory; got {str(out)!r}.")
+    sections = [Section(heading, tables=json_tables(name, _read_json(out / name)))
+                for name, heading in RESULT_FILES.items() if (out / name).is_file()]
+    figs = {p.stem: p for p in sorted(out.glob("*.svg"))}
+    figs.update({p.stem: p for p in sorted(out.glob("*.png"))})
+    if not sections and not figs:
+        raise ValueError(f"no ecgfe results in {out}; run ecgfe simulate/compare/sweep "
+                         f"--out {out} first.")
+    if figs:
+        sections.append(Section("Figures", figures=[figs[k] for k in sorted(figs)]))
+    blocks = {}
+    if (out / "config.toml").is_file():
+        blocks["config.toml"] = (out / "config.toml").read_text(encoding="utf-8")
+    if (out / "provenance.json").is_file():
+        blocks["provenance.json"] = json.dumps(_read_json(out / "provenance.json"), indent=2)
+    if blocks:
+        sections.append(Section("Configuration and provenance", preformatted=blocks))
+    return write_html_report(out / "report.html", title=title or f"ecgfe report: {out.name}",
+                             sections=sections)
