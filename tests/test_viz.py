@@ -267,3 +267,27 @@ def test_save_figure_failure_leaves_no_file(tmp_path, monkeypatch):
 def test_save_figure_rejects_a_string_of_formats(tmp_path):
     with pytest.raises(TypeError, match="formats must be a sequence"):
         viz.save_figure(_small_figure(), tmp_path / "fig", formats="png")
+
+
+_X = np.array([1.0, 10.0, 100.0])
+_DRAWERS = {  # function call on given axes -> number of axes it needs
+    "bode": (2, lambda axes: viz.plot_bode(_X, _X + 0j, 1e-3 * _X + 0j, axes=axes)),
+    "sweep": (1, lambda axes: viz.plot_sweep(_X, {"a": _X}, xlabel="x (Hz)", ylabel="y (dB)",
+                                             ax=axes[0])),
+    "presets": (2, lambda axes: viz.plot_preset_comparison(
+        ["p", "q"], {"SNR (dB)": [1.0, 2.0], "QRS F1": [0.9, 1.0]}, axes=axes)),
+    "compliance": (2, lambda axes: viz.plot_compliance(_X, _X, 1e-4 * _X, 1e-3, title="t",
+                                                       axes=axes)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DRAWERS))
+def test_given_axes_are_drawn_into(name):
+    n_axes, draw = _DRAWERS[name]
+    own = Figure()
+    axes = own.subplots(1, n_axes, squeeze=False)[0]
+    assert draw(axes) is own
+    assert len(own.axes) == n_axes  # no extra axes created
+    for ax in axes:
+        assert ax.get_lines() or ax.patches
+        assert "(" in ax.get_ylabel() or ax.get_ylabel() == "QRS F1"  # a unit, or dimensionless
