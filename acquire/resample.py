@@ -87,6 +87,9 @@ class Resampler:
         Full width of the transition band, centred on ``cutoff_hz``.
     group_delay_s : float
         ``(N - 1) / 2`` samples at ``L * fs_in_hz`` (linear phase).
+    settling_time_s : float
+        ``(N - 1)`` samples at ``L * fs_in_hz``: after this the output no
+        longer depends on the zero history before the first input.
 
     Notes
     -----
@@ -97,16 +100,24 @@ class Resampler:
 
     which is ``scipy.signal.upfirdn(h, x, L, M)`` (Crochiere & Rabiner,
     Multirate Digital Signal Processing, 1983, ch. 3), with inputs before the
-    first one taken as zero. It is causal: output ``m`` is produced as soon as
-    input ``n`` has arrived, so after ``n_in`` inputs exactly
-    ``ceil(n_in L / M)`` outputs exist. Every output is summed over taps
+    first one taken as zero. The first chunk's ``start_sample`` fixes the
+    absolute input index; later chunks must follow it without gaps. It is
+    causal: output ``m`` is produced as soon as input ``n`` has arrived, so
+    once inputs up to index ``n_in - 1`` have arrived, outputs up to index
+    ``ceil(n_in L / M) - 1`` have been returned. Every output is summed over taps
     ``k = 0, 1, ..., K-1`` in that order with element-wise operations, so the
     result does not depend on how the input was chunked.
 
     With the defaults (24 taps, 80 dB) the transition band is ``0.21 *
     min(fs_in, fs_out)`` wide: 360 -> 8000 Hz passes 0-142 Hz (ripple 0.0012
-    dB) and attenuates everything above 218 Hz by at least 80 dB, so
-    every image of a passband component is at least 80 dB down.
+    dB) and attenuates everything above 218 Hz by about 80 dB (Kaiser's
+    formula holds to a few tenths of a dB: 79.8 dB measured for 360 -> 8000,
+    8000 -> 500 and 1000 -> 8000 Hz), so every image or alias of a passband
+    component is about 80 dB down. One output costs about
+    ``2 n_taps_per_phase`` vector operations per block of outputs; one 30-min
+    channel at 360 -> 8000 Hz (14.4 M outputs) takes about 0.3 s on one core
+    in one block or 10 s chunks, and about 1.8 s in 1 s chunks, where the
+    per-call overhead of the small operations dominates.
     """
 
     def __init__(self, fs_in_hz: float, fs_out_hz: float, *, n_taps_per_phase: int = 24,
@@ -126,6 +137,7 @@ class Resampler:
         self.transition_hz = (self.stopband_db - 7.95) * fs_high / (2.285 * 2 * math.pi * (n_taps - 1))
         self.taps = self.up * kaiser_lowpass(n_taps, self.cutoff_hz, fs_high, self.stopband_db)
         self.group_delay_s = (n_taps - 1) / 2 / fs_high
+        self.settling_time_s = (n_taps - 1) / fs_high
         # Polyphase branches: coef[r, k] = h[p_r + k L] for output residue r = m mod L.
         self._n_branch_taps = -(-n_taps // self.up)
         poly = np.zeros(self._n_branch_taps * self.up)

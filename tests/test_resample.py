@@ -61,6 +61,7 @@ def test_group_delay_value():
     # N = 24 * 200 = 4800 taps at 72 kHz: (N - 1)/2 / 72000 = 33.326 ms
     assert len(r.taps) == 4800
     assert r.group_delay_s == pytest.approx(4799 / 2 / 72000.0, rel=1e-15)
+    assert r.settling_time_s == pytest.approx(4799 / 72000.0, rel=1e-15)
 
 
 def coherent_spectrum(y, fs):
