@@ -82,11 +82,6 @@ class Stage(Protocol):
         """Restore the state the stage had when constructed."""
 
 
-def out_start_sample(start_sample: int, fs_in_hz: float, fs_out_hz: float) -> int:
-    """Absolute output index of the first output sample for a rate-changing stage."""
-    return int(start_sample * fs_out_hz // fs_in_hz)
-
-
 class Chain:
     """Stages run in order; a chain is itself a stage.
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from acquire.stage import Chain, Chunk, Stage, out_start_sample
+from acquire.stage import Chain, Chunk, Stage
 from tests.contract import check_stage_contract
 
 
@@ -51,8 +51,3 @@ def test_chain_rejects_duplicate_names_and_empty():
         Chain([("a", Scale(1.0)), ("a", Scale(1.0))])
     with pytest.raises(ValueError, match="at least one"):
         Chain([])
-
-
-def test_out_start_sample():
-    # 360 -> 8000 Hz: input index 9 maps to output index 200 exactly.
-    assert out_start_sample(9, 360.0, 8000.0) == 200
