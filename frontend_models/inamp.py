@@ -1,0 +1,459 @@
+"""Behavioural instrumentation amplifier: gain, CMRR(f), bandwidth, noise, dc errors, rails.
+
+One stage models one amplifier per lead (``n_channels`` identical, independent
+amplifiers that share the electrode pair model and the body common mode).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import signal
+
+from acquire._check import FrontendWarning, check_below_nyquist, check_positive
+from acquire.impedance import ElectrodeImpedance, ParallelRC
+from acquire.stage import Chunk
+
+#: Upper edge of the band where the discretised filters are checked against
+#: the analytic response, as a fraction of the sampling rate.
+ACCURACY_BAND_FRACTION = 0.4
+#: Largest accepted magnitude error in that band before a warning, dB.
+ACCURACY_DB = 0.1
+#: Lowest pole of the 1/f (pink) noise synthesis filter; the synthesised
+#: spectrum is flat below it.
+PINK_F_MIN_HZ = 0.01
+#: Pole-zero pairs per decade of the pink-noise filter.
+PINK_PAIRS_PER_DECADE = 2
+#: Samples per random-number block; noise for absolute sample ``n`` comes
+#: from block ``n // NOISE_BLOCK_SAMPLES``, so chunking cannot change it.
+NOISE_BLOCK_SAMPLES = 8192
+
+_STREAM_WHITE, _STREAM_PINK, _STREAM_I_POS, _STREAM_I_NEG = range(4)
+
+
+def _finite(param: str, value: float) -> float:
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{param} must be a finite number; got {value!r}.")
+    return v
+
+
+def _positive_or_inf(param: str, value: float) -> float:
+    v = float(value)
+    if not (v > 0 and not math.isnan(v)):
+        raise ValueError(f"{param} must be > 0 (math.inf for no limit); got {value!r}.")
+    return v
+
+
+@dataclass(frozen=True)
+class InAmpParams:
+    """Parameters of the behavioural instrumentation amplifier (SI units).
+
+    Parameters
+    ----------
+    gain_v_per_v : float
+        Differential gain G (> 0).
+    cmrr_db : float
+        Common-mode rejection ratio at dc, dB (> 0).
+    cmrr_hf_point : (f_hz, cmrr_db) or None
+        A datasheet point on the falling CMRR curve; the corner ``f_z`` of
+        CMRR(f) = CMRR_dc / (1 + j f/f_z) is solved so that |CMRR(f_hz)|
+        equals it. Mutually exclusive with ``cmrr_corner_hz``.
+    cmrr_corner_hz : float or None
+        The CMRR corner ``f_z`` directly. Neither given: CMRR is flat.
+    bandwidth_hz, gbw_hz : float or None
+        The -3 dB bandwidth, or the gain-bandwidth product (then bandwidth =
+        gbw_hz / gain_v_per_v). Exactly one must be given.
+    noise_v_per_rthz : float
+        White input voltage-noise density e_n, V/sqrt(Hz).
+    noise_corner_hz : float
+        1/f corner f_c of the voltage noise (0: no 1/f noise).
+    current_noise_a_per_rthz : float
+        White input current-noise density i_n per input, A/sqrt(Hz).
+    bias_current_a, offset_current_a : float
+        Input bias current I_b (into the pins) and offset current I_os
+        (I_b+ - I_b-), amperes.
+    offset_v : float
+        Input offset voltage V_os, volts.
+    output_swing_v : float
+        Output clips at +-output_swing_v (math.inf: never).
+    input_cm_range_v : (min_v, max_v)
+        Allowed input common-mode range; samples outside are counted.
+    z_cm : ParallelRC
+        Common-mode input impedance of each input (default 10 GOhm || 5 pF,
+        a generic value; presets give the datasheet's). Used by the electrode
+        stage for the CM-to-DM divider, not applied here.
+    z_diff : ParallelRC or None
+        Differential input impedance, for the electrode stage.
+    dc_block_hz : float
+        Corner of a first-order dc-blocking high-pass on the amplified signal
+        (integrator feedback, as in the AD8232); 0 for a dc-coupled amplifier.
+
+    Notes
+    -----
+    The CMRR fit: |CMRR(f_h)| = CMRR_dc / sqrt(1 + (f_h/f_z)^2), so
+    f_z = f_h / sqrt(r^2 - 1) with r = 10^((cmrr_db - cmrr_h_db)/20)
+    (behavioural model of facts.md section 4; e.g. INA826 G=1: 95 dB at dc,
+    84 dB at 5 kHz gives f_z = 1.47 kHz).
+    """
+
+    gain_v_per_v: float
+    cmrr_db: float
+    cmrr_hf_point: tuple[float, float] | None = None
+    cmrr_corner_hz: float | None = None
+    bandwidth_hz: float | None = None
+    gbw_hz: float | None = None
+    noise_v_per_rthz: float = 0.0
+    noise_corner_hz: float = 0.0
+    current_noise_a_per_rthz: float = 0.0
+    bias_current_a: float = 0.0
+    offset_current_a: float = 0.0
+    offset_v: float = 0.0
+    output_swing_v: float = math.inf
+    input_cm_range_v: tuple[float, float] = (-math.inf, math.inf)
+    z_cm: ParallelRC = field(default_factory=lambda: ParallelRC(10e9, 5e-12))
+    z_diff: ParallelRC | None = None
+    dc_block_hz: float = 0.0
+
+    def __post_init__(self):
+        check_positive("gain_v_per_v", self.gain_v_per_v)
+        check_positive("cmrr_db", self.cmrr_db)
+        if self.cmrr_hf_point is not None and self.cmrr_corner_hz is not None:
+            raise ValueError("Give at most one of cmrr_hf_point or cmrr_corner_hz; got "
+                             f"cmrr_hf_point={self.cmrr_hf_point!r}, cmrr_corner_hz={self.cmrr_corner_hz!r}.")
+        if self.cmrr_hf_point is not None:
+            point = tuple(self.cmrr_hf_point)
+            if len(point) != 2:
+                raise ValueError(f"cmrr_hf_point must be (f_hz, cmrr_db); got {self.cmrr_hf_point!r}.")
+            check_positive("cmrr_hf_point f_hz", point[0])
+            if not float(point[1]) < self.cmrr_db:
+                raise ValueError(f"cmrr_hf_point cmrr_db must be below the dc cmrr_db={self.cmrr_db:g} "
+                                 f"(CMRR falls with frequency); got {point[1]!r}.")
+        if self.cmrr_corner_hz is not None:
+            check_positive("cmrr_corner_hz", self.cmrr_corner_hz)
+        if (self.bandwidth_hz is None) == (self.gbw_hz is None):
+            raise ValueError("Give exactly one of bandwidth_hz or gbw_hz; got "
+                             f"bandwidth_hz={self.bandwidth_hz!r}, gbw_hz={self.gbw_hz!r}.")
+        if self.bandwidth_hz is not None:
+            check_positive("bandwidth_hz", self.bandwidth_hz)
+        else:
+            check_positive("gbw_hz", self.gbw_hz)
+        for name in ("noise_v_per_rthz", "noise_corner_hz", "current_noise_a_per_rthz", "dc_block_hz"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        for name in ("bias_current_a", "offset_current_a", "offset_v"):
+            _finite(name, getattr(self, name))
+        _positive_or_inf("output_swing_v", self.output_swing_v)
+        lo, hi = self.input_cm_range_v
+        if not float(lo) < float(hi):
+            raise ValueError(f"input_cm_range_v must be (min_v, max_v) with min_v < max_v; "
+                             f"got {self.input_cm_range_v!r}.")
+        if not isinstance(self.z_cm, ParallelRC):
+            raise TypeError(f"z_cm must be a ParallelRC; got {type(self.z_cm).__name__}.")
+        if self.z_diff is not None and not isinstance(self.z_diff, ParallelRC):
+            raise TypeError(f"z_diff must be a ParallelRC or None; got {type(self.z_diff).__name__}.")
+
+    @property
+    def f_3db_hz(self) -> float:
+        """-3 dB bandwidth: ``bandwidth_hz``, or ``gbw_hz / gain_v_per_v``."""
+        return self.bandwidth_hz if self.bandwidth_hz is not None else self.gbw_hz / self.gain_v_per_v
+
+    @property
+    def cmrr_zero_hz(self) -> float:
+        """CMRR corner f_z (math.inf when CMRR is flat)."""
+        if self.cmrr_corner_hz is not None:
+            return float(self.cmrr_corner_hz)
+        if self.cmrr_hf_point is None:
+            return math.inf
+        f_h, cmrr_h_db = self.cmrr_hf_point
+        r = 10 ** ((self.cmrr_db - cmrr_h_db) / 20)
+        return f_h / math.sqrt(r * r - 1)
+
+    def _band(self, f_hz) -> np.ndarray:
+        """Shared band shape: dc block times the bandwidth pole."""
+        jf = 1j * np.asarray(f_hz, dtype=float)
+        h = 1.0 / (1.0 + jf / self.f_3db_hz)
+        if self.dc_block_hz:
+            h = h * (jf / self.dc_block_hz) / (1.0 + jf / self.dc_block_hz)
+        return h
+
+    def diff_gain(self, f_hz) -> np.ndarray:
+        """Analytic differential gain G / (1 + j f/f_3dB) (times the dc block, if any)."""
+        return self.gain_v_per_v * self._band(f_hz)
+
+    def cm_gain(self, f_hz) -> np.ndarray:
+        """Analytic common-mode gain (G / CMRR_dc)(1 + j f/f_z) times the band shape."""
+        zero = 1.0 + 1j * np.asarray(f_hz, dtype=float) / self.cmrr_zero_hz
+        return self.gain_v_per_v * 10 ** (-self.cmrr_db / 20) * zero * self._band(f_hz)
+
+    def cmrr_db_at(self, f_hz) -> np.ndarray:
+        """|CMRR(f)| in dB: cmrr_db - 10 log10(1 + (f/f_z)^2)."""
+        return self.cmrr_db - 10 * np.log10(1.0 + (np.asarray(f_hz, dtype=float) / self.cmrr_zero_hz) ** 2)
+
+
+def _bilinear_sos(num_s, den_s, fs_hz: float, f_warp_hz: float) -> np.ndarray:
+    """Bilinear transform of num_s/den_s (highest power first), exact at ``f_warp_hz``."""
+    k = 2 * np.pi * f_warp_hz / math.tan(math.pi * f_warp_hz / fs_hz)
+    b, a = signal.bilinear(num_s, den_s, fs=k / 2)
+    return signal.tf2sos(b, a)
+
+
+def _warp_hz(f_pole_hz: float, fs_hz: float) -> float:
+    """Prewarp frequency: the pole itself, or the top of the accuracy band if higher."""
+    return min(f_pole_hz, ACCURACY_BAND_FRACTION * fs_hz)
+
+
+def pink_noise_sos(fs_hz: float) -> np.ndarray:
+    """Filter that turns unit one-sided-PSD white noise into PSD 1/f (V^2/Hz per V^2).
+
+    Notes
+    -----
+    Interlaced real poles p_k = f_min r^k and zeros p_k sqrt(r), r =
+    10^(1/PINK_PAIRS_PER_DECADE), from f_min = 0.01 Hz until a pole passes
+    fs/2 (the pole-zero form of Kasdin 1995, Proc. IEEE 83(5):802,
+    "Discrete simulation of colored noise", which needs one white source
+    instead of one per pole). Discretised by the bilinear transform; the gain
+    makes the mean of 10 log10(|H|^2 f) over 0.1 Hz .. fs/10 zero. With two
+    pairs per decade the realised PSD is within +-0.15 dB of 1/f from 0.1 Hz
+    to fs/10 (checked in tests); below 0.01 Hz it flattens.
+    """
+    n_pairs = math.ceil(math.log10(fs_hz / 2 / PINK_F_MIN_HZ) * PINK_PAIRS_PER_DECADE) + 1
+    poles_hz = PINK_F_MIN_HZ * 10 ** (np.arange(n_pairs) / PINK_PAIRS_PER_DECADE)
+    zeros_hz = poles_hz * 10 ** (0.5 / PINK_PAIRS_PER_DECADE)
+    z, p, k = signal.bilinear_zpk(-2 * np.pi * zeros_hz, -2 * np.pi * poles_hz, 1.0, fs_hz)
+    sos = signal.zpk2sos(z, p, k)
+    f_hz = np.logspace(-1, math.log10(fs_hz / 10), 200)
+    _, h = signal.sosfreqz(sos, worN=f_hz, fs=fs_hz)
+    sos[0, :3] *= 10 ** (-np.mean(10 * np.log10(np.abs(h) ** 2 * f_hz)) / 20)
+    return sos
+
+
+class InstrumentationAmplifier:
+    """Streaming behavioural instrumentation amplifier (fs_in_hz = fs_out_hz = fs_hz).
+
+    Parameters
+    ----------
+    params : InAmpParams
+    fs_hz : float
+        Simulation rate of the analog path.
+    z_pos, z_neg : ElectrodeImpedance or None
+        Electrode impedance in series with the + and - inputs; bias and noise
+        currents flow through them. None: a zero-ohm source.
+    n_channels : int
+        Number of leads (one independent amplifier each).
+    seed : int
+        Seed of the amplifier's noise (>= 0).
+
+    Attributes
+    ----------
+    n_clipped_ : int
+        Output samples (channel x sample) clipped at +-output_swing_v.
+    n_cm_range_violations_ : int
+        Input samples (channel x sample) where either input, cm_v +- diff_v/2,
+        left ``input_cm_range_v``.
+
+    Notes
+    -----
+    Per lead, with u the differential input voltage (``diff_v``)::
+
+        y = LP( HP( G*(u + e_n + i_n+ * Z_pos - i_n- * Z_neg)
+                    + (G/CMRR_dc)*(v_cm + (dv_cm/dt)/w_z) ) ) + G*V_dc
+
+    then clipped to +-output_swing_v. w_z = 2 pi f_z, so the common-mode path
+    is CMRR(f) = CMRR_dc/(1 + j f/f_z) (facts.md section 4), evaluated with the
+    exact derivative carried by the chunk: no discretisation error. A chunk
+    with ``cm_v`` but no ``cm_dvdt_v_per_s`` is refused when f_z is finite.
+
+    V_dc = V_os - (I_b + I_os/2) R_pos + (I_b - I_os/2) R_neg: the bias
+    currents flow into the pins through the electrodes' dc resistances. It is
+    added after the filters as its steady-state value (no power-on
+    transient); with ``dc_block_hz`` > 0 it is blocked and omitted.
+
+    LP is the first-order bandwidth pole f_3dB, HP the optional dc block;
+    both are discretised by the bilinear transform prewarped at
+    min(f_pole, 0.4 fs). A pole above fs/2 (real amplifiers have 100 kHz+
+    bandwidths) is thus kept, exact at 0.4 fs; its magnitude error below
+    0.4 fs is at most about 0.27 (fs/f_3dB)^2 dB and its phase error about
+    4.6 deg * fs/f_3dB; the bilinear zero at fs/2 removes the response in the
+    last 20 % of the band. When the realised response differs from
+    :meth:`diff_gain` by more than 0.1 dB somewhere below 0.4 fs (any
+    f_3dB below about 1.6 fs), a FrontendWarning says up to which frequency
+    it still matches.
+
+    Noise (per lead, independent): white e_n; 1/f as e_n sqrt(f_c) times
+    unit white noise through :func:`pink_noise_sos`; current noise i_n per
+    input through the electrode impedance Z(s) (bilinear, prewarped at its
+    pole). Random numbers for absolute sample n come from an SFC64 generator
+    seeded with ``SeedSequence([seed, stream, n // NOISE_BLOCK_SAMPLES])``, so
+    the noise does not depend on chunking and ``reset()`` replays it.
+    """
+
+    def __init__(self, params: InAmpParams, fs_hz: float, *, z_pos: ElectrodeImpedance | None = None,
+                 z_neg: ElectrodeImpedance | None = None, n_channels: int = 1, seed: int = 0):
+        if not isinstance(params, InAmpParams):
+            raise TypeError(f"params must be an InAmpParams; got {type(params).__name__}.")
+        fs_hz = check_positive("fs_hz", fs_hz)
+        for name, z in (("z_pos", z_pos), ("z_neg", z_neg)):
+            if z is not None and not isinstance(z, ElectrodeImpedance):
+                raise TypeError(f"{name} must be an ElectrodeImpedance or None; got {type(z).__name__}.")
+        if not (isinstance(n_channels, (int, np.integer)) and n_channels >= 1):
+            raise ValueError(f"n_channels must be an integer >= 1; got {n_channels!r}.")
+        if not (isinstance(seed, (int, np.integer)) and seed >= 0):
+            raise ValueError(f"seed must be an integer >= 0; got {seed!r}.")
+        if params.dc_block_hz:
+            check_below_nyquist("dc_block_hz", params.dc_block_hz, fs_hz)
+        self.params, self.z_pos, self.z_neg = params, z_pos, z_neg
+        self.fs_in_hz = self.fs_out_hz = fs_hz
+        self.n_channels, self.seed = int(n_channels), int(seed)
+
+        p, g = params, params.gain_v_per_v
+        f_c = p.f_3db_hz
+        sos = [_bilinear_sos([2 * np.pi * f_c], [1.0, 2 * np.pi * f_c], fs_hz, _warp_hz(f_c, fs_hz))]
+        if p.dc_block_hz:
+            w_h = 2 * np.pi * p.dc_block_hz
+            sos.append(_bilinear_sos([1.0, 0.0], [1.0, w_h], fs_hz, p.dc_block_hz))
+        self._band_sos = np.vstack(sos)
+        self._check_band_accuracy()
+
+        sigma = math.sqrt(fs_hz / 2)  # std of unit one-sided-PSD white noise
+        self._noise_paths = {}  # stream -> gain (float) or SOS filter (ndarray)
+        if p.noise_v_per_rthz:
+            self._noise_paths[_STREAM_WHITE] = g * p.noise_v_per_rthz * sigma
+        if p.noise_v_per_rthz and p.noise_corner_hz:
+            self._noise_paths[_STREAM_PINK] = _scaled(
+                pink_noise_sos(fs_hz), g * p.noise_v_per_rthz * math.sqrt(p.noise_corner_hz) * sigma)
+        for stream, z, sign in ((_STREAM_I_POS, z_pos, 1.0), (_STREAM_I_NEG, z_neg, -1.0)):
+            if z is None or not p.current_noise_a_per_rthz:
+                continue
+            scale = sign * g * p.current_noise_a_per_rthz * sigma
+            tau_s = z.r_d_ohm * z.c_d_f
+            if tau_s:
+                zsos = _bilinear_sos(*z.s_polys(), fs_hz, _warp_hz(1 / (2 * np.pi * tau_s), fs_hz))
+                self._noise_paths[stream] = _scaled(zsos, scale)
+            else:
+                self._noise_paths[stream] = scale * z.r_dc_ohm
+
+        if p.dc_block_hz:
+            self._dc_out_v = 0.0
+        else:
+            r_pos = z_pos.r_dc_ohm if z_pos is not None else 0.0
+            r_neg = z_neg.r_dc_ohm if z_neg is not None else 0.0
+            i_pos = p.bias_current_a + p.offset_current_a / 2
+            i_neg = p.bias_current_a - p.offset_current_a / 2
+            self._dc_out_v = g * (p.offset_v - i_pos * r_pos + i_neg * r_neg)
+        self._cm_scale = g * 10 ** (-p.cmrr_db / 20)
+        self.reset()
+
+    def _check_band_accuracy(self) -> None:
+        f_top = ACCURACY_BAND_FRACTION * self.fs_in_hz
+        f_hz = np.linspace(f_top / 2000, f_top, 2000)
+        _, h = signal.sosfreqz(self._band_sos, worN=f_hz, fs=self.fs_in_hz)
+        err_db = np.abs(20 * np.log10(np.abs(h) / np.abs(self.params._band(f_hz))))
+        bad = np.flatnonzero(err_db > ACCURACY_DB)
+        if bad.size:
+            f_ok = f_hz[bad[0] - 1] if bad[0] else 0.0
+            warnings.warn(
+                f"With bandwidth {self.params.f_3db_hz:g} Hz at fs_hz={self.fs_in_hz:g}, the discretised "
+                f"amplifier response matches the analytic one within {ACCURACY_DB} dB only up to "
+                f"{f_ok:g} Hz (worst {err_db.max():.2f} dB below {f_top:g} Hz): a first-order pole below "
+                f"about 1.6*fs_hz is not matched up to 0.4*fs_hz; raise fs_hz if the response above "
+                f"{f_ok:g} Hz matters.",
+                FrontendWarning, stacklevel=3)
+
+    def reset(self) -> None:
+        """Zero the filter states and counters; the noise replays from sample 0."""
+        n_ch = self.n_channels
+        self.band_zi_ = np.zeros((self._band_sos.shape[0], n_ch, 2))
+        self.noise_zi_ = {s: np.zeros((path.shape[0], n_ch, 2))
+                          for s, path in self._noise_paths.items() if not isinstance(path, float)}
+        self.noise_blocks_ = {}
+        self.n_clipped_ = 0
+        self.n_cm_range_violations_ = 0
+
+    def _white(self, stream: int, start: int, n: int) -> np.ndarray:
+        """Unit-variance normals for absolute samples start..start+n, shape (n_channels, n)."""
+        first, last = start // NOISE_BLOCK_SAMPLES, (start + n - 1) // NOISE_BLOCK_SAMPLES
+        parts = []
+        for block in range(first, last + 1):
+            cached = self.noise_blocks_.get(stream)
+            if cached is None or cached[0] != block:
+                bits = np.random.SFC64(np.random.SeedSequence([self.seed, stream, block]))
+                draw = np.random.Generator(bits).standard_normal((self.n_channels, NOISE_BLOCK_SAMPLES))
+                self.noise_blocks_[stream] = cached = (block, draw)
+            a = max(start - block * NOISE_BLOCK_SAMPLES, 0)
+            b = min(start + n - block * NOISE_BLOCK_SAMPLES, NOISE_BLOCK_SAMPLES)
+            parts.append(cached[1][:, a:b])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def process(self, chunk: Chunk) -> Chunk:
+        """Amplify one chunk; returns the output voltage with ``cm_v`` consumed."""
+        p, n = self.params, chunk.n_samples
+        x = np.asarray(chunk.diff_v, dtype=float)
+        if x.ndim != 2 or x.shape[0] != self.n_channels:
+            raise ValueError(f"diff_v must have shape (n_channels={self.n_channels}, n_samples); got {x.shape}.")
+        if n == 0:
+            return Chunk(diff_v=x.copy(), start_sample=chunk.start_sample)
+        u = p.gain_v_per_v * x
+        for stream, path in self._noise_paths.items():
+            w = self._white(stream, chunk.start_sample, n)
+            if isinstance(path, float):
+                u += path * w
+            else:
+                y_n, self.noise_zi_[stream] = signal.sosfilt(path, w, axis=-1, zi=self.noise_zi_[stream])
+                u += y_n
+        if chunk.cm_v is not None:
+            cm = np.asarray(chunk.cm_v, dtype=float)
+            if math.isfinite(p.cmrr_zero_hz):
+                if chunk.cm_dvdt_v_per_s is None:
+                    raise ValueError("This amplifier has a CMRR corner (cmrr_zero_hz="
+                                     f"{p.cmrr_zero_hz:g} Hz) and needs the exact derivative: the chunk "
+                                     "carries cm_v but cm_dvdt_v_per_s is None.")
+                cm = cm + np.asarray(chunk.cm_dvdt_v_per_s, dtype=float) / (2 * np.pi * p.cmrr_zero_hz)
+            u += self._cm_scale * cm
+        y, self.band_zi_ = signal.sosfilt(self._band_sos, u, axis=-1, zi=self.band_zi_)
+        y += self._dc_out_v
+        lo, hi = p.input_cm_range_v
+        if math.isfinite(lo) or math.isfinite(hi):
+            cm_in = 0.0 if chunk.cm_v is None else np.asarray(chunk.cm_v, dtype=float)
+            half = x / 2
+            outside = ((cm_in + half < lo) | (cm_in + half > hi)
+                       | (cm_in - half < lo) | (cm_in - half > hi))
+            self.n_cm_range_violations_ += int(np.count_nonzero(outside))
+        if math.isfinite(p.output_swing_v):
+            self.n_clipped_ += int(np.count_nonzero(np.abs(y) > p.output_swing_v))
+            np.clip(y, -p.output_swing_v, p.output_swing_v, out=y)
+        return Chunk(diff_v=y, start_sample=chunk.start_sample)
+
+    def diff_gain(self, f_hz) -> np.ndarray:
+        """Analytic differential gain, complex (see :meth:`InAmpParams.diff_gain`)."""
+        return self.params.diff_gain(f_hz)
+
+    def cm_gain(self, f_hz) -> np.ndarray:
+        """Analytic common-mode gain, complex (see :meth:`InAmpParams.cm_gain`)."""
+        return self.params.cm_gain(f_hz)
+
+    def cmrr_db_at(self, f_hz) -> np.ndarray:
+        """|CMRR(f)| in dB."""
+        return self.params.cmrr_db_at(f_hz)
+
+    def input_noise_psd_v2_per_hz(self, f_hz) -> np.ndarray:
+        """Input-referred one-sided noise PSD, V^2/Hz.
+
+        e_n^2 (1 + f_c/f) + i_n^2 (|Z_pos(f)|^2 + |Z_neg(f)|^2); the model the
+        synthesis approximates (flat below 0.01 Hz, see :func:`pink_noise_sos`).
+        """
+        p, f = self.params, np.asarray(f_hz, dtype=float)
+        psd = p.noise_v_per_rthz ** 2 * (1.0 + p.noise_corner_hz / f)
+        for z in (self.z_pos, self.z_neg):
+            if z is not None:
+                psd = psd + p.current_noise_a_per_rthz ** 2 * np.abs(z.z_ohm(f)) ** 2
+        return psd
+
+
+def _scaled(sos: np.ndarray, gain: float) -> np.ndarray:
+    """``sos`` with its overall gain multiplied by ``gain``."""
+    sos = sos.copy()
+    sos[0, :3] *= gain
+    return sos

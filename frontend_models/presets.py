@@ -1,0 +1,300 @@
+"""Datasheet presets: real parts' numbers, each with its source, as amplifier parameters.
+
+The numbers live in ``presets.toml`` beside this module (see its header for
+the layout); users can write their own part in the same format and load it
+with :func:`load_user_preset`.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from acquire._check import check_option, check_positive, suggest
+from acquire.impedance import ParallelRC
+from frontend_models.inamp import InAmpParams
+
+PRESETS_PATH = Path(__file__).with_name("presets.toml")
+
+KINDS = ("inamp", "hr_afe", "ecg_afe")
+TOP_KEYS = ("kind", "description", "amp", "adc", "post", "sources", "limits", "assumptions")
+#: [amp] keys passed to InAmpParams unchanged.
+AMP_DIRECT = ("gain_v_per_v", "cmrr_db", "cmrr_hf_point", "cmrr_corner_hz", "bandwidth_hz", "gbw_hz",
+              "noise_v_per_rthz", "noise_corner_hz", "current_noise_a_per_rthz", "bias_current_a",
+              "offset_current_a", "offset_v", "output_swing_v", "input_cm_range_v", "dc_block_hz")
+#: [amp] keys that depend on the gain or build an InAmpParams field.
+AMP_DERIVED = ("cmrr_db_by_gain", "cmrr_hf_hz", "cmrr_hf_db_by_gain", "bandwidth_hz_by_gain",
+               "output_noise_v_per_rthz", "output_offset_v", "z_cm_r_ohm", "z_cm_c_f",
+               "z_diff_r_ohm", "z_diff_c_f")
+AMP_PAIRS = ("cmrr_hf_point", "input_cm_range_v")
+ADC_KEYS = ("n_bits", "vref_v", "pga_gain_v_per_v", "fs_adc_hz", "noise_v_rms")
+POST_KEYS = ("hp_hz", "hp_order", "gain2_v_per_v", "lp_hz", "lp_order")
+INT_KEYS = ("n_bits", "hp_order", "lp_order")
+LIMITS = ("min", "max")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A part's model: amplifier parameters at its default gain, tables, ADC and post stage.
+
+    Attributes
+    ----------
+    name, kind, description : str
+        ``kind`` is "inamp", "hr_afe" (AD8232-style: in-amp + gain/filter
+        stage) or "ecg_afe" (delta-sigma AFE: unity-gain input model; the
+        PGA gain and total noise are in ``adc``).
+    amp : InAmpParams
+        The amplifier at ``amp_fields["gain_v_per_v"]``.
+    amp_fields : dict
+        The raw ``[amp]`` table (gain tables keyed by float gain), for
+        :func:`amp_params_for_gain`.
+    adc, post : dict or None
+        ``[adc]`` (n_bits, vref_v, pga_gain_v_per_v, fs_adc_hz, noise_v_rms)
+        and ``[post]`` (hp_hz, hp_order, gain2_v_per_v, lp_hz, lp_order).
+    sources, limits, assumptions : dict
+        Field name -> source string; -> "min"/"max" (typical otherwise);
+        -> why the value was assumed or derived.
+    """
+
+    name: str
+    kind: str
+    description: str
+    amp: InAmpParams
+    amp_fields: dict
+    adc: dict | None = None
+    post: dict | None = None
+    sources: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)
+    assumptions: dict = field(default_factory=dict)
+
+    @property
+    def tables(self) -> dict:
+        """The gain tables (``*_by_gain``) of ``amp_fields``."""
+        return {k: v for k, v in self.amp_fields.items() if k.endswith("_by_gain")}
+
+
+def _interp_log_gain(table: dict, gain: float, *, log_value: bool, gbw_above: bool = False) -> float:
+    """Interpolate ``table`` (gain -> value) linearly in log10(gain).
+
+    Values are interpolated linearly (dB quantities) or in log10 (``log_value``,
+    bandwidths). Outside the table the end values are held, except above the
+    highest gain when ``gbw_above``: there value * gain is held (constant
+    gain-bandwidth product, facts.md section 4).
+    """
+    gains = np.array(sorted(table))
+    values = np.array([table[g] for g in gains], dtype=float)
+    if gbw_above and gain > gains[-1]:
+        return float(values[-1] * gains[-1] / gain)
+    y = np.log10(values) if log_value else values
+    out = float(np.interp(math.log10(gain), np.log10(gains), y))
+    return 10 ** out if log_value else out
+
+
+def amp_params_for_gain(preset: Preset, gain_v_per_v: float) -> InAmpParams:
+    """The preset's amplifier at another gain.
+
+    Parameters
+    ----------
+    preset : Preset
+    gain_v_per_v : float
+
+    Returns
+    -------
+    InAmpParams
+
+    Notes
+    -----
+    ``cmrr_db_by_gain`` and ``cmrr_hf_db_by_gain`` are interpolated linearly
+    in dB against log10(gain) and held beyond the table (datasheet CMRR
+    plateaus at high gain, e.g. INA826 and INA128 G=100 vs 1000);
+    ``bandwidth_hz_by_gain`` linearly in log10(bandwidth) against
+    log10(gain), held below the table and continued with a constant
+    gain-bandwidth product above it. Output-stage terms are referred to the
+    input: e_n = sqrt(e_ni^2 + (e_no/G)^2) (INA826 datasheet, facts.md 3) and
+    V_os = V_os,in + V_os,out/G (INA128 form).
+    """
+    return _amp_from_fields(preset.amp_fields, gain_v_per_v)
+
+
+def _amp_from_fields(f: dict, gain_v_per_v: float) -> InAmpParams:
+    gain = check_positive("gain_v_per_v", gain_v_per_v)
+    kw = {k: f[k] for k in AMP_DIRECT if k in f}
+    kw["gain_v_per_v"] = gain
+    if "cmrr_db_by_gain" in f:
+        kw["cmrr_db"] = _interp_log_gain(f["cmrr_db_by_gain"], gain, log_value=False)
+    if "cmrr_hf_db_by_gain" in f:
+        kw["cmrr_hf_point"] = (f["cmrr_hf_hz"], _interp_log_gain(f["cmrr_hf_db_by_gain"], gain, log_value=False))
+    if "bandwidth_hz_by_gain" in f:
+        kw["bandwidth_hz"] = _interp_log_gain(f["bandwidth_hz_by_gain"], gain, log_value=True, gbw_above=True)
+    if "output_noise_v_per_rthz" in f:
+        kw["noise_v_per_rthz"] = math.hypot(f.get("noise_v_per_rthz", 0.0), f["output_noise_v_per_rthz"] / gain)
+    if "output_offset_v" in f:
+        kw["offset_v"] = f.get("offset_v", 0.0) + f["output_offset_v"] / gain
+    for name in ("z_cm", "z_diff"):
+        if f"{name}_r_ohm" in f:
+            kw[name] = ParallelRC(f[f"{name}_r_ohm"], f.get(f"{name}_c_f", 0.0))
+    for key in AMP_PAIRS:
+        if key in kw:
+            kw[key] = tuple(kw[key])
+    return InAmpParams(**kw)
+
+
+def _where(origin: str, section: str, key: str) -> str:
+    return f"{origin}: [{section}] {key}"
+
+
+def _integer(origin: str, section: str, key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{_where(origin, section, key)} must be an integer >= 1; got {value!r}.")
+    return value
+
+
+def _check_keys(origin: str, section: str, table: dict, allowed) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ValueError(f"{origin}: unknown key {key!r} in [{section}]; allowed keys are "
+                             f"{', '.join(sorted(allowed))}.{suggest(key, allowed)}")
+
+
+def _number(origin: str, section: str, key: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{_where(origin, section, key)} must be a number; got {value!r}.")
+    return float(value)
+
+
+def _parse_amp(origin: str, amp: dict) -> dict:
+    _check_keys(origin, "amp", amp, AMP_DIRECT + AMP_DERIVED)
+    out = {}
+    for key, value in amp.items():
+        if key.endswith("_by_gain"):
+            if not isinstance(value, dict) or not value:
+                raise ValueError(f"{_where(origin, 'amp', key)} must be a non-empty table gain = value; got {value!r}.")
+            table = {}
+            for g, v in value.items():
+                try:
+                    gain = float(g)
+                except ValueError:
+                    raise ValueError(f"{_where(origin, 'amp', key)}: gain keys must be numbers; got {g!r}.") from None
+                check_positive(f"{key} gain", gain)
+                table[gain] = _number(origin, "amp", key, v)
+            out[key] = table
+        elif key in AMP_PAIRS:
+            if not isinstance(value, list) or len(value) != 2:
+                raise ValueError(f"{_where(origin, 'amp', key)} must be a pair [a, b]; got {value!r}.")
+            out[key] = tuple(_number(origin, "amp", key, v) for v in value)
+        else:
+            out[key] = _number(origin, "amp", key, value)
+    if "gain_v_per_v" not in out:
+        raise ValueError(f"{origin}: [amp] needs gain_v_per_v (the default gain).")
+    if ("cmrr_hf_hz" in out) != ("cmrr_hf_db_by_gain" in out):
+        raise ValueError(f"{origin}: [amp] cmrr_hf_hz and cmrr_hf_db_by_gain go together; got only one.")
+    return out
+
+
+def _parse_flat(origin: str, section: str, table: dict, allowed) -> dict:
+    _check_keys(origin, section, table, allowed)
+    missing = [k for k in allowed if k not in table]
+    if missing:
+        raise ValueError(f"{origin}: [{section}] is missing {', '.join(missing)}.")
+    return {k: (_integer if k in INT_KEYS else _number)(origin, section, k, v) for k, v in table.items()}
+
+
+def _build(name: str, spec: dict, origin: str) -> Preset:
+    """Validate one preset's tables and build the Preset."""
+    _check_keys(origin, name, spec, TOP_KEYS)
+    kind = check_option(f"{origin}: kind", spec.get("kind", ""), KINDS)
+    if "amp" not in spec:
+        raise ValueError(f"{origin}: preset {name!r} has no [amp] table.")
+    amp_fields = _parse_amp(origin, spec["amp"])
+    adc = _parse_flat(origin, "adc", spec["adc"], ADC_KEYS) if "adc" in spec else None
+    post = _parse_flat(origin, "post", spec["post"], POST_KEYS) if "post" in spec else None
+    numeric = set(amp_fields) | set(adc or {}) | set(post or {})
+    notes = {}
+    for section in ("sources", "limits", "assumptions"):
+        table = spec.get(section, {})
+        _check_keys(origin, section, table, numeric)
+        notes[section] = {k: str(v) for k, v in table.items()}
+    for key, value in notes["limits"].items():
+        check_option(f"{origin}: [limits] {key}", value, LIMITS)
+    try:
+        amp = _amp_from_fields(amp_fields, amp_fields["gain_v_per_v"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{origin}: preset {name!r}: {err}") from None
+    return Preset(name=name, kind=kind, description=str(spec.get("description", "")), amp=amp,
+                  amp_fields=amp_fields, adc=adc, post=post, **notes)
+
+
+def _load_builtin() -> dict[str, Preset]:
+    with open(PRESETS_PATH, "rb") as fh:
+        data = tomllib.load(fh)
+    return {name: _build(name, spec, PRESETS_PATH.name) for name, spec in data.items()}
+
+
+_PRESETS = _load_builtin()
+
+
+def preset_names() -> list[str]:
+    """Names of the built-in presets, sorted."""
+    return sorted(_PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """A built-in preset by name (case-insensitive).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the choices with a "did you mean".
+    """
+    key = str(name).lower()
+    if key not in _PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(preset_names())}."
+                         f"{suggest(key, _PRESETS)}")
+    return _PRESETS[key]
+
+
+def load_user_preset(path: str | Path) -> Preset:
+    """A preset from a user's TOML file with the built-in layout at top level.
+
+    The file holds ``name`` (optional; defaults to the file stem), ``kind``,
+    ``description`` and the tables ``[amp]``, ``[adc]``, ``[post]``,
+    ``[sources]``, ``[limits]``, ``[assumptions]``. Unknown keys are refused
+    with a "did you mean".
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    name = str(data.pop("name", path.stem)).lower()
+    return _build(name, data, str(path))
+
+
+def preset_table() -> list[dict]:
+    """Key figures of every built-in preset at its default gain, for ``ecgfe presets``.
+
+    Each row: name, kind, gain_v_per_v, cmrr_db_at_60_hz, bandwidth_hz,
+    noise_v_per_rthz, adc_noise_v_rms (None without an ADC), description,
+    cmrr_source.
+    """
+    rows = []
+    for name in preset_names():
+        p = _PRESETS[name]
+        cmrr_key = "cmrr_db_by_gain" if "cmrr_db_by_gain" in p.amp_fields else "cmrr_db"
+        rows.append({
+            "name": name,
+            "kind": p.kind,
+            "gain_v_per_v": p.amp.gain_v_per_v,
+            "cmrr_db_at_60_hz": float(p.amp.cmrr_db_at(60.0)),
+            "bandwidth_hz": p.amp.f_3db_hz,
+            "noise_v_per_rthz": p.amp.noise_v_per_rthz,
+            "adc_noise_v_rms": None if p.adc is None else p.adc["noise_v_rms"],
+            "description": p.description,
+            "cmrr_source": p.sources.get(cmrr_key, ""),
+        })
+    return rows
