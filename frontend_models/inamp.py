@@ -200,6 +200,24 @@ def _bilinear_sos(num_s, den_s, fs_hz: float, f_warp_hz: float) -> np.ndarray:
     return signal.tf2sos(b, a)
 
 
+def _magnitude_matched_sos(z: ElectrodeImpedance, tau_s: float, fs_hz: float) -> np.ndarray:
+    """First-order filter with |H| = |Z(f)| at dc and 0.4 fs, for noise shaping (phase is irrelevant).
+
+    H(z) = k (1 + b z^-1) / (1 - p z^-1) with the matched pole p = exp(-1/(tau fs));
+    k and the minimum-phase b solve |H(1)| = Z(0) and |H(e^{j 0.8 pi})| = |Z(0.4 fs)|.
+    Within 0.3 dB of |Z(f)| over (0, 0.4 fs] for any pole, where a bilinear
+    section of a pole far below fs/2 is several dB low near 0.4 fs.
+    """
+    c = math.cos(2 * math.pi * ACCURACY_BAND_FRACTION)
+    a0, a1 = z.r_dc_ohm, abs(z.z_ohm(ACCURACY_BAND_FRACTION * fs_hz))
+    p = math.exp(-1 / (tau_s * fs_hz))
+    r = (a1 / a0) ** 2 * (1 + p * p - 2 * p * c) / (1 - p) ** 2
+    # (1 - r) b^2 + 2 (c - r) b + (1 - r) = 0 has roots b and 1/b; take |b| <= 1.
+    b = 0.0 if math.isclose(r, 1.0) else float(min(np.roots([1 - r, 2 * (c - r), 1 - r]).real, key=abs))
+    k = a0 * (1 - p) / (1 + b)
+    return np.array([[k, k * b, 0.0, 1.0, -p, 0.0]])
+
+
 def _warp_hz(f_pole_hz: float, fs_hz: float) -> float:
     """Prewarp frequency: the pole itself, or the top of the accuracy band if higher."""
     return min(f_pole_hz, ACCURACY_BAND_FRACTION * fs_hz)
@@ -276,16 +294,19 @@ class InstrumentationAmplifier:
     min(f_pole, 0.4 fs). A pole above fs/2 (real amplifiers have 100 kHz+
     bandwidths) is thus kept, exact at 0.4 fs; its magnitude error below
     0.4 fs is at most about 0.27 (fs/f_3dB)^2 dB and its phase error about
-    4.6 deg * fs/f_3dB; the bilinear zero at fs/2 removes the response in the
-    last 20 % of the band. When the realised response differs from
+    7 deg * fs/f_3dB; the bilinear zero at fs/2 removes the response in the
+    last 20 % of the band. Such a pole maps to a negative real z-pole, so a
+    step also excites a decaying oscillation at fs/2 of relative size
+    K/(K + w_3dB) ~ 0.13 fs/f_3dB (K = 0.82 fs), which the following
+    anti-alias filter removes. When the realised response differs from
     :meth:`diff_gain` by more than 0.1 dB somewhere below 0.4 fs (any
     f_3dB below about 1.6 fs), a FrontendWarning says up to which frequency
     it still matches.
 
     Noise (per lead, independent): white e_n; 1/f as e_n sqrt(f_c) times
     unit white noise through :func:`pink_noise_sos`; current noise i_n per
-    input through the electrode impedance Z(s) (bilinear, prewarped at its
-    pole). Random numbers for absolute sample n come from an SFC64 generator
+    input through a first-order filter matching |Z(f)| of its electrode
+    within 0.3 dB up to 0.4 fs (:func:`_magnitude_matched_sos`). Random numbers for absolute sample n come from an SFC64 generator
     seeded with ``SeedSequence([seed, stream, n // NOISE_BLOCK_SAMPLES])``, so
     the noise does not depend on chunking and ``reset()`` replays it.
     """
@@ -330,8 +351,7 @@ class InstrumentationAmplifier:
             scale = sign * g * p.current_noise_a_per_rthz * sigma
             tau_s = z.r_d_ohm * z.c_d_f
             if tau_s:
-                zsos = _bilinear_sos(*z.s_polys(), fs_hz, _warp_hz(1 / (2 * np.pi * tau_s), fs_hz))
-                self._noise_paths[stream] = _scaled(zsos, scale)
+                self._noise_paths[stream] = _scaled(_magnitude_matched_sos(z, tau_s, fs_hz), scale)
             else:
                 self._noise_paths[stream] = scale * z.r_dc_ohm
 

@@ -1,0 +1,274 @@
+"""Tests for the behavioural instrumentation amplifier against analytic oracles."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from acquire._check import FrontendWarning
+from acquire.impedance import IEC_IMBALANCE, ElectrodeImpedance
+from acquire.stage import Chunk
+from frontend_models.inamp import NOISE_BLOCK_SAMPLES, InAmpParams, InstrumentationAmplifier, pink_noise_sos
+from tests.contract import check_stage_contract
+
+FS_HZ = 8000.0
+
+
+def lock_in(y: np.ndarray, f_hz: float, fs_hz: float) -> complex:
+    """Complex amplitude of the f_hz component of y (whole periods assumed)."""
+    n = np.arange(y.shape[-1])
+    return 2 * np.mean(y * np.exp(-2j * np.pi * f_hz * n / fs_hz))
+
+
+def sine_chunk(f_hz: float, n: int, *, cm: bool, amplitude_v: float = 1.0) -> Chunk:
+    """A sine as differential input (cm=False) or as common mode with its exact derivative."""
+    t = np.arange(n) / FS_HZ
+    s = amplitude_v * np.sin(2 * np.pi * f_hz * t)
+    if cm:
+        ds = amplitude_v * 2 * np.pi * f_hz * np.cos(2 * np.pi * f_hz * t)
+        return Chunk(diff_v=np.zeros((1, n)), cm_v=s, cm_dvdt_v_per_s=ds)
+    return Chunk(diff_v=s[None, :])
+
+
+@pytest.mark.parametrize("cmrr_db", [60.0, 80.0, 100.0, 120.0])
+def test_common_mode_tone_attenuated_by_cmrr(cmrr_db):
+    g = 10.0
+    amp = InstrumentationAmplifier(InAmpParams(gain_v_per_v=g, cmrr_db=cmrr_db, bandwidth_hz=1e7), FS_HZ)
+    chunk = sine_chunk(60.0, 8000, cm=True, amplitude_v=math.sqrt(2))  # 1 V rms, 60 whole periods
+    y = amp.process(chunk).diff_v[0]
+    expected_peak = g * math.sqrt(2) * 10 ** (-cmrr_db / 20)
+    # 1 %: the brief's tolerance; the 10 MHz pole changes the 60 Hz gain by < 1e-9.
+    assert abs(lock_in(y, 60.0, FS_HZ)) == pytest.approx(expected_peak, rel=0.01, abs=0)
+
+
+def test_frequency_response_matches_analytic_below_0p4_fs():
+    # f_3dB = 20 kHz >= 1.6 fs: the model claims 0.1 dB up to 0.4 fs (documented bound
+    # 0.27 (fs/f_3dB)^2 dB = 0.043 dB) and phase within 7.04 deg * fs/f_3dB = 2.82 deg.
+    params = InAmpParams(gain_v_per_v=100.0, cmrr_db=90.0, cmrr_corner_hz=500.0, bandwidth_hz=20e3)
+    n_skip, n = 400, 8000  # the pole at z = -0.9 has decayed by 1e-18 after 400 samples
+    for f_hz in (10.0, 100.0, 500.0, 1000.0, 2000.0, 3200.0):
+        h = {}
+        for kind in ("diff", "cm"):
+            amp = InstrumentationAmplifier(params, FS_HZ)
+            y = amp.process(sine_chunk(f_hz, n_skip + n, cm=kind == "cm")).diff_v[0, n_skip:]
+            # the input phase at sample n_skip is 2 pi f n_skip / fs; remove it
+            h[kind] = lock_in(y, f_hz, FS_HZ) / (-1j * np.exp(2j * np.pi * f_hz * n_skip / FS_HZ))
+        expected_d, expected_c = params.diff_gain(f_hz), params.cm_gain(f_hz)
+        assert 20 * np.log10(abs(h["diff"]) / abs(expected_d)) == pytest.approx(0, abs=0.1)
+        assert abs(np.angle(h["diff"] / expected_d, deg=True)) < 2.85
+        assert 20 * np.log10(abs(h["cm"]) / abs(expected_c)) == pytest.approx(0, abs=0.1)
+        # CMRR uses the exact derivative, so the measured ratio has no discretisation error
+        # beyond floating point; 1e-6 dB.
+        cmrr_meas_db = 20 * np.log10(abs(h["diff"]) / abs(h["cm"]))
+        assert cmrr_meas_db == pytest.approx(float(params.cmrr_db_at(f_hz)), abs=1e-6)
+
+
+def test_low_bandwidth_warns_and_is_exact_at_the_corner():
+    params = InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1000.0)
+    with pytest.warns(FrontendWarning, match=r"within 0.1 dB only up to"):
+        amp = InstrumentationAmplifier(params, FS_HZ)
+    # Documented: the bilinear transform is prewarped at the pole, so the -3 dB point is exact.
+    y = amp.process(sine_chunk(1000.0, 8400, cm=False)).diff_v[0, 400:]
+    assert 20 * np.log10(abs(lock_in(y, 1000.0, FS_HZ))) == pytest.approx(-10 * np.log10(2), abs=1e-3)
+
+
+def test_no_warning_for_fast_amplifier():
+    InstrumentationAmplifier(InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=13e3), FS_HZ)
+
+
+def test_pink_filter_is_one_over_f():
+    f_hz = np.logspace(-1, math.log10(FS_HZ / 10), 300)
+    _, h = signal.sosfreqz(pink_noise_sos(FS_HZ), worN=f_hz, fs=FS_HZ)
+    # Documented synthesis accuracy: +-0.15 dB of 1/f from 0.1 Hz to fs/10.
+    assert np.max(np.abs(10 * np.log10(np.abs(h) ** 2 * f_hz))) < 0.15
+
+
+def band_power(y: np.ndarray, fs_hz: float, f_lo: float, f_hi: float, nperseg: int):
+    """Welch band power and the exact frequency edges of the bins summed."""
+    f, psd = signal.welch(y, fs=fs_hz, nperseg=nperseg)
+    df = f[1] - f[0]
+    sel = (f >= f_lo) & (f < f_hi)
+    return psd[sel].sum() * df, f[sel][0] - df / 2, f[sel][-1] + df / 2
+
+
+NOISE_FS_HZ = 2500.0
+NOISE_N = int(NOISE_FS_HZ * 1600)  # 1600 s: each band's estimate has a ~2-3 % standard error
+BANDS = [(0.1, 1.0), (1.0, 10.0), (100.0, 1000.0)]
+
+
+def test_voltage_noise_white_plus_flicker_matches_density():
+    e_n, f_c, g = 10e-9, 10.0, 2.0
+    params = InAmpParams(gain_v_per_v=g, cmrr_db=90.0, bandwidth_hz=1e8, noise_v_per_rthz=e_n, noise_corner_hz=f_c)
+    amp = InstrumentationAmplifier(params, NOISE_FS_HZ, seed=3)
+    y = amp.process(Chunk(diff_v=np.zeros((1, NOISE_N)))).diff_v[0]
+    for f_lo, f_hi in BANDS:
+        measured, a, b = band_power(y, NOISE_FS_HZ, f_lo, f_hi, nperseg=2 ** 16)
+        expected = g ** 2 * e_n ** 2 * ((b - a) + f_c * math.log(b / a))  # integral of e_n^2 (1 + f_c/f)
+        # 10 %: the brief's tolerance; statistical error ~3 %, synthesis ripple 0.15 dB.
+        assert measured == pytest.approx(expected, rel=0.10, abs=0), (f_lo, f_hi)
+
+
+@pytest.mark.parametrize("case", ["resistive_1M_pos", "iec_network_neg"])
+def test_current_noise_through_electrode_matches_density(case):
+    if case == "resistive_1M_pos":
+        i_n, z_pos, z_neg = 100e-15, ElectrodeImpedance(1e6), None
+
+        def z_mag2(f):
+            return np.full_like(f, 1e6 ** 2)
+    else:
+        i_n, z_pos, z_neg = 2e-12, None, IEC_IMBALANCE
+
+        def z_mag2(f):  # |51 kOhm || 47 nF|^2, by hand
+            return 51e3 ** 2 / (1 + (2 * np.pi * f * 51e3 * 47e-9) ** 2)
+    params = InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e8, current_noise_a_per_rthz=i_n)
+    amp = InstrumentationAmplifier(params, NOISE_FS_HZ, z_pos=z_pos, z_neg=z_neg, seed=5)
+    y = amp.process(Chunk(diff_v=np.zeros((1, NOISE_N // 4)))).diff_v[0]
+    for f_lo, f_hi in [(1.0, 10.0), (10.0, 100.0), (100.0, 1000.0)]:
+        measured, a, b = band_power(y, NOISE_FS_HZ, f_lo, f_hi, nperseg=2 ** 12)
+        f = np.linspace(a, b, 20001)
+        expected = np.trapezoid(i_n ** 2 * z_mag2(f), f)
+        assert measured == pytest.approx(expected, rel=0.10, abs=0), (case, f_lo, f_hi)
+
+
+def test_bias_offset_current_and_offset_voltage_dc():
+    g, vos, ib, ios = 10.0, 50e-6, 1e-9, 0.2e-9
+    params = InAmpParams(gain_v_per_v=g, cmrr_db=90.0, bandwidth_hz=1e6, bias_current_a=ib,
+                         offset_current_a=ios, offset_v=vos)
+    amp = InstrumentationAmplifier(params, FS_HZ, z_pos=ElectrodeImpedance(1e6),
+                                   z_neg=ElectrodeImpedance(150e3, 50e3, 47e-9))
+    y = amp.process(Chunk(diff_v=np.zeros((1, 100)))).diff_v
+    # By hand: 10 * (50 uV - 1.1 nA * 1 MOhm + 0.9 nA * 200 kOhm) = -8.7 mV.
+    np.testing.assert_allclose(y, -8.7e-3, rtol=1e-12)
+    only_vos = InstrumentationAmplifier(InAmpParams(gain_v_per_v=g, cmrr_db=90.0, bandwidth_hz=1e6, offset_v=vos), FS_HZ)
+    np.testing.assert_allclose(only_vos.process(Chunk(diff_v=np.zeros((1, 10)))).diff_v, g * vos, rtol=1e-12)
+
+
+def test_clipping_output_and_exact_count():
+    params = InAmpParams(gain_v_per_v=10.0, cmrr_db=90.0, bandwidth_hz=1e12, output_swing_v=1.0)
+    amp = InstrumentationAmplifier(params, FS_HZ, n_channels=2)
+    levels = np.array([0.05, 0.2, -0.15, 0.08, -0.3])  # x10: 0.5, 2, -1.5, 0.8, -3 V
+    x = np.repeat(levels, 100)
+    y = amp.process(Chunk(diff_v=np.vstack([x, -x]))).diff_v
+    # 3 of 5 levels exceed 1 V by >= 50 %, far beyond the 1e-9 relative transient of the
+    # 1e12 Hz pole: 300 samples per channel.
+    assert amp.n_clipped_ == 600
+    np.testing.assert_allclose(y[0], np.clip(10 * x, -1, 1), atol=1e-8)
+    amp.reset()
+    assert amp.n_clipped_ == 0
+
+
+def test_electrode_offset_saturates_high_gain_dc_coupled_amp():
+    params = InAmpParams(gain_v_per_v=1000.0, cmrr_db=90.0, bandwidth_hz=1e6, output_swing_v=3.8)
+    amp = InstrumentationAmplifier(params, FS_HZ)
+    y = amp.process(Chunk(diff_v=np.full((1, 500), 0.3))).diff_v
+    assert amp.n_clipped_ == 500
+    np.testing.assert_array_equal(y, 3.8)
+
+
+def test_dc_block_removes_electrode_offset():
+    g = 100.0
+    params = InAmpParams(gain_v_per_v=g, cmrr_db=80.0, bandwidth_hz=1e5, dc_block_hz=0.5, output_swing_v=1.45)
+    amp = InstrumentationAmplifier(params, FS_HZ)
+    n = int(12 * FS_HZ)
+    t = np.arange(n) / FS_HZ
+    x = 0.3 + 1e-3 * np.sin(2 * np.pi * 10 * t)
+    y = amp.process(Chunk(diff_v=x[None, :])).diff_v[0]
+    assert amp.n_clipped_ > 0  # the 30 V step saturates at power-on
+    tail = y[-int(FS_HZ):]  # after 11 s the step has decayed by exp(-2 pi 0.5 11) ~ 1e-15
+    h = lock_in(tail, 10.0, FS_HZ) / -1j  # 11 s is a whole number of 10 Hz periods
+    assert abs(np.mean(tail)) < 1e-6  # 30 V * exp(-34.6) ~ 3e-14 V left
+    assert abs(h) == pytest.approx(1e-3 * abs(params.diff_gain(10.0)), rel=1e-3, abs=0)  # HP 0.5 Hz analytic
+
+
+def test_input_cm_range_violations_counted():
+    params = InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e6, input_cm_range_v=(-1.0, 1.0))
+    amp = InstrumentationAmplifier(params, FS_HZ)
+    cm = np.r_[np.full(10, 0.5), np.full(7, 1.5), np.full(5, 0.5)]
+    diff = np.r_[np.zeros(17), np.full(5, 1.2)]  # last 5: + input at 0.5 + 0.6 = 1.1 V
+    amp.process(Chunk(diff_v=diff[None, :], cm_v=cm))
+    assert amp.n_cm_range_violations_ == 12
+
+
+def test_cmrr_corner_fit_and_gbw():
+    p = InAmpParams(gain_v_per_v=1.0, cmrr_db=95.0, cmrr_hf_point=(5000.0, 84.0), bandwidth_hz=1e6)
+    assert float(p.cmrr_db_at(5000.0)) == pytest.approx(84.0, abs=0.01)
+    # f_z = 5000 / sqrt(10^(11/10) - 1), by hand
+    assert p.cmrr_zero_hz == pytest.approx(5000 / math.sqrt(10 ** 1.1 - 1), rel=1e-12)
+    q = InAmpParams(gain_v_per_v=100.0, cmrr_db=95.0, gbw_hz=1e6)
+    assert q.f_3db_hz == pytest.approx(1e4)
+    assert abs(q.diff_gain(1e4)) == pytest.approx(100 / math.sqrt(2))
+
+
+def test_missing_cm_derivative_is_refused_only_with_a_corner():
+    chunk = Chunk(diff_v=np.zeros((1, 10)), cm_v=np.ones(10))
+    with_corner = InstrumentationAmplifier(InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, cmrr_corner_hz=500.0,
+                                                       bandwidth_hz=1e6), FS_HZ)
+    with pytest.raises(ValueError, match="cm_dvdt_v_per_s is None"):
+        with_corner.process(chunk)
+    # 1e12 Hz pole: the bilinear step ringing at fs/2 is ~0.13 fs/f_3dB ~ 1e-9 relative.
+    flat = InstrumentationAmplifier(InAmpParams(gain_v_per_v=1.0, cmrr_db=60.0, bandwidth_hz=1e12), FS_HZ)
+    np.testing.assert_allclose(flat.process(chunk).diff_v, 1e-3, rtol=1e-6)
+
+
+def test_output_chunk_consumes_common_mode_and_keeps_start():
+    amp = InstrumentationAmplifier(InAmpParams(gain_v_per_v=1.0, cmrr_db=60.0, bandwidth_hz=1e7), FS_HZ)
+    out = amp.process(Chunk(diff_v=np.zeros((1, 4)), cm_v=np.ones(4), cm_dvdt_v_per_s=np.zeros(4), start_sample=7))
+    assert out.cm_v is None and out.cm_dvdt_v_per_s is None and out.start_sample == 7
+
+
+def make_noisy_amp():
+    params = InAmpParams(gain_v_per_v=10.0, cmrr_db=95.0, cmrr_hf_point=(5000.0, 84.0), bandwidth_hz=1e6,
+                         noise_v_per_rthz=18e-9, noise_corner_hz=2.0, current_noise_a_per_rthz=1e-12,
+                         bias_current_a=1e-9, offset_v=1e-4, output_swing_v=0.02, input_cm_range_v=(-1.0, 1.0))
+    return InstrumentationAmplifier(params, FS_HZ, z_pos=ElectrodeImpedance(10e3),
+                                    z_neg=ElectrodeImpedance(10e3).plus(IEC_IMBALANCE), n_channels=2, seed=11)
+
+
+@pytest.mark.parametrize("n, start", [(2500, 0), (3 * NOISE_BLOCK_SAMPLES, 5000)])
+def test_stage_contract_with_noise_and_electrodes(rng, n, start):
+    t = (start + np.arange(n)) / FS_HZ
+    cm = 1.2 * np.sin(2 * np.pi * 50 * t)
+    chunk = Chunk(diff_v=1e-3 * rng.standard_normal((2, n)), cm_v=cm,
+                  cm_dvdt_v_per_s=1.2 * 2 * np.pi * 50 * np.cos(2 * np.pi * 50 * t), start_sample=start)
+    check_stage_contract(make_noisy_amp, chunk)
+    amp = make_noisy_amp()
+    amp.process(chunk)
+    assert amp.n_clipped_ > 0 and amp.n_cm_range_violations_ > 0  # the counters are exercised
+    counts = (amp.n_clipped_, amp.n_cm_range_violations_)
+    amp.reset()
+    for a in range(0, n, 999):
+        amp.process(Chunk(chunk.diff_v[:, a:a + 999], cm[a:a + 999], chunk.cm_dvdt_v_per_s[a:a + 999], start + a))
+    assert (amp.n_clipped_, amp.n_cm_range_violations_) == counts
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"gain_v_per_v": -1.0}, "gain_v_per_v"),
+    ({"gbw_hz": 1e6}, "exactly one of bandwidth_hz or gbw_hz"),
+    ({"bandwidth_hz": None}, "exactly one of bandwidth_hz or gbw_hz"),
+    ({"output_swing_v": 0.0}, "output_swing_v"),
+    ({"output_swing_v": -1.0}, "output_swing_v"),
+    ({"cmrr_hf_point": (5000.0, 100.0)}, "cmrr_hf_point"),
+    ({"cmrr_hf_point": (5000.0, 80.0), "cmrr_corner_hz": 100.0}, "at most one of cmrr_hf_point"),
+    ({"input_cm_range_v": (1.0, -1.0)}, "input_cm_range_v"),
+    ({"noise_v_per_rthz": -1e-9}, "noise_v_per_rthz"),
+])
+def test_bad_parameters_raise_naming_the_parameter(kwargs, match):
+    base = {"gain_v_per_v": 10.0, "cmrr_db": 90.0, "bandwidth_hz": 1e5}
+    with pytest.raises(ValueError, match=match):
+        InAmpParams(**{**base, **kwargs})
+
+
+def test_bad_stage_arguments():
+    p = InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e6)
+    with pytest.raises(TypeError, match="z_pos"):
+        InstrumentationAmplifier(p, FS_HZ, z_pos=1e3)
+    with pytest.raises(ValueError, match="n_channels"):
+        InstrumentationAmplifier(p, FS_HZ, n_channels=0)
+    with pytest.raises(ValueError, match=r"n_channels=1"):
+        InstrumentationAmplifier(p, FS_HZ).process(Chunk(diff_v=np.zeros((2, 5))))
+    with pytest.raises(ValueError, match="dc_block_hz"):
+        InstrumentationAmplifier(InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e6, dc_block_hz=5e3),
+                                 FS_HZ)
