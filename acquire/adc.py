@@ -93,6 +93,10 @@ class Adc:
         multiple ``M`` of ``params.fs_adc_hz``.
     seed : int, default 0
         Seed of the noise floor.
+    ideal : bool, default False
+        Sample only: no noise floor, no quantisation, no clipping. The ideal
+        reference chain uses it to separate what the converter does from
+        what interference does.
 
     Attributes
     ----------
@@ -118,8 +122,8 @@ class Adc:
     facts.md).
     """
 
-    def __init__(self, params: AdcParams, fs_in_hz: float, *, seed: int = 0):
-        self.params = params
+    def __init__(self, params: AdcParams, fs_in_hz: float, *, seed: int = 0, ideal: bool = False):
+        self.params, self.ideal = params, ideal
         self.fs_in_hz = check_positive("fs_in_hz", fs_in_hz)
         self.fs_out_hz = params.fs_adc_hz
         ratio = self.fs_in_hz / params.fs_adc_hz
@@ -156,6 +160,10 @@ class Adc:
         k0 = (n0 + first) // M
         pick = slice(first, None, M)
         v = np.asarray(chunk.diff_v, dtype=float)[:, pick]
+        cm = (None if chunk.cm_v is None else chunk.cm_v[pick],
+              None if chunk.cm_dvdt_v_per_s is None else chunk.cm_dvdt_v_per_s[pick])
+        if self.ideal:
+            return Chunk(diff_v=v, cm_v=cm[0], cm_dvdt_v_per_s=cm[1], start_sample=k0)
         if self.params.noise_v_rms > 0:
             v = v + self.params.noise_v_rms * block_normal(self.seed, v.shape[0], k0, k0 + v.shape[1],
                                                            self._noise_cache)
@@ -165,8 +173,5 @@ class Adc:
         self.n_clipped_ += int(np.count_nonzero(clipped))
         code = np.clip(code, -half, half - 1)
         return Chunk(
-            diff_v=code * self.lsb_v,
-            cm_v=None if chunk.cm_v is None else chunk.cm_v[pick],
-            cm_dvdt_v_per_s=None if chunk.cm_dvdt_v_per_s is None else chunk.cm_dvdt_v_per_s[pick],
-            start_sample=k0,
+            diff_v=code * self.lsb_v, cm_v=cm[0], cm_dvdt_v_per_s=cm[1], start_sample=k0,
         )

@@ -107,3 +107,11 @@ def test_errors():
         Adc(AdcParams(fs_adc_hz=300.0), 1000.0)
     with pytest.raises(ValueError, match="integer multiple"):
         Adc(AdcParams(fs_adc_hz=500.0), 250.0)
+
+
+def test_ideal_adc_only_samples():
+    # The ideal reference converter returns input sample k*M exactly: no noise, rounding or clipping.
+    x = np.linspace(-10.0, 10.0, 80)[None] + 1e-9 / 3  # past full scale and off the LSB grid
+    adc = Adc(AdcParams(n_bits=12, vref_v=1.0, noise_v_rms=1e-3, fs_adc_hz=500.0), 8000.0, ideal=True)
+    out = adc.process(Chunk(x))
+    assert np.array_equal(out.diff_v, x[:, ::16]) and adc.n_clipped_ == 0
