@@ -1,0 +1,464 @@
+"""Power-line interference: the mains voltage, the body's common mode and magnetic pickup.
+
+The mains voltage (fundamental, harmonics, slow frequency drift and amplitude
+modulation) couples to the patient's body through stray capacitances, which
+sets the body common-mode voltage ``v_cm`` shared by every electrode
+(optionally lowered by a driven right leg); the mains current's magnetic
+field induces a differential voltage in the loop formed by the lead wires.
+:class:`MainsStage` adds both to the signal path, generating ``v_cm`` and its
+exact time derivative analytically from the absolute sample index.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acquire._check import FrontendWarning, check_below_nyquist, check_option, check_positive
+from acquire.impedance import ElectrodeImpedance
+from acquire.noise import BlockNoise
+from acquire.stage import Chunk
+
+#: Nominal mains voltage of each grid frequency, V rms: 230 V on 50 Hz grids
+#: (Europe), 120 V on 60 Hz grids (North America).
+NOMINAL_V_RMS = {50.0: 230.0, 60.0: 120.0}
+#: Largest slow frequency drift, fraction of nominal: the EN 50160 range for
+#: 99.5 % of a year on interconnected systems (facts.md section 2.4).
+DRIFT_BOUND_FRACTION = 0.01
+#: Allowed static frequency offset, fractions of nominal: the EN 50160 range
+#: for 100 % of the time (+4 % / -6 %, facts.md section 2.4).
+OFFSET_RANGE_FRACTION = (-0.06, 0.04)
+#: Default harmonic content: half of the EN 50160 limits for the 3rd, 5th and
+#: 7th harmonics (5 %, 6 %, 5 %; facts.md section 2.4). An assumption derived
+#: from the limits, not a measured spectrum.
+DEFAULT_HARMONIC_RATIOS = {3: 0.025, 5: 0.03, 7: 0.025}
+#: Spacing of the knots of the frequency-drift process, seconds.
+DRIFT_KNOT_S = 0.1
+#: Default correlation time of the frequency drift, seconds (assumption: grid
+#: frequency wanders over tens of seconds to minutes as load and generation
+#: are rebalanced).
+DEFAULT_DRIFT_TAU_S = 60.0
+#: BlockNoise stream of the frequency-drift innovations.
+_STREAM_DRIFT = 101
+
+BODY_MODES = ("displacement", "direct")
+
+
+def _finite(param: str, value) -> float:
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{param} must be a finite number; got {value!r}.")
+    return v
+
+
+def _frac(x: np.ndarray) -> np.ndarray:
+    """Fractional part in [0, 1] (faster than ``np.mod``; phases only need it modulo 1)."""
+    return x - np.floor(x)
+
+
+def _harmonic_table(param: str, table, check) -> dict[int, float]:
+    """``{k: value}`` with integer harmonic numbers k >= 2 (TOML gives string keys)."""
+    if not isinstance(table, Mapping):
+        raise TypeError(f"{param} must be a mapping harmonic number -> value; got {table!r}.")
+    out = {}
+    for key, value in table.items():
+        try:
+            k = int(key)
+        except (TypeError, ValueError):
+            k = 0
+        if k < 2 or str(key).strip() != str(k):
+            raise ValueError(f"{param} keys must be integer harmonic numbers >= 2; got {key!r}.")
+        out[k] = check(f"{param}[{k}]", value)
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class MainsParams:
+    """The mains voltage: frequency, amplitude, harmonics, drift, modulation.
+
+    Parameters
+    ----------
+    frequency_hz : {50, 60}
+        Nominal grid frequency. Required: there is no sensible default.
+    mains_v_rms : float or None
+        Fundamental line-to-neutral voltage, V rms; None gives the nominal
+        value of the grid, 230 V at 50 Hz or 120 V at 60 Hz.
+    offset_hz : float
+        Static deviation from nominal, Hz, within the EN 50160 range for
+        100 % of the time (+4 % / -6 %); a FrontendWarning above the 1 % range
+        of normal operation.
+    drift_hz_rms : float
+        Rms of the slow random frequency drift, Hz (0: none; at most 1 % of
+        nominal). See Notes.
+    drift_tau_s : float
+        Correlation time of the drift, seconds.
+    harmonic_ratios : mapping int -> float
+        Amplitude of harmonic k relative to the fundamental. Default
+        :data:`DEFAULT_HARMONIC_RATIOS` (an assumption: half the EN 50160
+        limits); ``{}`` for a pure sine.
+    harmonic_phases_rad : mapping int -> float
+        Phase of harmonic k relative to k times the fundamental's phase
+        (default 0); keys must be among ``harmonic_ratios``.
+    am_depth : float
+        Depth m of a slow sinusoidal amplitude modulation, 0 <= m < 1.
+    am_hz : float
+        Frequency of the amplitude modulation, Hz.
+
+    Notes
+    -----
+    The instantaneous frequency is ``f(t) = frequency_hz + offset_hz + d(t)``.
+    The drift ``d`` is an Ornstein-Uhlenbeck process (a mean-reverting random
+    walk) of rms ``drift_hz_rms`` and correlation time ``drift_tau_s``,
+    sampled at knots every :data:`DRIFT_KNOT_S` seconds,
+
+        d_0 = sigma g_0,  d_{m+1} = a d_m + sqrt(1 - a^2) sigma g_{m+1},
+        a = exp(-DRIFT_KNOT_S / drift_tau_s),
+
+    each knot clipped to +-1 % of nominal (EN 50160, facts.md section 2.4)
+    and linearly interpolated between knots; the phase is its exact integral.
+    """
+
+    frequency_hz: float
+    mains_v_rms: float | None = None
+    offset_hz: float = 0.0
+    drift_hz_rms: float = 0.0
+    drift_tau_s: float = DEFAULT_DRIFT_TAU_S
+    harmonic_ratios: Mapping[int, float] = field(default_factory=lambda: dict(DEFAULT_HARMONIC_RATIOS))
+    harmonic_phases_rad: Mapping[int, float] = field(default_factory=dict)
+    am_depth: float = 0.0
+    am_hz: float = 0.1
+
+    def __post_init__(self):
+        f0 = self.frequency_hz
+        if isinstance(f0, bool) or not isinstance(f0, (int, float, np.integer, np.floating)) \
+                or float(f0) not in NOMINAL_V_RMS:
+            raise ValueError(f"frequency_hz must be 50 or 60 (the nominal grid frequency; use offset_hz "
+                             f"for a deviation); got {f0!r}.")
+        set_ = object.__setattr__
+        set_(self, "frequency_hz", float(f0))
+        v = NOMINAL_V_RMS[self.frequency_hz] if self.mains_v_rms is None else self.mains_v_rms
+        set_(self, "mains_v_rms", check_positive("mains_v_rms", v))
+        offset = _finite("offset_hz", self.offset_hz)
+        lo, hi = (r * self.frequency_hz for r in OFFSET_RANGE_FRACTION)
+        if not lo <= offset <= hi:
+            raise ValueError(f"offset_hz must lie in the EN 50160 range [{lo:g}, {hi:g}] Hz for "
+                             f"{self.frequency_hz:g} Hz mains; got {self.offset_hz!r}.")
+        if abs(offset) > DRIFT_BOUND_FRACTION * self.frequency_hz:
+            warnings.warn(f"offset_hz={offset:g} Hz is outside the +-1 % EN 50160 range of normal "
+                          "operation of interconnected grids.", FrontendWarning, stacklevel=3)
+        set_(self, "offset_hz", offset)
+        drift = check_positive("drift_hz_rms", self.drift_hz_rms, allow_zero=True)
+        if drift > self.drift_bound_hz:
+            raise ValueError(f"drift_hz_rms must be <= {self.drift_bound_hz:g} Hz (the +-1 % EN 50160 "
+                             f"range it is clipped to); got {self.drift_hz_rms!r}.")
+        set_(self, "drift_hz_rms", drift)
+        set_(self, "drift_tau_s", check_positive("drift_tau_s", self.drift_tau_s))
+        ratios = _harmonic_table("harmonic_ratios", self.harmonic_ratios,
+                                 lambda p, v: check_positive(p, v, allow_zero=True))
+        phases = _harmonic_table("harmonic_phases_rad", self.harmonic_phases_rad, _finite)
+        extra = sorted(set(phases) - set(ratios))
+        if extra:
+            raise ValueError(f"harmonic_phases_rad has harmonics {extra} that are not in "
+                             f"harmonic_ratios {sorted(ratios)}.")
+        set_(self, "harmonic_ratios", ratios)
+        set_(self, "harmonic_phases_rad", phases)
+        depth = check_positive("am_depth", self.am_depth, allow_zero=True)
+        if not depth < 1:
+            raise ValueError(f"am_depth must be in [0, 1); got {self.am_depth!r}.")
+        set_(self, "am_depth", depth)
+        set_(self, "am_hz", check_positive("am_hz", self.am_hz))
+
+    @property
+    def center_hz(self) -> float:
+        """Frequency without drift: ``frequency_hz + offset_hz``."""
+        return self.frequency_hz + self.offset_hz
+
+    @property
+    def drift_bound_hz(self) -> float:
+        """Largest drift, Hz (1 % of nominal)."""
+        return DRIFT_BOUND_FRACTION * self.frequency_hz
+
+    def components(self) -> list[tuple[int, complex]]:
+        """``(k, ratio_k exp(j phase_k))`` for the fundamental (k = 1) and each harmonic."""
+        return [(1, 1.0 + 0j)] + [(k, r * np.exp(1j * self.harmonic_phases_rad.get(k, 0.0)))
+                                  for k, r in self.harmonic_ratios.items()]
+
+
+@dataclass(frozen=True)
+class BodyParams:
+    """How the mains voltage reaches the patient's body, and the DRL loop.
+
+    Parameters
+    ----------
+    mode : {'displacement', 'direct'}
+        'displacement': v_cm from the capacitive divider below; 'direct': the
+        fundamental of v_cm is ``cm_v_rms`` (harmonics scaled by the mains'
+        ``harmonic_ratios``).
+    cm_v_rms : float or None
+        Body common mode at the fundamental, V rms; 'direct' mode only.
+    c_body_mains_f : float
+        Body-to-mains capacitance C_pow (3 pF typical, facts.md section 2.1).
+    c_body_ground_f : float
+        Body-to-ground capacitance C_body (300 pF typical; the IEC test
+        fixture uses 200 pF).
+    grounded : bool
+        True: the body is held to amplifier ground through the reference
+        electrode ``z_ref``. False: the body floats.
+    z_ref : ElectrodeImpedance or float
+        Reference (right-leg) electrode impedance, or a resistance in ohms;
+        default 51 kOhm (the worked example). Used only when ``grounded``.
+    drl_loop_gain : float
+        Dc loop gain A0 of a driven right leg (0: no DRL).
+    drl_bandwidth_hz : float
+        Corner f_drl of the DRL loop gain (math.inf: flat).
+    loop_area_m2 : float
+        Area A of the loop formed by the lead wires, m^2.
+    flux_density_t : float
+        Peak mains magnetic flux density B through that loop, tesla.
+
+    Notes
+    -----
+    Displacement-current model (Metting van Rijn et al., facts.md 2.1-2.2):
+    with Z_pow = 1/(jw C_pow) and Z_b = 1/(jw C_body), in parallel with
+    ``z_ref`` when grounded,
+
+        v_cm = V_mains Z_b / (Z_b + Z_pow).
+
+    Floating, this is V_mains C_pow/(C_pow + C_body): 230 V * 3/303 = 2.28 V
+    rms. Grounded through 51 kOhm at 230 V/50 Hz it is about
+    jw C_pow V_mains Z_ref = 11.1 mV rms. A driven right leg with loop gain
+    A(jf) = A0/(1 + jf/f_drl) divides v_cm by 1 + A(jf) (Winter & Webster,
+    IEEE TBME 30(1):62, 1983). Magnetic pickup (Huhta & Webster 1973): a flux
+    B A cos(phi) through the lead loop induces w B A sin(phi) differentially
+    in every lead (1 uT, 100 cm^2, 50 Hz: 3.1 uV peak).
+    """
+
+    mode: str = "displacement"
+    cm_v_rms: float | None = None
+    c_body_mains_f: float = 3e-12
+    c_body_ground_f: float = 300e-12
+    grounded: bool = False
+    z_ref: ElectrodeImpedance | float = field(default_factory=lambda: ElectrodeImpedance(r_s_ohm=51e3))
+    drl_loop_gain: float = 0.0
+    drl_bandwidth_hz: float = math.inf
+    loop_area_m2: float = 0.0
+    flux_density_t: float = 0.0
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        check_option("mode", self.mode, BODY_MODES)
+        if self.mode == "direct":
+            if self.cm_v_rms is None:
+                raise ValueError("mode='direct' needs cm_v_rms (body common mode, V rms); got None.")
+            set_(self, "cm_v_rms", check_positive("cm_v_rms", self.cm_v_rms, allow_zero=True))
+        elif self.cm_v_rms is not None:
+            raise ValueError(f"cm_v_rms applies to mode='direct' only; got cm_v_rms={self.cm_v_rms!r} "
+                             f"with mode={self.mode!r}.")
+        set_(self, "c_body_mains_f", check_positive("c_body_mains_f", self.c_body_mains_f))
+        set_(self, "c_body_ground_f", check_positive("c_body_ground_f", self.c_body_ground_f))
+        if not isinstance(self.grounded, (bool, np.bool_)):
+            raise TypeError(f"grounded must be True or False; got {self.grounded!r}.")
+        if not isinstance(self.z_ref, ElectrodeImpedance):
+            if isinstance(self.z_ref, bool) or not isinstance(self.z_ref, (int, float, np.number)):
+                raise TypeError(f"z_ref must be an ElectrodeImpedance or a resistance in ohms; "
+                                f"got {self.z_ref!r}.")
+            set_(self, "z_ref", ElectrodeImpedance(r_s_ohm=check_positive("z_ref", self.z_ref)))
+        set_(self, "drl_loop_gain", check_positive("drl_loop_gain", self.drl_loop_gain, allow_zero=True))
+        if not float(self.drl_bandwidth_hz) > 0:
+            raise ValueError(f"drl_bandwidth_hz must be > 0 (math.inf: flat loop gain); "
+                             f"got {self.drl_bandwidth_hz!r}.")
+        set_(self, "loop_area_m2", check_positive("loop_area_m2", self.loop_area_m2, allow_zero=True))
+        set_(self, "flux_density_t", check_positive("flux_density_t", self.flux_density_t, allow_zero=True))
+
+
+def body_cm_phasor_v(mains: MainsParams, body: BodyParams, f_hz):
+    """Body common mode produced by the fundamental's voltage at frequency ``f_hz``.
+
+    Parameters
+    ----------
+    mains : MainsParams
+    body : BodyParams
+    f_hz : float or array
+        Frequency (> 0) at which a mains component of ``mains.mains_v_rms``
+        volts rms and zero phase is applied.
+
+    Returns
+    -------
+    complex or complex ndarray
+        Rms phasor of v_cm, volts (the transfer function of :class:`BodyParams`
+        Notes times ``mains_v_rms``, DRL included). Multiply by a harmonic's
+        ratio and phase for that harmonic; see :func:`cm_harmonics`.
+    """
+    f = np.asarray(f_hz, dtype=float)
+    if np.any(~(f > 0)):
+        raise ValueError(f"f_hz must be > 0; got {f_hz!r}.")
+    if body.mode == "direct":
+        v = np.full(f.shape, complex(body.cm_v_rms))
+    else:
+        jw = 2j * np.pi * f
+        z_pow = 1.0 / (jw * body.c_body_mains_f)
+        z_b = 1.0 / (jw * body.c_body_ground_f)
+        if body.grounded:
+            z_r = body.z_ref.z_ohm(f)
+            z_b = z_b * z_r / (z_b + z_r)
+        v = mains.mains_v_rms * z_b / (z_b + z_pow)
+    loop = body.drl_loop_gain / (1.0 + 1j * f / body.drl_bandwidth_hz)
+    out = v / (1.0 + loop)
+    return complex(out) if out.ndim == 0 else out
+
+
+def cm_harmonics(mains: MainsParams, body: BodyParams) -> list[tuple[float, complex]]:
+    """The body common mode as ``(f_hz, rms phasor in volts)``, fundamental first.
+
+    The analytic prediction of what :class:`MainsStage` generates without
+    drift or modulation: ``cm_v(t) = sum_k Re(sqrt(2) V_k exp(j 2 pi f_k t))``,
+    at ``f_k = k (frequency_hz + offset_hz)``.
+    """
+    f1 = mains.center_hz
+    return [(k * f1, complex(c * body_cm_phasor_v(mains, body, k * f1))) for k, c in mains.components()]
+
+
+def magnetic_pickup_v_peak(mains: MainsParams, body: BodyParams) -> float:
+    """Peak differential voltage induced in the lead loop, ``w B A`` (volts)."""
+    return 2 * np.pi * mains.center_hz * body.flux_density_t * body.loop_area_m2
+
+
+class MainsStage:
+    """Adds the body common mode (and magnetic pickup) to a chunk of ECG.
+
+    Parameters
+    ----------
+    mains : MainsParams
+    body : BodyParams
+    fs_hz : float
+        Sampling rate (the analog simulation rate); every generated
+        component must lie below Nyquist.
+    seed : int
+        Seed of the frequency drift.
+
+    Notes
+    -----
+    With the harmonics' rms phasors V_k of :func:`cm_harmonics` and the
+    instantaneous mains phase phi(t) (see :class:`MainsParams`),
+
+        cm_v(t) = E(t) sum_k Re(sqrt(2) V_k exp(j k phi(t))),
+        E(t) = 1 + m sin(2 pi f_am t),
+
+    and ``cm_dvdt_v_per_s`` is its exact derivative,
+    E' s(t) + E(t) sum_k Re(j k phi'(t) sqrt(2) V_k exp(j k phi(t))), with
+    phi'(t) = 2 pi f(t). V_k is evaluated at the undrifted harmonic
+    frequency: with drift within +-1 % the body transfer changes by at most
+    about 1 % (grounded body; not at all floating). Everything is a function
+    of the absolute sample index n (t = n / fs_hz), and cos k phi, sin k phi
+    come from cos phi, sin phi by exact complex multiplication, so chunking
+    cannot change a bit of the output. Magnetic pickup w(t) B A sin phi(t) is
+    added to every lead of ``diff_v``.
+    """
+
+    def __init__(self, mains: MainsParams, body: BodyParams, fs_hz: float, *, seed: int = 0):
+        if not isinstance(mains, MainsParams):
+            raise TypeError(f"mains must be a MainsParams; got {type(mains).__name__}.")
+        if not isinstance(body, BodyParams):
+            raise TypeError(f"body must be a BodyParams; got {type(body).__name__}.")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0; got {seed!r}.")
+        self.fs_in_hz = self.fs_out_hz = fs_hz = check_positive("fs_hz", fs_hz)
+        self.mains, self.body, self.seed = mains, body, int(seed)
+        k_max = max(k for k, _ in mains.components())
+        f_top = k_max * (mains.center_hz + (mains.drift_bound_hz if mains.drift_hz_rms else 0.0))
+        check_below_nyquist(f"highest mains harmonic ({k_max} x {mains.center_hz:g} Hz)", f_top, fs_hz)
+        if mains.am_depth:
+            check_below_nyquist("am_hz", mains.am_hz, fs_hz)
+        peaks = {k: math.sqrt(2) * v for (k, _), (_, v) in zip(mains.components(), cm_harmonics(mains, body))}
+        self._k_max = k_max
+        self._cos_coef = {k: c.real for k, c in peaks.items()}
+        self._sin_coef = {k: -c.imag for k, c in peaks.items()}
+        self._mag_ba = body.flux_density_t * body.loop_area_m2
+        self._knot_samples = max(1, round(DRIFT_KNOT_S * fs_hz))
+        self._drift = BlockNoise(self.seed, _STREAM_DRIFT, 1, block_size=1024)
+        self.reset()
+
+    def reset(self) -> None:
+        """Restart the drift process at knot 0."""
+        self._drift.reset()
+        self.knot_ = None  # (m, d_m in Hz, D_m = integral of d up to knot m, in cycles mod 1)
+
+    def _knots(self, m0: int, m1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Drift d_m (Hz) and its integral D_m (cycles mod 1) at knots m0 .. m1 + 1.
+
+        Knots are generated in order from knot 0, so their values depend on
+        the knot index only; the state kept is knot m1, where the next
+        contiguous chunk starts.
+        """
+        p = self.mains
+        t_knot = self._knot_samples / self.fs_in_hz
+        a = math.exp(-t_knot / p.drift_tau_s)
+        b, bound = math.sqrt(1.0 - a * a) * p.drift_hz_rms, p.drift_bound_hz
+        if self.knot_ is None or self.knot_[0] > m0:
+            d0 = p.drift_hz_rms * float(self._drift.normal(0, 1)[0, 0])
+            self.knot_ = (0, min(max(d0, -bound), bound), 0.0)
+        m_s, d, big_d = self.knot_
+        g = self._drift.normal(m_s + 1, m1 + 2)[0]
+        ds, bigs = np.empty(m1 + 2 - m0), np.empty(m1 + 2 - m0)
+        for m in range(m_s, m1 + 2):
+            if m >= m0:
+                ds[m - m0], bigs[m - m0] = d, big_d
+            if m == m1:
+                self.knot_ = (m, d, big_d)
+            if m <= m1:
+                d_next = min(max(a * d + b * g[m - m_s], -bound), bound)
+                big_d = (big_d + 0.5 * (d + d_next) * t_knot) % 1.0
+                d = d_next
+        return ds, bigs
+
+    def _phase(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mains phase phi (rad, in [0, 2 pi)) and its rate phi' (rad/s) at absolute samples ``n``."""
+        fs, fc = self.fs_in_hz, self.mains.center_hz
+        cycles = _frac(n * (fc / fs))
+        freq = np.full(n.shape, fc)
+        if self.mains.drift_hz_rms and n.size:
+            k = self._knot_samples
+            m = n // k
+            m0 = int(m[0])
+            d, big_d = self._knots(m0, int(m[-1]))
+            i = m - m0
+            tau = (n - m * k) / fs
+            slope = (d[i + 1] - d[i]) * (fs / k)
+            cycles = cycles + big_d[i] + tau * (d[i] + 0.5 * slope * tau)
+            freq = freq + d[i] + slope * tau
+        return 2 * np.pi * _frac(cycles), 2 * np.pi * freq
+
+    def process(self, chunk: Chunk) -> Chunk:
+        """Add ``cm_v``, ``cm_dvdt_v_per_s`` (to any already present) and magnetic pickup."""
+        x = np.asarray(chunk.diff_v, dtype=float)
+        n = chunk.start_sample + np.arange(x.shape[-1], dtype=np.int64)
+        phi, w = self._phase(n)
+        c1, s1 = np.cos(phi), np.sin(phi)
+        ck, sk = c1, s1
+        cm, dcm_dphi = np.zeros(n.shape), np.zeros(n.shape)
+        for k in range(1, self._k_max + 1):
+            if k > 1:
+                ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1
+            if k in self._cos_coef:
+                a, b = self._cos_coef[k], self._sin_coef[k]
+                cm = cm + (a * ck + b * sk)
+                dcm_dphi = dcm_dphi + k * (b * ck - a * sk)
+        dcm = w * dcm_dphi
+        p = self.mains
+        if p.am_depth:
+            theta = 2 * np.pi * _frac(n * (p.am_hz / self.fs_in_hz))
+            env = 1.0 + p.am_depth * np.sin(theta)
+            denv = (2 * np.pi * p.am_hz * p.am_depth) * np.cos(theta)
+            cm, dcm = env * cm, env * dcm + denv * cm
+        if chunk.cm_v is not None:
+            if chunk.cm_dvdt_v_per_s is None:
+                raise ValueError("The input chunk has cm_v but no cm_dvdt_v_per_s; MainsStage "
+                                 "adds to both, so it needs both.")
+            cm, dcm = chunk.cm_v + cm, chunk.cm_dvdt_v_per_s + dcm
+        if self._mag_ba:
+            x = x + (self._mag_ba * w * s1)
+        return Chunk(diff_v=x, cm_v=cm, cm_dvdt_v_per_s=dcm, start_sample=chunk.start_sample)
