@@ -59,11 +59,11 @@ class Frontend:
             self.digital.reset()
 
     def counts(self) -> dict[str, int]:
-        """Event counters of every stage (attributes ``n_*_``), keyed ``stage.counter``."""
+        """Event counters of every stage (``n_clipped_``, ``n_*_violations_``), keyed ``stage.counter``."""
         out = {}
         for name, stage in self.stages():
             for attr, value in vars(stage).items():
-                if attr.startswith("n_") and attr.endswith("_") and isinstance(value, (int, np.integer)):
+                if attr.startswith("n_") and attr.endswith(("clipped_", "violations_")):
                     out[f"{name}.{attr.rstrip('_')}"] = int(value)
         return out
 

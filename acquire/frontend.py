@@ -1,0 +1,244 @@
+"""Build a front end (analog chain, ADC, digital chain) from a configuration.
+
+The chain follows DESIGN.md's signal path::
+
+    resample (fs_src -> fs_sim) -> mains/body -> electrodes -> in-amp
+      -> [AC coupling] -> [second gain stage] -> anti-alias -> ADC (fs_adc)
+      -> digital stages
+
+Defaults: ``fs_sim_hz`` = 8 kHz, a multiple (16x) of the 500 Hz ADC rate,
+high enough for mains harmonics up to the 13th of 60 Hz (780 Hz) and for
+the anti-alias filter's stopband well below fs_sim/2.
+
+The **ideal** variant of a front end is the same chain with interference,
+noise, offsets and non-linearities switched off: no body common mode or
+magnetic pickup, no electrode offset, drift or noise, no amplifier noise,
+offset or bias currents, no clipping, and an ADC that samples without
+noise, quantisation or clipping. The difference between the two is what
+interference and noise did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from acquire._check import FrontendWarning  # noqa: F401  (re-exported for callers)
+from acquire._check import check_option
+from acquire.adc import Adc, AdcParams
+from acquire.analog import AcCoupling, AntiAliasFilter, GainStage
+from acquire.electrodes import ElectrodeParams, ElectrodeStage, cm_to_dm_transfer, parse_imbalance
+from acquire.impedance import ElectrodeImpedance
+from acquire.mains import BodyParams, MainsParams, MainsStage, cm_harmonics
+from acquire.resample import Resampler
+from acquire.runner import Frontend
+from acquire.stage import Chain
+from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
+from frontend_models.presets import amp_params_for_gain, get_preset, load_user_preset
+
+#: Post-amplifier settings when neither the preset nor the config gives them.
+POST_DEFAULTS = {"ac_coupling_hz": 0.0, "ac_coupling_order": 1, "gain2_v_per_v": 1.0,
+                 "aa_hz": 150.0, "aa_order": 4, "aa_kind": "butterworth"}
+#: The preset file's [post] names mapped to the config's.
+PRESET_POST_KEYS = {"hp_hz": "ac_coupling_hz", "hp_order": "ac_coupling_order",
+                    "gain2_v_per_v": "gain2_v_per_v", "lp_hz": "aa_hz", "lp_order": "aa_order"}
+#: Amplifier fields that exclude each other: overriding one clears the other.
+EXCLUSIVE_AMP_FIELDS = {"bandwidth_hz": "gbw_hz", "gbw_hz": "bandwidth_hz",
+                        "cmrr_corner_hz": "cmrr_hf_point", "cmrr_hf_point": "cmrr_corner_hz"}
+#: Stream numbers so every noisy stage draws independent seeded noise.
+SEED_STREAMS = {"mains": 1, "electrodes": 2, "amplifier": 3, "adc": 4}
+
+
+def resolve_preset(amp_cfg: dict):
+    """The preset named by ``[amplifier]`` (``preset`` or a user ``file``)."""
+    if "file" in amp_cfg:
+        return load_user_preset(amp_cfg["file"])
+    return get_preset(str(amp_cfg.get("preset", "ina128")))
+
+
+def amplifier_params(amp_cfg: dict) -> tuple[InAmpParams, object]:
+    """InAmpParams from a preset plus the config's overrides, and the preset.
+
+    A ``gain_v_per_v`` override re-reads the preset's gain tables (CMRR and
+    bandwidth depend on gain). A ``cmrr_db`` override keeps the preset's CMRR
+    corner frequency. Overriding one of a pair of exclusive fields
+    (bandwidth vs gain-bandwidth, corner vs high-frequency point) clears the
+    other.
+    """
+    preset = resolve_preset(amp_cfg)
+    over = {k: v for k, v in amp_cfg.items() if k not in ("preset", "file")}
+    params = preset.amp
+    if "gain_v_per_v" in over:
+        params = amp_params_for_gain(preset, float(over.pop("gain_v_per_v")))
+    if "cmrr_db" in over and "cmrr_corner_hz" not in over and params.cmrr_hf_point is not None:
+        over["cmrr_corner_hz"] = params.cmrr_zero_hz
+    for key in list(over):
+        if key in EXCLUSIVE_AMP_FIELDS:
+            over[EXCLUSIVE_AMP_FIELDS[key]] = None
+    return dataclasses.replace(params, **over), preset
+
+
+def lumped(parts) -> ElectrodeImpedance:
+    """One R_s + (R_d || C_d) section standing for impedances in series.
+
+    Exact at dc (R_d = sum of the parts' R_d) and in the first moment of
+    frequency (tau = R_d-weighted mean of the parts' time constants). Used
+    only to shape the amplifier's input current noise and bias-current drop;
+    the common-mode conversion uses the exact series impedance.
+    """
+    parts = parts if isinstance(parts, tuple) else (parts,)
+    r_d = sum(p.r_d_ohm for p in parts)
+    tau = sum(p.r_d_ohm * p.r_d_ohm * p.c_d_f for p in parts) / r_d if r_d else 0.0
+    return ElectrodeImpedance(sum(p.r_s_ohm for p in parts), r_d, tau / r_d if r_d else 0.0)
+
+
+def body_params(cfg: dict) -> BodyParams:
+    """BodyParams from ``[body]``."""
+    body = dict(cfg["body"])
+    if "z_ref_ohm" in body:
+        body["z_ref"] = float(body.pop("z_ref_ohm"))
+    return BodyParams(**body)
+
+
+def mains_params(cfg: dict) -> MainsParams:
+    """MainsParams from ``[mains]``."""
+    return MainsParams(**cfg["mains"])
+
+
+def electrode_params(cfg: dict) -> ElectrodeParams:
+    """ElectrodeParams from ``[electrodes]``."""
+    el = dict(cfg["electrodes"])
+    if {"r_s_ohm", "r_d_ohm", "c_d_f"} & set(el):
+        el["z_electrode"] = ElectrodeImpedance(float(el.pop("r_s_ohm", 0.0)), float(el.pop("r_d_ohm", 0.0)),
+                                               float(el.pop("c_d_f", 0.0)))
+    el["imbalance"] = parse_imbalance(el.get("imbalance", 0.0))
+    return ElectrodeParams(**el)
+
+
+def post_settings(cfg: dict, preset) -> dict:
+    """Post-amplifier settings: defaults, then the preset's, then the config's."""
+    post = dict(POST_DEFAULTS)
+    for key, value in (preset.post or {}).items():
+        post[PRESET_POST_KEYS.get(key, key)] = value
+    post.update(cfg["post"])
+    check_option("post.aa_kind", post["aa_kind"], ("butterworth", "bessel"))
+    return post
+
+
+def adc_params(cfg: dict, preset) -> AdcParams:
+    """AdcParams: the preset's converter (AFEs), then the config's fields."""
+    return AdcParams(**{**(preset.adc or {}), **cfg["adc"]})
+
+
+def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool = False) -> Frontend:
+    """Build the chains described by ``cfg`` for a source of ``fs_src_hz`` and ``n_channels`` leads.
+
+    Parameters
+    ----------
+    cfg : dict
+        A configuration from :func:`acquire.config.load_config`.
+    fs_src_hz : float
+        Sampling rate of the source.
+    n_channels : int
+        Number of leads; each has its own electrode pair.
+    ideal : bool
+        Build the ideal reference chain (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        Any invalid parameter, naming it (raised by the parameter classes).
+    """
+    from acquire.filters import make_digital_stage
+
+    fs_sim = float(cfg["run"]["fs_sim_hz"])
+    seed = int(cfg["run"]["seed"])
+    amp, preset = amplifier_params(cfg["amplifier"])
+    electrodes = electrode_params(cfg)
+    mains, body = mains_params(cfg), body_params(cfg)
+    post = post_settings(cfg, preset)
+    adc = adc_params(cfg, preset)
+    if ideal:
+        amp = dataclasses.replace(amp, noise_v_per_rthz=0.0, current_noise_a_per_rthz=0.0,
+                                  bias_current_a=0.0, offset_current_a=0.0, offset_v=0.0,
+                                  output_swing_v=math.inf, input_cm_range_v=(-math.inf, math.inf))
+        electrodes = dataclasses.replace(electrodes, offset_v=0.0, offset_drift_v_per_rts=0.0,
+                                         noise_v_rms=0.0)
+    stages = []
+    if not math.isclose(fs_src_hz, fs_sim):
+        stages.append(("resample", Resampler(fs_src_hz, fs_sim)))
+    if not ideal:
+        stages.append(("mains", MainsStage(mains, body, fs_sim, seed=seed + SEED_STREAMS["mains"])))
+    stages += [
+        ("electrodes", ElectrodeStage(electrodes, amp.z_cm, fs_sim, n_channels,
+                                      seed=seed + SEED_STREAMS["electrodes"])),
+        ("amplifier", InstrumentationAmplifier(amp, fs_sim, z_pos=lumped(electrodes.z_pos),
+                                               z_neg=lumped(electrodes.z_neg), n_channels=n_channels,
+                                               seed=seed + SEED_STREAMS["amplifier"])),
+    ]
+    if post["ac_coupling_hz"]:
+        stages.append(("ac_coupling", AcCoupling(post["ac_coupling_hz"], int(post["ac_coupling_order"]),
+                                                 fs_hz=fs_sim)))
+    if post["gain2_v_per_v"] != 1.0:
+        swing = None if ideal else (amp.output_swing_v if math.isfinite(amp.output_swing_v) else None)
+        stages.append(("gain2", GainStage(float(post["gain2_v_per_v"]), fs_sim, output_swing_v=swing)))
+    if post["aa_hz"]:
+        stages.append(("anti_alias", AntiAliasFilter(post["aa_hz"], int(post["aa_order"]), post["aa_kind"],
+                                                     fs_hz=fs_sim)))
+    analog = Chain(stages)
+    converter = Adc(adc, fs_sim, seed=seed + SEED_STREAMS["adc"], ideal=ideal)
+    digital = None
+    if cfg["digital"]:
+        digital_stages, fs = [], adc.fs_adc_hz
+        for i, spec in enumerate(cfg["digital"]):
+            spec = dict(spec)
+            kind = str(spec.pop("kind", ""))
+            stage = make_digital_stage(kind, fs, **spec)
+            digital_stages.append((f"{i}:{kind}", stage))
+            fs = stage.fs_out_hz
+        digital = Chain(digital_stages)
+    gain = amp.gain_v_per_v * float(post["gain2_v_per_v"])
+    info = {"preset": preset.name, "amp": amp, "electrodes": electrodes, "mains": mains, "body": body,
+            "adc": adc, "post": post, "fs_sim_hz": fs_sim}
+    return Frontend(analog, converter, digital, gain, info)
+
+
+def chain_response(frontend: Frontend, f_hz) -> np.ndarray:
+    """Complex differential gain of the analog chain after the amplifier, relative to nominal.
+
+    Product of the post-amplifier stages' analog responses (AC coupling,
+    second gain stage, anti-alias filter) divided by the second-stage gain,
+    so it is 1 in the passband.
+    """
+    h = np.ones(np.shape(f_hz), dtype=complex)
+    for name, stage in frontend.analog.stages:
+        if name in ("ac_coupling", "gain2", "anti_alias"):
+            h = h * stage.freq_response(f_hz)
+    return h / float(frontend.info["post"]["gain2_v_per_v"])
+
+
+def predicted_residual_mains(frontend: Frontend) -> list[tuple[float, float]]:
+    """Analytic input-referred mains residual at the ADC, per harmonic: ``(f_hz, V rms)``.
+
+    For each harmonic of the body common mode v_cm (cf. :func:`cm_harmonics`),
+    the input-referred differential error is the phasor sum of the
+    amplifier's finite CMRR and the electrode divider (Winter & Webster 1983;
+    facts.md 2.2)::
+
+        e(f) = v_cm(f) [A_cm(f)/G + D(f) A_d(f)/G] H_post(f)
+
+    with D the divider :func:`cm_to_dm_transfer`, A_d and A_cm the amplifier's
+    analog gains and H_post the post-amplifier response relative to nominal.
+    Ignores noise and the (tiny) common-mode drop across the electrodes.
+    """
+    amp = frontend.analog["amplifier"]
+    el = frontend.info["electrodes"]
+    g = amp.params.gain_v_per_v
+    out = []
+    for f, v_cm in cm_harmonics(frontend.info["mains"], frontend.info["body"]):
+        d = cm_to_dm_transfer(f, el.z_pos, el.z_neg, amp.params.z_cm)
+        e = v_cm * (amp.cm_gain(f) + d * amp.diff_gain(f)) / g * chain_response(frontend, f)
+        out.append((f, float(np.abs(e).item())))
+    return out
