@@ -129,26 +129,28 @@ class AdaptiveMainsCanceller:
         self.track_frequency = bool(track_frequency)
         self.track_range_hz = check_positive(
             "track_range_hz", 0.02 * self.mains_hz if track_range_hz is None else track_range_hz)
-        self.harmonics = check_harmonics(harmonics, self.mains_hz + self.track_frequency
-                                         * self.track_range_hz, self.fs_in_hz)
+        highest_hz = self.mains_hz + (self.track_range_hz if self.track_frequency else 0.0)
+        self.harmonics = check_harmonics(harmonics, highest_hz, self.fs_in_hz)
         self.track_gain = float(track_gain)
         if not 0 < self.track_gain <= 1:
             raise ValueError(f"track_gain must lie in (0, 1]; got {track_gain!r}.")
         self.track_block = round(check_positive("track_block_s", track_block_s) * self.fs_in_hz)
         self._k_track = min(self.harmonics)
-        if self.track_frequency and not (
-                self.track_block >= 1
-                and 2 * self._k_track * self.track_range_hz * self.track_block / self.fs_in_hz < 0.5):
+        # A frequency error of up to 2 track_range_hz must turn the weights by less than half
+        # a turn per block, or the measured rotation would wrap.
+        longest_s = 0.25 / (self._k_track * self.track_range_hz)
+        if self.track_frequency and not (self.track_block >= 1
+                                         and self.track_block / self.fs_in_hz < longest_s):
             raise ValueError(
-                f"track_block_s={track_block_s!r} must span at least one sample and be short "
-                f"enough that a {self.track_range_hz:g} Hz error cannot turn the weights by half a "
-                f"turn per block: track_block_s < {0.25 / (self._k_track * self.track_range_hz):g} s.")
+                f"track_block_s={track_block_s!r} must span at least one sample and stay below "
+                f"0.25 / (lowest harmonic x track_range_hz): track_block_s < {longest_s:g} s.")
         self._omega0 = 2 * math.pi * self.mains_hz / self.fs_in_hz
         self._omega_range = 2 * math.pi * self.track_range_hz / self.fs_in_hz
         self.delay_reference_hz = check_below_nyquist("delay_reference_hz", delay_reference_hz,
                                                       self.fs_in_hz)
         lam = self._design(self._omega0)[0]
-        zeros = np.exp(1j * self._omega0 * np.array([k * s for k in self.harmonics for s in (1, -1)]))
+        zeros = np.exp(1j * self._omega0 * np.array([k * sign for k in self.harmonics
+                                                     for sign in (1, -1)]))
         self.sos = signal.zpk2sos(zeros, lam, 1.0)
         self.group_delay_s = sos_group_delay_s(self.sos, self.delay_reference_hz, self.fs_in_hz)
         self.settling_time_s = pole_settling_time_s(lam, self.fs_in_hz)

@@ -1,4 +1,4 @@
-"""Adaptive mains canceller against a plain per-sample NLMS loop, Widrow's notch and drifting mains."""
+"""Adaptive mains canceller against a per-sample NLMS loop, Widrow's notch and drifting mains."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def nlms_loop(d, mains_hz, fs_hz, mu, harmonics, n0=0, block=None, gain=0.5, ran
 
 def mains_input(n, rng, f_hz=60.3, n0=0):
     t = (n0 + np.arange(n)) / FS
-    mains = np.stack([1e-3 * np.sin(2 * np.pi * f_hz * t + 0.4) + 2e-4 * np.sin(4 * np.pi * f_hz * t),
+    mains = np.stack([1e-3 * np.sin(2 * np.pi * f_hz * t + 0.4)
+                      + 2e-4 * np.sin(4 * np.pi * f_hz * t),
                       -5e-4 * np.cos(2 * np.pi * f_hz * t + 1.0)])
     return mains + 1e-5 * rng.standard_normal((2, n))
 
