@@ -43,8 +43,8 @@ SETTLING_FRACTION = 0.01
 
 #: Named high-pass corners, Hz. "diagnostic": 0.05 Hz, the AHA diagnostic band 0.05-150 Hz;
 #: "monitoring": 0.5 Hz, monitor mode 0.5-40 Hz (GE B20, Gima K10 manuals); "monitoring-0.67":
-#: 0.67 Hz, the frequency at which the IEC/AHA low-frequency response is specified
-#: (J Electrocardiol 2009; ambulatory 0.67-40 Hz). Sources in facts.md section 1.3.
+#: 0.67 Hz, -3 dB at 0.67 Hz, the most a monitor may lose there (J Electrocardiol 2009), and
+#: the ambulatory band 0.67-40 Hz (device manual). Sources in facts.md section 1.3.
 HIGHPASS_CORNERS_HZ = {"diagnostic": 0.05, "monitoring": 0.5, "monitoring-0.67": 0.67}
 #: Named low-pass cutoffs, Hz. "monitoring": 40 Hz (monitor mode 0.5-40 Hz); "clinical-100":
 #: 100 Hz (clinical band 0.05-100 Hz, Analog Dialogue, facts.md 2.1); "diagnostic": 150 Hz
