@@ -44,13 +44,15 @@ DEFAULTS: dict = {
 OPTIONAL_KEYS: dict[str, set[str]] = {
     "source": {"record_dir"},
     "run": set(),
-    "mains": {"offset_hz", "drift_hz_rms", "harmonic_ratios", "am_depth", "am_hz"},
+    "mains": {"offset_hz", "drift_hz_rms", "drift_tau_s", "harmonic_ratios", "harmonic_phases_rad",
+              "am_depth", "am_hz"},
     "body": {"cm_v_rms", "c_body_mains_f", "c_body_ground_f", "z_ref_ohm", "drl_loop_gain",
              "drl_bandwidth_hz", "loop_area_m2", "flux_density_t"},
     "electrodes": {"r_s_ohm", "r_d_ohm", "c_d_f", "noise_v_rms", "offset_drift_v_per_rts"},
     "amplifier": {"file", "gain_v_per_v", "cmrr_db", "bandwidth_hz", "gbw_hz", "noise_v_per_rthz",
                   "noise_corner_hz", "current_noise_a_per_rthz", "bias_current_a", "offset_v",
-                  "output_swing_v", "cmrr_corner_hz"},
+                  "offset_current_a", "output_swing_v", "cmrr_corner_hz", "cmrr_hf_point",
+                  "input_cm_range_v", "dc_block_hz", "z_cm_r_ohm", "z_cm_c_f"},
     "post": set(),
     "adc": {"n_bits", "vref_v", "pga_gain_v_per_v", "fs_adc_hz", "noise_v_rms"},
 }

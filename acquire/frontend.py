@@ -30,7 +30,7 @@ from acquire._check import check_option
 from acquire.adc import Adc, AdcParams
 from acquire.analog import AcCoupling, AntiAliasFilter, GainStage
 from acquire.electrodes import ElectrodeParams, ElectrodeStage, cm_to_dm_transfer, parse_imbalance
-from acquire.impedance import ElectrodeImpedance
+from acquire.impedance import ElectrodeImpedance, ParallelRC
 from acquire.mains import BodyParams, MainsParams, MainsStage, cm_harmonics
 from acquire.resample import Resampler
 from acquire.runner import Frontend
@@ -68,8 +68,14 @@ def amplifier_params(amp_cfg: dict) -> tuple[InAmpParams, object]:
     other.
     """
     preset = resolve_preset(amp_cfg)
-    over = {k: v for k, v in amp_cfg.items() if k not in ("preset", "file")}
+    over = {k: v for k, v in amp_cfg.items() if k not in ("preset", "file", "z_cm_r_ohm", "z_cm_c_f")}
     params = preset.amp
+    if {"z_cm_r_ohm", "z_cm_c_f"} & set(amp_cfg):
+        over["z_cm"] = ParallelRC(float(amp_cfg.get("z_cm_r_ohm", params.z_cm.r_ohm)),
+                                  float(amp_cfg.get("z_cm_c_f", params.z_cm.c_f)))
+    for key in ("cmrr_hf_point", "input_cm_range_v"):
+        if key in over:
+            over[key] = tuple(over[key])
     if "gain_v_per_v" in over:
         params = amp_params_for_gain(preset, float(over.pop("gain_v_per_v")))
     if "cmrr_db" in over and "cmrr_corner_hz" not in over and params.cmrr_hf_point is not None:
@@ -77,7 +83,10 @@ def amplifier_params(amp_cfg: dict) -> tuple[InAmpParams, object]:
     for key in list(over):
         if key in EXCLUSIVE_AMP_FIELDS:
             over[EXCLUSIVE_AMP_FIELDS[key]] = None
-    return dataclasses.replace(params, **over), preset
+    try:
+        return dataclasses.replace(params, **over), preset
+    except TypeError as exc:  # unknown field from a user file or --set
+        raise ValueError(f"[amplifier]: {exc}") from None
 
 
 def lumped(parts) -> ElectrodeImpedance:
