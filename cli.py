@@ -119,5 +119,278 @@ def fetch(
         f"{len(report.skipped)} already verified, in {report.directory}")
 
 
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file describing the chain.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override: section.key=value (repeatable).")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output directory (created).")]
+
+
+def build_config(config: Path | None, sets: list[str] | None, shortcuts: dict) -> dict:
+    """The effective configuration: defaults, then FILE, then --set, then the shortcut options."""
+    from acquire.config import load_config
+
+    overrides = list(sets or [])
+    for key, value in shortcuts.items():
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    return load_config(config, overrides)
+
+
+def shortcut_overrides(source, preset, mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance,
+                       channel, start_s, duration_s, seed) -> dict:
+    """Map the common-knob options onto config keys (None = not given)."""
+    over = {"source.name": None if source is None else f'"{source}"',
+            "amplifier.preset": preset, "mains.frequency_hz": mains_hz,
+            "amplifier.cmrr_db": cmrr_db, "amplifier.gain_v_per_v": gain,
+            "amplifier.bandwidth_hz": bandwidth_hz, "electrodes.imbalance": imbalance,
+            "source.start_s": start_s, "source.duration_s": duration_s, "run.seed": seed,
+            "source.channels": None if not channel else "[" + ", ".join(
+                c if c.lstrip("-").isdigit() else f'"{c}"' for c in channel) + "]"}
+    if cm_v_rms is not None:
+        over["body.mode"] = "direct"
+        over["body.cm_v_rms"] = cm_v_rms
+    return {k: v for k, v in over.items() if v is not None}
+
+
+def track_mains(cfg: dict) -> None:
+    """Retune the default digital stages' mains frequency to the configured mains.
+
+    Only the default ``[[digital]]`` list is retuned; a user's own list is kept as written.
+    """
+    from acquire.config import DEFAULTS
+
+    if cfg["digital"] != DEFAULTS["digital"]:
+        return
+    f = float(cfg["mains"]["frequency_hz"])
+    for spec in cfg["digital"]:
+        for key in ("f0_hz", "mains_hz"):
+            if key in spec and float(spec[key]) in (50.0, 60.0):
+                spec[key] = f
+
+
+def progress_bar(label: str):
+    """A (callback, close) pair drawing a progress bar on stderr, silent with --quiet."""
+    if STATE["quiet"]:
+        return None, lambda: None
+    bar = typer.progressbar(length=1000, label=label, file=sys.stderr)
+    state = {"shown": 0}
+
+    def update(done: int, total: int) -> None:
+        target = int(1000 * done / max(total, 1))
+        bar.update(target - state["shown"])
+        state["shown"] = target
+
+    return update, bar.render_finish
+
+
+def format_table(rows: list[dict], columns: list[str]) -> str:
+    """A plain-text table of ``rows`` with the given columns."""
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return "-" if v is None else str(v)
+
+    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+SourceArg = Annotated[Optional[str], typer.Argument(
+    help="'synthetic' (default), a PhysioNet name such as mitdb/100, or a local WFDB record path.")]
+PresetOpt = Annotated[Optional[str], typer.Option("--preset", help="Amplifier model (see 'ecgfe presets').")]
+MainsOpt = Annotated[Optional[float], typer.Option("--mains-hz", help="Mains frequency, 50 or 60 Hz.")]
+CmOpt = Annotated[Optional[float], typer.Option("--cm-v-rms", help="Body common-mode voltage, V rms (direct).")]
+CmrrOpt = Annotated[Optional[float], typer.Option("--cmrr-db", help="Amplifier dc CMRR, dB.")]
+GainOpt = Annotated[Optional[float], typer.Option("--gain", help="Amplifier gain, V/V.")]
+BwOpt = Annotated[Optional[float], typer.Option("--bandwidth-hz", help="Amplifier -3 dB bandwidth, Hz.")]
+ImbOpt = Annotated[Optional[str], typer.Option("--imbalance", help="Electrode imbalance: ohms, or 'iec' (51k||47n).")]
+ChanOpt = Annotated[Optional[list[str]], typer.Option("--channel", help="Channel name or index (repeatable).")]
+StartOpt = Annotated[Optional[float], typer.Option("--start-s", help="Window start, s.")]
+DurOpt = Annotated[Optional[float], typer.Option("--duration-s", help="Window length, s.")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (noise, drift, synthetic ECG).")]
+
+
+def scenario(source, config, sets, preset, mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance,
+             channel, start_s, duration_s, seed) -> dict:
+    """The effective configuration of a simulate/compare/sweep invocation."""
+    cfg = build_config(config, sets, shortcut_overrides(source, preset, mains_hz, cm_v_rms, cmrr_db, gain,
+                                                        bandwidth_hz, imbalance, channel, start_s,
+                                                        duration_s, seed))
+    track_mains(cfg)
+    return cfg
+
+
+def load_source(cfg: dict):
+    """Load the configured source once (user errors become one line)."""
+    from acquire.sources import load_recording
+
+    src = cfg["source"]
+    return load_recording(src["name"], channels=src["channels"], start_s=src["start_s"],
+                          duration_s=src.get("duration_s"), heart_rate_bpm=src["heart_rate_bpm"],
+                          seed=src["seed"])
+
+
+@app.command()
+@friendly
+def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+             mains_hz: MainsOpt = None, cm_v_rms: CmOpt = None, cmrr_db: CmrrOpt = None, gain: GainOpt = None,
+             bandwidth_hz: BwOpt = None, imbalance: ImbOpt = None, channel: ChanOpt = None,
+             start_s: StartOpt = None, duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
+             json_: Annotated[bool, typer.Option("--json", help="Print the metrics document only.")] = False,
+             ) -> None:
+    """Simulate a front end on a record and report how faithfully the ECG was recovered."""
+    import json
+
+    from acquire.evaluate import simulate as run_simulation
+    from acquire.outputs import ensure_writable_dir, write_simulation
+
+    cfg = scenario(source, config, set_, preset, mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance,
+                   channel, start_s, duration_s, seed)
+    if out is not None:
+        ensure_writable_dir(out)
+    recording = load_source(cfg)
+    update, close = progress_bar("simulating") if not json_ else (None, lambda: None)
+    sim = run_simulation(cfg, recording, progress=update)
+    close()
+    if json_:
+        typer.echo(json.dumps(sim.metrics, indent=2, allow_nan=False))
+    else:
+        say(summary(sim.metrics))
+    if out is not None:
+        write_simulation(sim, cfg, out)
+        if not json_:
+            say(f"wrote {out}/ (metrics.json, acquired/recovered WFDB records, figures, report.html)")
+
+
+def summary(doc: dict) -> str:
+    """A short human summary of a metrics document."""
+    keys = ["residual_mains_uv_rms", "cmrr_effective_db", "snr_out_db", "prdn_percent", "qrs_sensitivity",
+            "qrs_ppv", "saturated_fraction"]
+    rows = [{"channel": ch, "tap": tap, **{k: taps[tap][k] for k in keys}}
+            for ch, taps in doc["channels"].items() for tap in ("acquired", "recovered")]
+    src = doc["provenance"]["source"]
+    name = src.get("record") and f"{src.get('database')}/{src.get('record')}" or src.get("generator", "?")
+    head = (f"source {name}, preset {doc['provenance']['preset']}, mains {doc['mains_hz']:g} Hz, "
+            f"body common mode {doc['body_cm_v_rms']:.3g} V rms (input-referred values)")
+    return head + "\n" + format_table(rows, ["channel", "tap", *keys])
+
+
+@app.command()
+@friendly
+def compare(
+    presets: Annotated[list[str], typer.Argument(help="Two or more presets, then optionally a SOURCE.")],
+    config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None, cm_v_rms: CmOpt = None,
+    imbalance: ImbOpt = None, channel: ChanOpt = None, start_s: StartOpt = None, duration_s: DurOpt = None,
+    seed: SeedOpt = None, out: OutOpt = None,
+) -> None:
+    """Run the same scenario through several front ends; print a table and write a figure."""
+    from acquire.outputs import ensure_writable_dir
+    from frontend_models.presets import preset_names
+
+    known = set(preset_names())
+    source = None
+    if presets and presets[-1].lower() not in known and ("/" in presets[-1] or presets[-1] == "synthetic"
+                                                         or Path(presets[-1] + ".hea").exists()):
+        source = presets.pop()
+    if len(presets) < 2:
+        raise UsageError("compare needs at least two presets, e.g. ecgfe compare ad8232 ina128 ads1298")
+    out = out or Path("ecgfe-compare")
+    ensure_writable_dir(out)
+    base = scenario(source, config, set_, None, mains_hz, cm_v_rms, None, None, None, imbalance, channel,
+                    start_s, duration_s, seed)
+    rows = run_comparison(base, presets, out)
+    say(f"wrote {out}/ (comparison.json, figures, report.html)")
+    del rows
+
+
+def run_comparison(base: dict, presets: list[str], out: Path) -> list[dict]:
+    """Simulate each preset on the same source, write the comparison, print the table."""
+    import copy
+
+    from acquire.evaluate import simulate as run_simulation
+    from acquire.frontend import resolve_preset
+    from acquire.outputs import write_comparison
+
+    for name in presets:  # fail on a typo before any work
+        resolve_preset({"preset": name})
+    recording = load_source(base)
+    sims = {}
+    for i, name in enumerate(presets):
+        cfg = copy.deepcopy(base)
+        cfg["amplifier"] = {"preset": name}
+        update, close = progress_bar(f"{name:<8} ({i + 1}/{len(presets)})")
+        sims[name] = run_simulation(cfg, recording, progress=update)
+        close()
+    _, rows = write_comparison(sims, base, out)
+    typer.echo(format_table(rows, list(rows[0])))
+    return rows
+
+
+@app.command()
+@friendly
+def report(directory: Annotated[Path, typer.Argument(help="Output directory of simulate, compare or sweep.")]) -> None:
+    """Build a self-contained HTML report of a run, comparison or sweep directory."""
+    from acquire.report import report_from_dir
+
+    say(f"wrote {report_from_dir(directory)}")
+
+
+@app.command()
+@friendly
+def presets() -> None:
+    """Table of the amplifier models with their key figures and sources."""
+    from frontend_models.presets import preset_table
+
+    rows = preset_table()
+    typer.echo(format_table(rows, ["name", "kind", "gain_v_per_v", "cmrr_db_at_60_hz", "bandwidth_hz",
+                                   "noise_v_per_rthz", "adc_noise_v_rms", "description"]))
+    typer.echo("\nSources: " + "; ".join(f"{r['name']}: {r['cmrr_source']}" for r in rows))
+
+
+config_app = typer.Typer(help="Show or validate configurations.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@friendly
+def config_show(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Print the effective configuration as TOML."""
+    from acquire.config import to_toml
+
+    cfg = build_config(config, set_, {"amplifier.preset": preset})
+    typer.echo(to_toml(cfg))
+
+
+@config_app.command("validate")
+@friendly
+def config_validate(file: Annotated[Path, typer.Argument(help="TOML file to check.")]) -> None:
+    """Check a configuration file: keys, values, and that the chain builds."""
+    from acquire.frontend import build_frontend
+
+    cfg = build_config(file, None, {})
+    build_frontend(cfg, 360.0, 1)
+    say(f"{file}: valid")
+
+
+@app.command()
+@friendly
+def demo(out: OutOpt = None) -> None:
+    """Offline demo: synthetic ECG, 60 Hz mains, IEC electrode imbalance, three front ends compared."""
+    out = out or Path("ecgfe-demo")
+    from acquire.outputs import ensure_writable_dir
+
+    ensure_writable_dir(out)
+    base = build_config(None, None, {"source.duration_s": 60, "electrodes.imbalance": "iec",
+                                     "mains.frequency_hz": 60})
+    say("ecgfe demo: synthetic ECG (ECGSYN, 72 bpm, 60 s), 60 Hz mains on a floating body "
+        "(120 V, 3 pF / 300 pF: 1.19 V rms common mode), 51 kOhm || 47 nF electrode imbalance.")
+    say("Front ends: AD8232 (heart-rate AFE, 80 dB CMRR), INA128 (classic in-amp), ADS1298 (24-bit ECG AFE).\n")
+    run_comparison(base, ["ad8232", "ina128", "ads1298"], out)
+    say(f"\nwrote {out}/: comparison.json, figures (comparison, time panels, Bode plots), report.html")
+    say(f"open {out / 'report.html'} in a browser")
+
+
 if __name__ == "__main__":
     app()

@@ -222,6 +222,26 @@ def saturated_fractions(frontend, result: RunResult, n_channels: int, n_source: 
     return max(fractions)
 
 
+def settle_time_s(setting, frontend, duration_s: float) -> float:
+    """Seconds excluded from the metrics at the start: a number, or "auto".
+
+    "auto" takes the longest settling time the digital stages report (their
+    slowest natural mode decayed to 1 %, e.g. 14.7 s for a first-order
+    0.05 Hz high-pass), at least 1 s, at most half the record.
+    """
+    if setting == "auto":
+        stages = frontend.digital.stages if frontend.digital is not None else []
+        longest = max([1.0, *(float(getattr(s, "settling_time_s", 0.0)) for _, s in stages)])
+        return min(longest, duration_s / 2)
+    try:
+        value = float(setting)
+    except (TypeError, ValueError):
+        raise ValueError(f'run.settle_s must be a number of seconds or "auto"; got {setting!r}.') from None
+    if not 0 <= value < duration_s:
+        raise ValueError(f"run.settle_s={value:g} s must be >= 0 and shorter than the record ({duration_s:g} s).")
+    return value
+
+
 def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     """Run the configured chain and its ideal twin; detect, score and measure.
 
@@ -242,7 +262,7 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     -----
     Metrics per channel and tap (``acquired`` after the ADC, ``recovered``
     after the digital stages), computed after the first ``run.settle_s``
-    seconds (start-up transients), with x the ideal output at the same tap
+    seconds (start-up transients; see :func:`settle_time_s`), with x the ideal output at the same tap
     and y the simulated one, both input-referred:
 
     - ``snr_out_db`` = 10 log10(sum (x - mean x)^2 / sum (x - y)^2) at this
@@ -286,7 +306,7 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     from acquire.mains import cm_harmonics
 
     v_cm_rms = abs(cm_harmonics(mains, frontend.info["body"])[0][1])
-    settle_s = float(cfg["run"].get("settle_s", 2.0))
+    settle_s = settle_time_s(cfg["run"].get("settle_s", "auto"), frontend, n_src / recording.fs_hz)
     ann = recording.annotations
     outputs = {"acquired": (result.acquired_v, ideal.acquired_v, result.fs_acquired_hz),
                "recovered": (result.recovered_v, ideal.recovered_v, result.fs_recovered_hz)}

@@ -228,17 +228,28 @@ def _per_channel_rows(stage: str, block) -> list[dict]:
     return [{"stage": stage, "value": block}]
 
 
+def _metric_rows(channels: Mapping) -> list[dict]:
+    """One row per metric, one column per channel and tap (``channels[ch][tap][metric]``)."""
+    columns = {f"{ch} {tap}": _flatten(m) for ch, taps in channels.items() for tap, m in taps.items()}
+    names = list(dict.fromkeys(k for flat in columns.values() for k in flat))
+    return [{"metric": k, **{col: flat.get(k) for col, flat in columns.items()}} for k in names]
+
+
 def json_tables(name: str, obj) -> dict[str, list[dict]]:
     """Tables (caption -> rows) for one ecgfe result JSON document.
 
-    ``metrics.json``: the per-channel metrics at ``acquired`` and
-    ``recovered`` in one table. Otherwise a list of dicts, or a dict of dicts
+    ``metrics.json``: the metrics of every channel at ``acquired`` and
+    ``recovered`` in one table (one row per metric; ``channels`` layout of
+    :data:`acquire.evaluate.SCHEMA`, or per-tap blocks). Otherwise a list of dicts, or a dict of dicts
     (one row per key, e.g. preset -> metrics), is one table; inside a dict,
     each such value (e.g. sweep ``points``) is its own table, and the
     remaining values go to a key/value "Summary" table.
     """
     stages = [s for s in ("acquired", "recovered") if isinstance(obj, Mapping) and s in obj]
-    if name == "metrics.json" and stages:
+    if name == "metrics.json" and isinstance(obj, Mapping) and "channels" in obj:
+        rest = {k: v for k, v in obj.items() if k not in ("channels", "provenance")}
+        tables = {"Metrics per channel and tap point": _metric_rows(obj["channels"])}
+    elif name == "metrics.json" and stages:
         rest = dict(obj)
         tables = {"Per-channel metrics": [row for s in stages
                                           for row in _per_channel_rows(s, rest.pop(s))]}
