@@ -1,0 +1,187 @@
+"""CLI tests (typer's CliRunner): every command, exit codes, one-line errors, files written."""
+
+import json
+import tomllib
+
+import numpy as np
+import pytest
+import wfdb
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args, env=None):
+    return runner.invoke(app, list(args), env=env)
+
+
+def one_line_error(result, code, *fragments):
+    """Exit code, a single 'error:' line on stderr naming the problem, and no traceback."""
+    assert result.exit_code == code, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def data_env(mirror, tmp_path):
+    """The mirror served as the PhysioNet base, an empty data directory."""
+    return {"ECGFE_DATA_DIR": str(tmp_path / "data"), "ECGFE_PHYSIONET_URL": str(mirror)}
+
+
+def test_records_and_fetch(data_env, tmp_path):
+    r = invoke("fetch", "mitdb", "100", env=data_env)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "data/mitdb/1.0.0/100.dat").is_file()
+    assert "3 file(s) downloaded" in r.stdout
+    r = invoke("fetch", "mitdb", "100", env=data_env)
+    assert "0 file(s) downloaded, 3 already verified" in r.stdout
+    r = invoke("records", env=data_env)
+    assert r.exit_code == 0 and "mitdb/100" in r.stdout and "ptbdb" in r.stdout
+
+
+@pytest.mark.parametrize("args, code, fragment", [
+    (("fetch", "mitbd"), 2, "Did you mean 'mitdb'"),
+    (("fetch", "mitdb", "../etc"), 2, "record name"),
+    (("fetch", "mitdb", "999"), 2, "unknown record mitdb/999"),
+])
+def test_fetch_usage_errors(data_env, args, code, fragment):
+    one_line_error(invoke(*args, env=data_env), code, fragment)
+
+
+def test_fetch_unreachable_server_is_runtime_error(tmp_path):
+    env = {"ECGFE_DATA_DIR": str(tmp_path), "ECGFE_PHYSIONET_URL": "http://127.0.0.1:9"}
+    one_line_error(invoke("fetch", "mitdb", "100", env=env), 1, "cannot reach", "ECGFE_PHYSIONET_URL")
+
+
+def test_simulate_json_prints_only_the_document():
+    r = invoke("simulate", "--duration-s", "8", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    acq = doc["channels"]["ECG"]["acquired"]
+    for key in ("snr_in_db", "snr_out_db", "snr_improvement_db", "prd_percent", "prdn_percent",
+                "residual_mains_uv_rms", "residual_mains_by_harmonic_uv_rms", "cmrr_effective_db",
+                "qrs_sensitivity", "qrs_ppv", "qrs_f1", "saturated_fraction"):
+        assert key in acq
+
+
+def test_simulate_shortcuts_reach_the_config():
+    r = invoke("simulate", "--duration-s", "6", "--json", "--mains-hz", "50", "--cm-v-rms", "0.5",
+               "--cmrr-db", "90", "--gain", "20", "--imbalance", "iec", "--seed", "3", "--preset", "ad620")
+    assert r.exit_code == 0, r.output
+    cfg = json.loads(r.stdout)["provenance"]["config"]
+    assert cfg["mains"]["frequency_hz"] == 50 and cfg["digital"][1]["f0_hz"] == 50.0
+    assert cfg["body"] == {"mode": "direct", "grounded": False, "cm_v_rms": 0.5}
+    assert cfg["amplifier"] == {"preset": "ad620", "cmrr_db": 90, "gain_v_per_v": 20}
+    assert cfg["run"]["seed"] == 3
+
+
+def test_simulate_physionet_record_writes_wfdb_output(mirror, tmp_path):
+    out = tmp_path / "run"
+    env = {"ECGFE_DATA_DIR": str(mirror)}  # the mirror has the data directory's layout
+    r = invoke("simulate", "mitdb/100", "--channel", "MLII", "--start-s", "60", "--duration-s", "10",
+               "--out", str(out), env=env)
+    assert r.exit_code == 0, r.output
+    for name in ("metrics.json", "config.toml", "provenance.json", "report.html", "time_panel.png",
+                 "psd.svg", "bode.png", "recovered.hea", "acquired.dat"):
+        assert (out / name).is_file(), name
+    rec = wfdb.rdrecord(str(out / "recovered"))
+    assert rec.fs == 500 and rec.sig_name == ["MLII"] and rec.units == ["mV"]
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["provenance"]["source"]["record"] == "100"
+    assert not list(out.glob(".*partial*"))
+    # The stored output is the input-referred recovered signal, in mV.
+    assert np.ptp(rec.p_signal[1000:, 0]) > 0.5
+
+
+def test_simulate_local_wfdb_path(mirror):
+    r = invoke("simulate", str(mirror / "mitdb/1.0.0/101"), "--duration-s", "6", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["rates_hz"]["source"] == 360.0
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("simulate", "--preset", "ina12"), "Did you mean 'ina128'"),
+    (("simulate", "--set", "amplifier.cmrr=90"), "Did you mean 'cmrr_db'"),
+    (("simulate", "--set", "nodot"), "section.key=value"),
+    (("simulate", "mitdb/999"), "unknown record mitdb/999"),
+    (("simulate", "nosuchdb/1"), "unknown source"),
+    (("simulate", "--channel", "V9"), "channel"),
+    (("simulate", "--config", "/nonexistent/c.toml"), "cannot read config"),
+    (("simulate", "--set", "digital.2.cutoff_hz=400"), "Nyquist"),
+])
+def test_simulate_user_errors(args, fragment):
+    one_line_error(invoke(*args), 2, fragment)
+
+
+def test_unwritable_output_directory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_line_error(invoke("simulate", "--duration-s", "5", "--out", str(blocker / "sub")), 2,
+                   "cannot be created")
+
+
+def test_not_downloaded_record_says_how_to_fetch(tmp_path):
+    one_line_error(invoke("simulate", "mitdb/100", env={"ECGFE_DATA_DIR": str(tmp_path)}), 1,
+                   "ecgfe fetch mitdb 100")
+
+
+def test_debug_shows_the_traceback():
+    r = invoke("--debug", "simulate", "--preset", "ina12")
+    assert r.exit_code != 0 and isinstance(r.exception, ValueError)
+
+
+def test_compare_and_report(tmp_path):
+    out = tmp_path / "cmp"
+    r = invoke("compare", "ad8232", "ads1298", "synthetic", "--duration-s", "6", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert "ad8232" in r.stdout and "ads1298" in r.stdout
+    doc = json.loads((out / "comparison.json").read_text())
+    assert [row["preset"] for row in doc["presets"]] == ["ad8232", "ads1298"]
+    assert (out / "comparison.png").is_file() and (out / "report.html").is_file()
+    (out / "report.html").unlink()
+    r = invoke("report", str(out))
+    assert r.exit_code == 0 and (out / "report.html").is_file()
+
+
+def test_compare_needs_two_presets_and_report_needs_results(tmp_path):
+    one_line_error(invoke("compare", "ad8232", "--out", str(tmp_path)), 2, "at least two presets")
+    one_line_error(invoke("compare", "ad8232", "ina12", "--out", str(tmp_path)), 2, "Did you mean 'ina128'")
+    (tmp_path / "empty").mkdir()
+    one_line_error(invoke("report", str(tmp_path / "empty")), 2, "no ecgfe results")
+
+
+def test_config_show_and_validate(tmp_path):
+    r = invoke("config", "show", "--preset", "ad620")
+    assert r.exit_code == 0
+    assert tomllib.loads(r.stdout)["amplifier"] == {"preset": "ad620"}
+    good = tmp_path / "good.toml"
+    good.write_text(r.stdout)
+    assert invoke("config", "validate", str(good)).exit_code == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[amplifier]\npreset = 'ina128'\ncmrr = 90\n")
+    one_line_error(invoke("config", "validate", str(bad)), 2, "unknown key amplifier.cmrr")
+    worse = tmp_path / "worse.toml"
+    worse.write_text("[mains]\nfrequency_hz = 55\n")
+    one_line_error(invoke("config", "validate", str(worse)), 2, "frequency_hz")
+
+
+def test_presets_table_lists_every_preset():
+    from frontend_models.presets import preset_names
+
+    r = invoke("presets")
+    assert r.exit_code == 0
+    for name in preset_names():
+        assert name in r.stdout
+
+
+def test_demo_runs_offline(tmp_path):
+    r = invoke("--quiet", "demo", "--out", str(tmp_path / "demo"))
+    assert r.exit_code == 0, r.output
+    for name in ("ad8232", "ina128", "ads1298"):
+        assert name in r.stdout
+    assert (tmp_path / "demo/report.html").is_file()
