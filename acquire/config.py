@@ -30,8 +30,7 @@ DEFAULTS: dict = {
     "body": {"mode": "displacement", "grounded": False},
     "electrodes": {"imbalance": "iec", "offset_v": 0.0},
     "amplifier": {"preset": "ina128"},
-    "post": {"ac_coupling_hz": 0.0, "gain2_v_per_v": 1.0, "aa_hz": 150.0, "aa_order": 4,
-             "aa_kind": "butterworth"},
+    "post": {},
     "adc": {},
     "digital": [
         {"kind": "highpass", "corner_hz": 0.05, "order": 1},
@@ -40,7 +39,8 @@ DEFAULTS: dict = {
     ],
 }
 
-#: Keys allowed in each section beyond those in DEFAULTS (optional, no default).
+#: Keys allowed in each section beyond those in DEFAULTS (optional: absent means the
+#: preset's value or the builder's default, e.g. acquire.frontend.POST_DEFAULTS).
 OPTIONAL_KEYS: dict[str, set[str]] = {
     "source": {"record_dir"},
     "run": set(),
@@ -53,7 +53,7 @@ OPTIONAL_KEYS: dict[str, set[str]] = {
                   "noise_corner_hz", "current_noise_a_per_rthz", "bias_current_a", "offset_v",
                   "offset_current_a", "output_swing_v", "cmrr_corner_hz", "cmrr_hf_point",
                   "input_cm_range_v", "dc_block_hz", "z_cm_r_ohm", "z_cm_c_f"},
-    "post": set(),
+    "post": {"ac_coupling_hz", "ac_coupling_order", "gain2_v_per_v", "aa_hz", "aa_order", "aa_kind"},
     "adc": {"n_bits", "vref_v", "pga_gain_v_per_v", "fs_adc_hz", "noise_v_rms"},
 }
 

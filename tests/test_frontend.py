@@ -114,3 +114,14 @@ def test_offset_saturates_dc_coupled_gain_1000_but_not_ac_coupled_gain_10():
 def test_bad_parameters_name_the_problem(override, match):
     with pytest.raises(ValueError, match=match):
         build_frontend(load_config(None, [override]), 500.0, 1)
+
+
+def test_preset_post_amplifier_stages_are_used_unless_overridden():
+    # AD8232's preset carries its heart-rate application circuit (presets.toml [ad8232.post]).
+    fe = build_frontend(load_config(None, ["amplifier.preset=ad8232"]), 500.0, 1)
+    names = [n for n, _ in fe.analog.stages]
+    assert names[-3:] == ["ac_coupling", "gain2", "anti_alias"]
+    assert fe.analog["anti_alias"].corner_hz == 40.0
+    assert fe.nominal_gain_v_per_v == pytest.approx(100 * fe.info["post"]["gain2_v_per_v"])
+    fe = build_frontend(load_config(None, ["amplifier.preset=ad8232", "post.aa_hz=100"]), 500.0, 1)
+    assert fe.analog["anti_alias"].corner_hz == 100.0
