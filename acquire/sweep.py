@@ -1,0 +1,485 @@
+"""Parameter sweeps: run the configured simulation over a grid of config values.
+
+A sweep varies one or more config keys (``--vary KEY=START:STOP:STEP`` or
+``KEY=v1,v2,...``) over their Cartesian product, runs :func:`acquire.evaluate.simulate`
+at every point, in a process pool if asked, and writes:
+
+- ``points/<id>.json``, one per point as it finishes: its overrides, its
+  full configuration, the scalar metrics of the first channel flattened as
+  ``tap.metric`` (``acquired.residual_mains_uv_rms``) and the full metrics
+  document. A rerun into the same directory skips every point whose file is
+  complete and was made from the same configuration, so an interrupted sweep
+  resumes where it stopped.
+- ``sweep.json`` and ``sweep.csv``: one row per point, the varied keys then
+  :data:`SUMMARY_METRICS` at both taps.
+- figures (PNG and SVG): residual mains and SNR at each tap against the first
+  numeric varied key, one curve per combination of the other keys' values,
+  with the standards' 1 mV p-p limit line; QRS Se and +P at the recovered tap.
+
+The source is loaded and resampled to the simulation rate once per worker
+(not once per point): the :class:`~acquire.resample.Resampler` is
+chunk-invariant, so resampling in one block gives bit for bit the samples the
+chain's own resampling stage would give, and the chain then skips that stage.
+The chain outputs are therefore identical to those of
+:func:`acquire.evaluate.simulate` on the original source, and so are the
+metrics computed from them against the ideal twin. Metrics against the
+source or the reference beats can differ slightly: ``settling_time_s`` (1 s
+resolution) no longer counts the resampler's own start-up (its
+``settling_time_s``, 48 ms from 500 Hz to 8 kHz), since the source reference
+is taken after it, and reference beats are placed to the nearest simulation
+sample (see :func:`presample`).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import io
+import itertools
+import json
+import logging
+import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import numpy as np
+
+from acquire import viz
+from acquire.config import check_keys, parse_value, set_dotted, toml_value
+from acquire.evaluate import simulate
+from acquire.frontend import build_frontend
+from acquire.recording import Annotations, Recording
+from acquire.resample import Resampler
+from acquire.runner import TAPS
+from acquire.sources import load_recording
+from acquire.stage import Chunk
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "ecgfe.sweep/1"
+#: Metrics written to sweep.csv / sweep.json, at both taps (``tap.metric`` columns).
+SUMMARY_METRICS = ("residual_mains_uv_rms", "snr_out_db", "cmrr_effective_db", "qrs_sensitivity",
+                   "qrs_ppv", "qrs_f1", "prd_percent")
+#: Most values one range may expand to (a guard against a mistyped step).
+MAX_RANGE_VALUES = 10_000
+#: Display units of config-key suffixes, longest match first.
+UNIT_SUFFIXES = {"_v_per_v": "V/V", "_v_per_rthz": "V/√Hz", "_a_per_rthz": "A/√Hz", "_v_rms": "V rms",
+                 "_db": "dB", "_hz": "Hz", "_ohm": "Ω", "_f": "F", "_v": "V", "_a": "A", "_s": "s",
+                 "_m2": "m²", "_t": "T", "_bpm": "bpm"}
+VARY_FORM = "KEY=START:STOP:STEP or KEY=v1,v2,... (e.g. amplifier.cmrr_db=60:140:20)"
+
+
+def parse_vary(spec: str) -> tuple[str, list]:
+    """Parse one ``--vary`` specification into ``(key, values)``.
+
+    Parameters
+    ----------
+    spec : str
+        ``KEY=START:STOP:STEP``: ``START, START+STEP, ...`` up to and
+        including ``STOP`` when it lies on the grid; integers when all three
+        are integers. ``KEY=v1,v2,...``: TOML literals or bare strings
+        (``electrodes.imbalance=0,iec,100e3``); a single value is a one-point
+        sweep.
+
+    Returns
+    -------
+    key : str
+    values : list
+
+    Raises
+    ------
+    ValueError
+        Missing ``=``, a range without three numeric parts, a zero step, a
+        step pointing away from ``STOP`` (empty range), too many values,
+        empty or repeated list items. Key names are checked against the
+        configuration by :func:`point_config`.
+
+    Notes
+    -----
+    Range values are computed in decimal arithmetic from the literals as
+    written, ``START + i*STEP``, so ``0.1:0.3:0.1`` is exactly
+    ``[0.1, 0.2, 0.3]``: no floating-point accumulation, and the end point is
+    included exactly when it lies on the grid.
+    """
+    key, sep, raw = str(spec).partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key or not raw:
+        raise ValueError(f"--vary expects {VARY_FORM}; got {spec!r}.")
+    if ":" in raw and "," not in raw and raw[0] not in "[\"'":
+        return key, _parse_range(key, raw)
+    values = parse_value(f"[{raw}]")
+    if not isinstance(values, list):
+        values = [parse_value(item.strip()) for item in raw.split(",")]
+    if any(v == "" for v in values):
+        raise ValueError(f"--vary {key}: empty value in the list {raw!r}.")
+    seen = [json.dumps(v, sort_keys=True) for v in values]
+    if len(set(seen)) != len(seen):
+        raise ValueError(f"--vary {key}: repeated value in the list {raw!r}.")
+    return key, values
+
+
+def _parse_range(key: str, raw: str) -> list:
+    """Values of ``START:STOP:STEP`` (see :func:`parse_vary`)."""
+    parts = [p.strip() for p in raw.split(":")]
+    if len(parts) != 3:
+        raise ValueError(f"--vary {key}: a range is START:STOP:STEP (three numbers); got {raw!r}"
+                         f"{' (missing STEP)' if len(parts) == 2 else ''}.")
+    try:
+        start, stop, step = (Decimal(p) for p in parts)
+    except InvalidOperation:
+        raise ValueError(f"--vary {key}: START, STOP and STEP must be numbers; got {raw!r}.") from None
+    if not all(d.is_finite() for d in (start, stop, step)):
+        raise ValueError(f"--vary {key}: START, STOP and STEP must be finite; got {raw!r}.")
+    if step == 0:
+        raise ValueError(f"--vary {key}: STEP must not be 0; got {raw!r}.")
+    span = (stop - start) / step
+    if span < 0:
+        raise ValueError(f"--vary {key}: empty range {raw!r}: a {'positive' if step > 0 else 'negative'} "
+                         f"STEP cannot go from {start} to {stop}.")
+    n = int(span) + 1
+    if n > MAX_RANGE_VALUES:
+        raise ValueError(f"--vary {key}: range {raw!r} has {n} values; at most {MAX_RANGE_VALUES}.")
+    as_int = all(isinstance(parse_value(p), int) and not isinstance(parse_value(p), bool) for p in parts)
+    return [int(start + i * step) if as_int else float(start + i * step) for i in range(n)]
+
+
+def sweep_points(varies) -> list[dict]:
+    """The Cartesian product of ``[(key, values), ...]`` as override dicts, first key slowest.
+
+    Raises
+    ------
+    ValueError
+        No key, a key given twice, or a key with no values.
+    """
+    varies = list(varies)
+    if not varies:
+        raise ValueError(f"a sweep needs at least one --vary {VARY_FORM}.")
+    keys = [k for k, _ in varies]
+    for k, values in varies:
+        if keys.count(k) > 1:
+            raise ValueError(f"--vary {k} is given {keys.count(k)} times; give each key once "
+                             f"(list all its values in one --vary).")
+        if not values:
+            raise ValueError(f"--vary {k} has no values.")
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in varies))]
+
+
+def point_id(overrides: dict) -> str:
+    """Stable 12-hex-digit id of a point: a hash of its sorted ``key=value`` pairs.
+
+    Numbers are hashed as floats, so ``60`` and ``60.0`` name the same point,
+    and the order of the keys does not matter.
+    """
+    def norm(v):
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+    text = json.dumps(sorted((k, norm(v)) for k, v in overrides.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def point_config(cfg: dict, overrides: dict) -> dict:
+    """A copy of ``cfg`` with one point's overrides applied and the key names checked.
+
+    Overrides go through :func:`acquire.config.set_dotted`, so they follow
+    ``--set`` rules: ``amplifier.preset`` or ``amplifier.file`` (applied
+    first) replaces the whole ``[amplifier]`` table.
+
+    Raises
+    ------
+    ConfigError
+        Unknown section or key, with "did you mean".
+    """
+    out = copy.deepcopy(cfg)
+    first = sorted(overrides, key=lambda k: k not in ("amplifier.preset", "amplifier.file"))
+    for key in first:
+        set_dotted(out, f"{key}={toml_value(overrides[key])}")
+    check_keys(out)
+    return out
+
+
+def presample(recording: Recording, fs_hz: float) -> Recording:
+    """The recording resampled to ``fs_hz`` in one block by the chain's :class:`Resampler`.
+
+    Beat annotations move with the signal: by the resampler's group delay,
+    rounded to the nearest sample at ``fs_hz`` (a reference beat may thus
+    sit up to half a simulation sample, 62.5 us at 8 kHz, from where the
+    in-chain run puts it). Returned unchanged when the rates already match.
+    """
+    if math.isclose(recording.fs_hz, fs_hz):
+        return recording
+    resampler = Resampler(recording.fs_hz, fs_hz)
+    y = resampler.process(Chunk(recording.signals_v, start_sample=0)).diff_v
+    ann = recording.annotations
+    if ann is not None:
+        t_s = ann.sample / recording.fs_hz + resampler.group_delay_s
+        ann = Annotations(np.rint(t_s * fs_hz).astype(int), ann.symbol)
+    return Recording(y, float(fs_hz), recording.channel_names, ann, dict(recording.provenance))
+
+
+def flat_metrics(doc: dict) -> dict:
+    """Scalar metrics of the first channel, keyed ``tap.metric``."""
+    first = next(iter(doc["channels"].values()))
+    return {f"{tap}.{name}": value for tap in TAPS for name, value in first[tap].items()
+            if value is None or isinstance(value, (int, float, str))}
+
+
+class PointRunner:
+    """Runs sweep points, keeping the last source loaded and resampled.
+
+    Parameters
+    ----------
+    recording : Recording or None
+        A fixed source; None loads ``cfg["source"]`` of each point.
+    """
+
+    def __init__(self, recording: Recording | None = None):
+        self.recording = recording
+        self.cache_key_ = None
+        self.presampled_ = None
+
+    def source(self, cfg: dict) -> tuple[Recording, Recording]:
+        """``(original, presampled)`` source for ``cfg``; reloaded when the source or rate changes."""
+        fs_sim = float(cfg["run"]["fs_sim_hz"])
+        key = json.dumps([cfg["source"], fs_sim], sort_keys=True)
+        if key != self.cache_key_:
+            rec = self.recording
+            if rec is None:
+                s = cfg["source"]
+                rec = load_recording(s["name"], channels=s["channels"], start_s=s["start_s"],
+                                     duration_s=s.get("duration_s"), heart_rate_bpm=s["heart_rate_bpm"],
+                                     seed=s["seed"])
+            self.cache_key_, self.presampled_ = key, (rec, presample(rec, fs_sim))
+        return self.presampled_
+
+    def run(self, cfg: dict, overrides: dict) -> dict:
+        """Simulate one point; return its point document (see the module docstring)."""
+        original, presampled = self.source(cfg)
+        doc = simulate(cfg, presampled).metrics
+        # State rates and delays from the original source, as simulate(cfg) would.
+        if presampled is not original:
+            extra_s = Resampler(original.fs_hz, presampled.fs_hz).group_delay_s
+            doc["rates_hz"]["source"] = original.fs_hz
+            doc["delay_s"] = {tap: d + extra_s for tap, d in doc["delay_s"].items()}
+        return {"id": point_id(overrides), "overrides": overrides, "config": cfg,
+                "channel": next(iter(doc["channels"])), "metrics": flat_metrics(doc), "document": doc}
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(recording) -> None:
+    """Pool initializer: one :class:`PointRunner` per worker process."""
+    _WORKER["runner"] = PointRunner(recording)
+
+
+def _run_in_worker(cfg: dict, overrides: dict) -> dict:
+    return _WORKER["runner"].run(cfg, overrides)
+
+
+@dataclass
+class SweepResult:
+    """What a sweep wrote.
+
+    Attributes
+    ----------
+    out_dir : Path
+    keys : list of str
+        The varied keys, in ``--vary`` order.
+    rows : list of dict
+        One per point, in sweep order: ``id``, the varied keys, then
+        ``tap.metric`` for :data:`SUMMARY_METRICS` (first channel).
+    computed, skipped : list of str
+        Ids of the points run now and of those found finished.
+    files : list of Path
+        ``sweep.json``, ``sweep.csv`` and the figures.
+    """
+
+    out_dir: Path
+    keys: list
+    rows: list
+    computed: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+
+
+def _json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2) + "\n").encode()
+
+
+def read_point(path: Path, cfg: dict) -> dict | None:
+    """The point document at ``path`` if it is complete and was made from ``cfg``, else None."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = (isinstance(doc, dict) and doc.get("id") == path.stem and isinstance(doc.get("metrics"), dict)
+          and doc.get("config") == json.loads(json.dumps(cfg)))
+    return doc if ok else None
+
+
+def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
+              recording: Recording | None = None) -> SweepResult:
+    """Run ``cfg`` at every point of the sweep and write the results to ``out_dir``.
+
+    Parameters
+    ----------
+    cfg : dict
+        Base configuration (:func:`acquire.config.load_config`).
+    varies : list of (key, values)
+        From :func:`parse_vary`, one per varied key; points are their
+        Cartesian product (:func:`sweep_points`).
+    out_dir : path
+        Created if needed. Finished points already there are not rerun.
+    jobs : int
+        Worker processes; 1 runs in this process. Results do not depend on it.
+    progress : callable(done, total), optional
+        Called after each point finishes; ``done`` counts skipped points too.
+    recording : Recording, optional
+        A fixed source instead of ``cfg["source"]`` (then no ``source.*`` key
+        may be varied).
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    ValueError
+        A malformed sweep, an unknown key, or any invalid value at any
+        point (naming the point), before any simulation runs.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}.")
+    varies = list(varies)
+    points = sweep_points(varies)
+    keys = [k for k, _ in varies]
+    if recording is not None and any(k.startswith("source.") for k in keys):
+        raise ValueError(f"cannot vary source keys ({', '.join(k for k in keys if k.startswith('source.'))}) "
+                         "with a fixed recording.")
+    configs = [point_config(cfg, p) for p in points]
+    for c, p in zip(configs, points):
+        try:
+            build_frontend(c, float(c["run"]["fs_sim_hz"]), 1)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"sweep point {p}: {exc}") from None
+    out_dir = Path(out_dir)
+    (out_dir / "points").mkdir(parents=True, exist_ok=True)
+    ids = [point_id(p) for p in points]
+    docs = {i: read_point(out_dir / "points" / f"{i}.json", c) for i, c in zip(ids, configs)}
+    result = SweepResult(out_dir, keys, [], skipped=[i for i in ids if docs[i] is not None])
+    todo = [(i, c, p) for i, c, p in zip(ids, configs, points) if docs[i] is None]
+    # Points sharing a source run back to back, so each worker's cached source is reused.
+    todo.sort(key=lambda t: json.dumps([t[1]["source"], t[1]["run"]["fs_sim_hz"]], sort_keys=True))
+    log.info("sweep: %d points, %d already done", len(points), len(result.skipped))
+
+    def finished(doc):
+        viz.atomic_write(out_dir / "points" / f"{doc['id']}.json", _json_bytes(doc))
+        docs[doc["id"]] = doc
+        result.computed.append(doc["id"])
+        if progress is not None:
+            progress(len(result.skipped) + len(result.computed), len(points))
+
+    if jobs == 1 or len(todo) <= 1:
+        runner = PointRunner(recording)
+        for _, c, p in todo:
+            finished(runner.run(c, p))
+    elif todo:
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(recording,)) as pool:
+            futures = [pool.submit(_run_in_worker, c, p) for _, c, p in todo]
+            try:
+                for fut in as_completed(futures):
+                    finished(fut.result())
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+    result.rows = [{"id": i, **p, **{f"{tap}.{m}": docs[i]["metrics"].get(f"{tap}.{m}")
+                                     for tap in TAPS for m in SUMMARY_METRICS}}
+                   for i, p in zip(ids, points)]
+    channel = docs[ids[0]]["channel"]
+    summary = {"schema": SCHEMA, "varied": dict(varies), "channel": channel, "points": result.rows}
+    result.files = [viz.atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
+                    viz.atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
+                    *sweep_figures(result.rows, keys, out_dir)]
+    return result
+
+
+def csv_bytes(rows: list[dict]) -> bytes:
+    """Rows as CSV (header from the first row; None as an empty cell)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    return buf.getvalue().encode()
+
+
+def axis_label(key: str) -> str:
+    """``"amplifier.cmrr_db (dB)"``: the key with the unit of its suffix, if any."""
+    unit = next((u for s, u in UNIT_SUFFIXES.items() if key.endswith(s)), None)
+    return f"{key} ({unit})" if unit else key
+
+
+def _number(v) -> float:
+    """A metric value as a float (JSON "inf"/None back to inf/NaN)."""
+    return math.nan if v is None else float(v)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _wide(values) -> bool:
+    """Whether positive values span two decades or more (plotted on a log axis)."""
+    v = np.asarray([x for x in values if math.isfinite(x)])
+    return v.size > 1 and bool(np.all(v > 0)) and v.max() / v.min() >= 100
+
+
+def sweep_figures(rows: list[dict], keys: list[str], out_dir: Path) -> list[Path]:
+    """Residual mains, SNR (both taps) and QRS Se/+P figures against the first numeric key.
+
+    One curve per combination of the other varied keys. No figure when no
+    varied key is numeric. Returns the files written.
+    """
+    x_key = next((k for k in keys if all(_is_number(r[k]) for r in rows)), None)
+    if x_key is None:
+        log.info("sweep: no numeric varied key, no figures")
+        return []
+    others = [k for k in keys if k != x_key]
+    families: dict[str, list[dict]] = {}
+    for r in rows:
+        label = ", ".join(f"{k}={r[k]}" for k in others)
+        families.setdefault(label, []).append(r)
+    families = {label: sorted(fam, key=lambda r: r[x_key]) for label, fam in families.items()}
+    # A Cartesian product: every family has the same x values.
+    x = [r[x_key] for r in next(iter(families.values()))]
+    xlabel, logx = axis_label(x_key), _wide(x)
+    files = []
+
+    def curves(column):
+        """Label -> y per family; a lone curve is labelled with its tap (and takes its colour)."""
+        return {(label or column.split(".")[0]): [_number(r[column]) for r in fam]
+                for label, fam in families.items()}
+
+    for tap in TAPS:
+        residual = curves(f"{tap}.residual_mains_uv_rms")
+        fig = viz.plot_sweep(x, residual, xlabel=xlabel,
+                             ylabel="Residual mains (µV rms, input-referred)",
+                             limit=viz.ONE_MV_PP_IN_UV_RMS, logx=logx,
+                             logy=_wide([v for ys in residual.values() for v in ys]),
+                             title=f"Residual mains at the {tap} tap")
+        files += viz.save_figure(fig, out_dir / f"residual_mains_{tap}")
+        fig = viz.plot_sweep(x, curves(f"{tap}.snr_out_db"), xlabel=xlabel, ylabel="SNR (dB)",
+                             logx=logx, title=f"SNR at the {tap} tap")
+        files += viz.save_figure(fig, out_dir / f"snr_{tap}")
+    for n, (label, fam) in enumerate(families.items(), start=1):
+        se = [100 * _number(r["recovered.qrs_sensitivity"]) for r in fam]
+        ppv = [100 * _number(r["recovered.qrs_ppv"]) for r in fam]
+        title = "QRS detection at the recovered tap" + (f", {label}" if label else "")
+        fig = viz.plot_qrs_sweep(x, se, ppv, xlabel=xlabel, logx=logx, title=title)
+        files += viz.save_figure(fig, out_dir / ("qrs" if len(families) == 1 else f"qrs_{n}"))
+    return files
+

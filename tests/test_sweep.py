@@ -1,0 +1,282 @@
+"""Tests of the parameter sweep engine: parsing, the CMRR acceptance sweep, resumption, workers, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from acquire.config import ConfigError, load_config
+from acquire.evaluate import simulate
+from acquire.sweep import (SUMMARY_METRICS, flat_metrics, parse_vary, point_config, point_id, run_sweep,
+                           sweep_points)
+from acquire.viz import ONE_MV_PP_IN_UV_RMS
+
+#: A short synthetic source, 1 V rms body common mode at 60 Hz, fundamental only.
+BASE = ["source.duration_s=8", "body.mode=direct", "body.cm_v_rms=1.0", "mains.frequency_hz=60.0",
+        "mains.harmonic_ratios={}"]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(None, BASE)
+
+
+# --- parse_vary, sweep_points, point_id -----------------------------------------------------------
+
+@pytest.mark.parametrize("spec, key, values", [
+    ("amplifier.cmrr_db=60:140:20", "amplifier.cmrr_db", [60, 80, 100, 120, 140]),
+    ("amplifier.cmrr_db=60:150:20", "amplifier.cmrr_db", [60, 80, 100, 120, 140]),  # stop off-grid
+    ("x.y=0.1:0.3:0.1", "x.y", [0.1, 0.2, 0.3]),  # float steps: no accumulation, end included
+    ("x.y=1:0:-0.25", "x.y", [1.0, 0.75, 0.5, 0.25, 0.0]),
+    ("x.y=5:5:1", "x.y", [5]),
+    ("x.y = 1e3:3e3:1e3", "x.y", [1000.0, 2000.0, 3000.0]),
+    ("electrodes.imbalance=0,iec,100e3", "electrodes.imbalance", [0, "iec", 100e3]),
+    ("amplifier.preset=ina128, ad620", "amplifier.preset", ["ina128", "ad620"]),
+    ('amplifier.preset="ina128","ad620"', "amplifier.preset", ["ina128", "ad620"]),
+    ("amplifier.cmrr_db=100", "amplifier.cmrr_db", [100]),
+])
+def test_parse_vary(spec, key, values):
+    k, v = parse_vary(spec)
+    assert k == key
+    assert v == values
+    assert [type(a) for a in v] == [type(b) for b in values]
+
+
+def test_parse_vary_float_grid_is_exact():
+    # Decimal arithmetic from the literals: the values are the floats of the written decimals.
+    assert parse_vary("a.b=0.1:0.7:0.1")[1] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    assert parse_vary("a.b=0:1:0.3")[1] == [0.0, 0.3, 0.6, 0.9]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("amplifier.cmrr_db=60:140", "a range is START:STOP:STEP (three numbers); got '60:140' (missing STEP)"),
+    ("amplifier.cmrr_db=60:140:20:5", "a range is START:STOP:STEP"),
+    ("amplifier.cmrr_db=60:x:20", "START, STOP and STEP must be numbers; got '60:x:20'"),
+    ("amplifier.cmrr_db=60:140:0", "STEP must not be 0"),
+    ("amplifier.cmrr_db=140:60:20", "empty range '140:60:20': a positive STEP cannot go from 140 to 60"),
+    ("amplifier.cmrr_db=60:140:-20", "empty range '60:140:-20': a negative STEP cannot go from 60 to 140"),
+    ("amplifier.cmrr_db=0:inf:1", "must be finite"),
+    ("amplifier.cmrr_db=0:1e6:1", "has 1000001 values; at most 10000"),
+    ("amplifier.cmrr_db", "--vary expects KEY=START:STOP:STEP or KEY=v1,v2,..."),
+    ("=1,2", "--vary expects"),
+    ("amplifier.cmrr_db=", "--vary expects"),
+    ("amplifier.cmrr_db=60,,80", "empty value in the list"),
+    ("amplifier.cmrr_db=60,80,60", "repeated value in the list"),
+])
+def test_parse_vary_errors(spec, message):
+    with pytest.raises(ValueError) as err:
+        parse_vary(spec)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_sweep_points_product_order_and_errors():
+    points = sweep_points([("a.x", [1, 2]), ("b.y", ["p", "q", "r"])])
+    assert points == [{"a.x": 1, "b.y": "p"}, {"a.x": 1, "b.y": "q"}, {"a.x": 1, "b.y": "r"},
+                      {"a.x": 2, "b.y": "p"}, {"a.x": 2, "b.y": "q"}, {"a.x": 2, "b.y": "r"}]
+    with pytest.raises(ValueError, match="--vary a.x is given 2 times; give each key once"):
+        sweep_points([("a.x", [1]), ("b.y", [2]), ("a.x", [3])])
+    with pytest.raises(ValueError, match="at least one --vary"):
+        sweep_points([])
+
+
+def test_point_id_ignores_key_order_and_int_float():
+    a = point_id({"amplifier.cmrr_db": 60, "electrodes.imbalance": "iec"})
+    assert a == point_id({"electrodes.imbalance": "iec", "amplifier.cmrr_db": 60.0})
+    assert len(a) == 12 and int(a, 16) >= 0
+    assert a != point_id({"amplifier.cmrr_db": 80, "electrodes.imbalance": "iec"})
+    assert a != point_id({"amplifier.cmrr_db": 60, "electrodes.imbalance": 0})
+
+
+def test_point_config_applies_preset_first(cfg):
+    c = point_config(cfg, {"amplifier.cmrr_db": 90, "amplifier.preset": "ad620"})
+    assert c["amplifier"] == {"preset": "ad620", "cmrr_db": 90}
+    assert cfg["amplifier"] == {"preset": "ina128"}  # the base is not modified
+
+
+def test_unknown_key_fails_before_any_work(cfg, tmp_path):
+    out = tmp_path / "sw"
+    with pytest.raises(ConfigError, match=r"unknown key amplifier\.cmrr_dB.*Did you mean 'cmrr_db'\?"):
+        run_sweep(cfg, [parse_vary("amplifier.cmrr_dB=60,80")], out)
+    with pytest.raises(ConfigError, match="unknown config section 'amplfier'.*Did you mean 'amplifier'"):
+        run_sweep(cfg, [parse_vary("amplfier.cmrr_db=60,80")], out)
+    assert not out.exists()
+
+
+def test_invalid_value_names_the_point(cfg, tmp_path):
+    out = tmp_path / "sw"
+    with pytest.raises(ValueError, match=r"sweep point \{'post.aa_kind': 'chebby'\}: .*butterworth"):
+        run_sweep(cfg, [parse_vary("post.aa_kind=butterworth,chebby")], out)
+    assert not out.exists()
+
+
+def test_argument_errors(cfg, tmp_path):
+    with pytest.raises(ValueError, match="jobs must be an integer >= 1; got 0"):
+        run_sweep(cfg, [parse_vary("amplifier.cmrr_db=60")], tmp_path, jobs=0)
+    rec = simulate(cfg).recording
+    with pytest.raises(ValueError, match=r"cannot vary source keys \(source.seed\) with a fixed recording"):
+        run_sweep(cfg, [parse_vary("source.seed=0,1")], tmp_path, recording=rec)
+
+
+# --- the acceptance sweep ------------------------------------------------------------------------
+
+def imbalance_divider(f_hz):
+    """D = Z_cm (Z_neg - Z_pos) / ((Z_pos + Z_cm)(Z_neg + Z_cm)), from the impedances by hand.
+
+    Electrodes 1 kOhm + 100 kOhm || 47 nF (acquire.electrodes.DEFAULT_ELECTRODE), the IEC
+    51 kOhm || 47 nF imbalance in series with the negative input, INA128 Z_cm = 1e11 Ohm || 9 pF
+    (datasheet, facts.md 3).
+    """
+    w = 2 * np.pi * f_hz
+
+    def par(r, c):
+        return r / (1 + 1j * w * r * c)
+
+    z_pos = 1e3 + par(100e3, 47e-9)
+    z_neg = z_pos + par(51e3, 47e-9)
+    z_cm = par(1e11, 9e-12)
+    return z_cm * (z_neg - z_pos) / ((z_pos + z_cm) * (z_neg + z_cm))
+
+
+@pytest.fixture(scope="module")
+def cmrr_sweep(cfg, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmrr")
+    calls = []
+    result = run_sweep(cfg, [parse_vary("amplifier.cmrr_db=60:140:20")], out,
+                       progress=lambda done, total: calls.append((done, total)))
+    return result, out, calls
+
+
+def test_cmrr_sweep_falls_to_the_imbalance_floor(cmrr_sweep):
+    result, _, calls = cmrr_sweep
+    cmrr = np.array([r["amplifier.cmrr_db"] for r in result.rows], dtype=float)
+    residual = np.array([r["acquired.residual_mains_uv_rms"] for r in result.rows])
+    assert cmrr.tolist() == [60, 80, 100, 120, 140]
+    assert calls == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    d = imbalance_divider(60.0)
+    # Oracle per point: the amplifier's common-mode error 1/CMRR (real, in phase with v_cm: the
+    # in-amp's cm_gain is G/CMRR with no corner) and the divider add as phasors, v_cm = 1 V rms.
+    # The model's known departures: anti-alias Butterworth 4th order at 150 Hz, 0.03 % low at
+    # 60 Hz; amplifier noise in the lock-in over 6 s, ~nV. 1 % is well inside the acceptance's 5 %
+    # and still tells the phasor sum from a scalar one (80 dB: 209 uV against |1e-4| + |D| = 228 uV)
+    # and from the opposite sign (96 uV).
+    expected_uv = np.abs(10 ** (-cmrr / 20) + d) * 1e6
+    np.testing.assert_allclose(residual, expected_uv, rtol=0.01)
+    # Falls monotonically, then flattens at the imbalance floor |v_cm D| = 128.3 uV (the
+    # acceptance: within 5 %; here within 1 %, as above).
+    assert np.all(np.diff(residual) < 0)
+    floor_uv = abs(d) * 1e6
+    assert floor_uv == pytest.approx(128.34, abs=0.01)
+    assert residual[-1] == pytest.approx(floor_uv, rel=0.01)
+    assert residual[-2] == pytest.approx(floor_uv, rel=0.01)   # 120 dB: already on the floor
+    assert residual[0] > 8 * floor_uv                           # 60 dB: amplifier-limited
+    # Effective CMRR is v_cm over the residual (both at the fundamental): -20 log10(residual/1 V).
+    eff = [r["acquired.cmrr_effective_db"] for r in result.rows]
+    np.testing.assert_allclose(eff, -20 * np.log10(residual * 1e-6), atol=1e-6)
+
+
+def test_sweep_files(cmrr_sweep):
+    result, out, _ = cmrr_sweep
+    names = sorted(p.name for p in out.iterdir())
+    figures = [f"{stem}.{ext}" for stem in ("qrs", "residual_mains_acquired", "residual_mains_recovered",
+                                            "snr_acquired", "snr_recovered") for ext in ("png", "svg")]
+    assert names == sorted(["points", "sweep.csv", "sweep.json", *figures])
+    point_files = sorted(p.name for p in (out / "points").iterdir())
+    assert point_files == sorted(f"{r['id']}.json" for r in result.rows)
+    assert sorted(result.files) == sorted(out / n for n in names if n != "points")
+    assert (out / "qrs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = (out / "residual_mains_acquired.svg").read_text()
+    assert "1 mV p-p limit" in svg and "amplifier.cmrr_db (dB)" in svg
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["varied"] == {"amplifier.cmrr_db": [60, 80, 100, 120, 140]}
+    assert summary["channel"] == "ECG"
+    assert summary["points"] == result.rows
+    columns = ["id", "amplifier.cmrr_db"] + [f"{t}.{m}" for t in ("acquired", "recovered")
+                                             for m in SUMMARY_METRICS]
+    with open(out / "sweep.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == columns
+    for row, r in zip(rows, result.rows):
+        assert row["id"] == r["id"]
+        assert float(row["acquired.residual_mains_uv_rms"]) == r["acquired.residual_mains_uv_rms"]
+        assert float(row["recovered.qrs_sensitivity"]) == r["recovered.qrs_sensitivity"]
+    point = json.loads((out / "points" / f"{result.rows[0]['id']}.json").read_text())
+    assert point["overrides"] == {"amplifier.cmrr_db": 60}
+    assert point["config"]["amplifier"] == {"preset": "ina128", "cmrr_db": 60}
+    assert point["metrics"] == flat_metrics(point["document"])
+    key = "acquired.residual_mains_uv_rms"
+    assert point["metrics"][key] == result.rows[0][key]
+    # The 8-s ECGSYN record has ~9 beats; the detector finds them all at the recovered tap.
+    assert all(r["recovered.qrs_sensitivity"] == 1.0 and r["recovered.qrs_ppv"] == 1.0 for r in result.rows)
+    assert ONE_MV_PP_IN_UV_RMS == pytest.approx(353.55, abs=0.01)
+
+
+def test_point_equals_simulate_on_the_original_source(cfg, cmrr_sweep):
+    # Resampling once per worker gives the chain the samples it would make itself, so every metric
+    # of the outputs is identical to a plain simulate(); only the start-up settling time may differ
+    # (the resampler's own 48 ms start-up sits in the source reference, see acquire.sweep).
+    result, out, _ = cmrr_sweep
+    point = json.loads((out / "points" / f"{result.rows[1]['id']}.json").read_text())
+    direct = simulate(point_config(cfg, {"amplifier.cmrr_db": 80})).metrics
+    mine, theirs = point["metrics"], flat_metrics(direct)
+    differ = {k for k in theirs if mine[k] != theirs[k]}
+    assert differ <= {"acquired.settling_time_s", "recovered.settling_time_s"}
+    assert point["document"]["rates_hz"] == direct["rates_hz"]
+    for tap in ("acquired", "recovered"):
+        assert point["document"]["delay_s"][tap] == pytest.approx(direct["delay_s"][tap], rel=1e-12)
+
+
+# --- resumption and workers --------------------------------------------------------------------
+
+def test_resume_recomputes_only_missing_corrupt_and_stale_points(cfg, tmp_path):
+    varies = [parse_vary("amplifier.cmrr_db=70,90,110")]
+    first = run_sweep(cfg, varies, tmp_path)
+    ids = [r["id"] for r in first.rows]
+    assert first.computed == ids and first.skipped == []
+    points = tmp_path / "points"
+    before = {i: json.loads((points / f"{i}.json").read_text()) for i in ids}
+    (points / f"{ids[0]}.json").unlink()
+    text = (points / f"{ids[1]}.json").read_text()
+    (points / f"{ids[1]}.json").write_text(text[: len(text) // 2])  # a partial write
+    calls = []
+    second = run_sweep(cfg, varies, tmp_path, progress=lambda d, t: calls.append((d, t)))
+    assert sorted(second.computed) == sorted(ids[:2])
+    assert second.skipped == [ids[2]]
+    assert calls == [(2, 3), (3, 3)]
+    assert second.rows == first.rows
+    assert {i: json.loads((points / f"{i}.json").read_text()) for i in ids} == before
+    # Same points under another base configuration: stale files are redone, not reused.
+    third = run_sweep(load_config(None, BASE + ["run.seed=1"]), varies, tmp_path)
+    assert sorted(third.computed) == sorted(ids) and third.skipped == []
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
+
+
+def test_two_workers_equal_one(cfg, tmp_path):
+    varies = [parse_vary("electrodes.imbalance=0,iec"), parse_vary("amplifier.cmrr_db=80,100")]
+    one = run_sweep(cfg, varies, tmp_path / "one", jobs=1)
+    two = run_sweep(cfg, varies, tmp_path / "two", jobs=2)
+    assert two.rows == one.rows
+    assert sorted(two.computed) == sorted(one.computed)
+    for r in one.rows:
+        a = json.loads((tmp_path / "one" / "points" / f"{r['id']}.json").read_text())
+        b = json.loads((tmp_path / "two" / "points" / f"{r['id']}.json").read_text())
+        assert a == b
+    # First numeric key on x (cmrr), one curve per imbalance: two QRS figures, one per imbalance.
+    assert {p.name for p in (tmp_path / "two").glob("qrs*.png")} == {"qrs_1.png", "qrs_2.png"}
+    assert "electrodes.imbalance=iec" in (tmp_path / "two" / "residual_mains_acquired.svg").read_text()
+    # With no imbalance the residual is the amplifier's alone: 1/CMRR of 1 V (1 % as in the
+    # acceptance test).
+    no_imb = {r["amplifier.cmrr_db"]: r["acquired.residual_mains_uv_rms"] for r in one.rows
+              if r["electrodes.imbalance"] == 0}
+    assert no_imb[80] == pytest.approx(100.0, rel=0.01)
+    assert no_imb[100] == pytest.approx(10.0, rel=0.01)
+
+
+def test_fixed_recording_is_used(cfg, tmp_path):
+    rec = simulate(load_config(None, BASE + ["source.duration_s=6"])).recording
+    result = run_sweep(cfg, [parse_vary("amplifier.cmrr_db=100")], tmp_path, recording=rec)
+    doc = json.loads((tmp_path / "points" / f"{result.rows[0]['id']}.json").read_text())["document"]
+    assert doc["provenance"]["source"]["duration_s"] == pytest.approx(6.0)
