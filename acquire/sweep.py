@@ -201,23 +201,25 @@ def point_config(cfg: dict, overrides: dict) -> dict:
     return out
 
 
-def presample(recording: Recording, fs_hz: float) -> Recording:
-    """The recording resampled to ``fs_hz`` in one block by the chain's :class:`Resampler`.
+def presample(recording: Recording, fs_hz: float) -> tuple[Recording, float]:
+    """The recording resampled to ``fs_hz`` in one block by the chain's :class:`Resampler`, and its delay.
 
-    Beat annotations move with the signal: by the resampler's group delay,
-    rounded to the nearest sample at ``fs_hz`` (a reference beat may thus
-    sit up to half a simulation sample, 62.5 us at 8 kHz, from where the
-    in-chain run puts it). Returned unchanged when the rates already match.
+    Returns the resampled recording and the resampler's group delay in
+    seconds; the recording unchanged and 0.0 when the rates already match.
+    Beat annotations move with the signal, by that delay rounded to the
+    nearest sample at ``fs_hz`` (a reference beat may thus sit up to half a
+    simulation sample, 62.5 us at 8 kHz, from where the in-chain run puts it).
     """
     if math.isclose(recording.fs_hz, fs_hz):
-        return recording
+        return recording, 0.0
     resampler = Resampler(recording.fs_hz, fs_hz)
     y = resampler.process(Chunk(recording.signals_v, start_sample=0)).diff_v
     ann = recording.annotations
     if ann is not None:
         t_s = ann.sample / recording.fs_hz + resampler.group_delay_s
         ann = Annotations(np.rint(t_s * fs_hz).astype(int), ann.symbol)
-    return Recording(y, float(fs_hz), recording.channel_names, ann, dict(recording.provenance))
+    out = Recording(y, float(fs_hz), recording.channel_names, ann, dict(recording.provenance))
+    return out, resampler.group_delay_s
 
 
 def flat_metrics(doc: dict) -> dict:
@@ -225,6 +227,11 @@ def flat_metrics(doc: dict) -> dict:
     first = next(iter(doc["channels"].values()))
     return {f"{tap}.{name}": value for tap in TAPS for name, value in first[tap].items()
             if value is None or isinstance(value, (int, float, str))}
+
+
+def source_key(cfg: dict) -> str:
+    """What decides the resampled source: the ``[source]`` table and the simulation rate."""
+    return json.dumps([cfg["source"], float(cfg["run"]["fs_sim_hz"])], sort_keys=True)
 
 
 class PointRunner:
@@ -241,10 +248,12 @@ class PointRunner:
         self.cache_key_ = None
         self.presampled_ = None
 
-    def source(self, cfg: dict) -> tuple[Recording, Recording]:
-        """``(original, presampled)`` source for ``cfg``; reloaded when the source or rate changes."""
-        fs_sim = float(cfg["run"]["fs_sim_hz"])
-        key = json.dumps([cfg["source"], fs_sim], sort_keys=True)
+    def source(self, cfg: dict) -> tuple[float, Recording, float]:
+        """Source rate, the source at the simulation rate and the delay added (:func:`presample`).
+
+        Loaded and resampled again only when the source or the rate changes.
+        """
+        key = source_key(cfg)
         if key != self.cache_key_:
             rec = self.recording
             if rec is None:
@@ -252,18 +261,17 @@ class PointRunner:
                 rec = load_recording(s["name"], channels=s["channels"], start_s=s["start_s"],
                                      duration_s=s.get("duration_s"), heart_rate_bpm=s["heart_rate_bpm"],
                                      seed=s["seed"])
-            self.cache_key_, self.presampled_ = key, (rec, presample(rec, fs_sim))
+            self.cache_key_ = key
+            self.presampled_ = (rec.fs_hz, *presample(rec, float(cfg["run"]["fs_sim_hz"])))
         return self.presampled_
 
     def run(self, cfg: dict, overrides: dict) -> dict:
         """Simulate one point; return its point document (see the module docstring)."""
-        original, presampled = self.source(cfg)
+        fs_src_hz, presampled, delay_s = self.source(cfg)
         doc = simulate(cfg, presampled).metrics
-        # State rates and delays from the original source, as simulate(cfg) would.
-        if presampled is not original:
-            extra_s = Resampler(original.fs_hz, presampled.fs_hz).group_delay_s
-            doc["rates_hz"]["source"] = original.fs_hz
-            doc["delay_s"] = {tap: d + extra_s for tap, d in doc["delay_s"].items()}
+        # State the rate and delays from the original source, as simulate(cfg) would.
+        doc["rates_hz"]["source"] = fs_src_hz
+        doc["delay_s"] = {tap: d + delay_s for tap, d in doc["delay_s"].items()}
         return {"id": point_id(overrides), "overrides": overrides, "config": cfg,
                 "channel": next(iter(doc["channels"])), "metrics": flat_metrics(doc), "document": doc}
 
@@ -373,7 +381,7 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
     result = SweepResult(out_dir, keys, [], skipped=[i for i in ids if docs[i] is not None])
     todo = [(i, c, p) for i, c, p in zip(ids, configs, points) if docs[i] is None]
     # Points sharing a source run back to back, so each worker's cached source is reused.
-    todo.sort(key=lambda t: json.dumps([t[1]["source"], t[1]["run"]["fs_sim_hz"]], sort_keys=True))
+    todo.sort(key=lambda t: source_key(t[1]))
     log.info("sweep: %d points, %d already done", len(points), len(result.skipped))
 
     def finished(doc):
@@ -387,7 +395,7 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
         runner = PointRunner(recording)
         for _, c, p in todo:
             finished(runner.run(c, p))
-    elif todo:
+    else:
         with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_init_worker, initargs=(recording,)) as pool:
             futures = [pool.submit(_run_in_worker, c, p) for _, c, p in todo]
