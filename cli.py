@@ -224,12 +224,9 @@ def scenario(source, config, sets, preset, mains_hz, cm_v_rms, cmrr_db, gain, ba
 
 def load_source(cfg: dict):
     """Load the configured source once (user errors become one line)."""
-    from acquire.sources import load_recording
+    from acquire.sources import load_configured
 
-    src = cfg["source"]
-    return load_recording(src["name"], channels=src["channels"], start_s=src["start_s"],
-                          duration_s=src.get("duration_s"), heart_rate_bpm=src["heart_rate_bpm"],
-                          seed=src["seed"])
+    return load_configured(cfg["source"])
 
 
 @app.command()
@@ -326,6 +323,42 @@ def run_comparison(base: dict, presets: list[str], out: Path) -> list[dict]:
     _, rows = write_comparison(sims, base, out)
     typer.echo(format_table(rows, list(rows[0])))
     return rows
+
+
+@app.command()
+@friendly
+def sweep(
+    source: SourceArg = None,
+    vary: Annotated[Optional[list[str]], typer.Option(
+        "--vary", help="KEY=START:STOP:STEP or KEY=v1,v2,... (repeatable; Cartesian product).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 1,
+    preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None,
+    cm_v_rms: CmOpt = None, imbalance: ImbOpt = None, channel: ChanOpt = None, start_s: StartOpt = None,
+    duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
+) -> None:
+    """Sweep parameters (resumable): CSV, JSON and figures of the metrics against the varied keys."""
+    from acquire.sweep import parse_vary, run_sweep
+
+    if not vary:
+        raise UsageError("sweep needs at least one --vary KEY=START:STOP:STEP or KEY=v1,v2,...")
+    if jobs < 1:
+        raise UsageError(f"--jobs must be >= 1; got {jobs}.")
+    varies = [parse_vary(v) for v in vary]
+    cfg = scenario(source, config, set_, preset, mains_hz, cm_v_rms, None, None, None, imbalance, channel,
+                   start_s, duration_s, seed)
+    out = out or Path("ecgfe-sweep")
+    update, close = progress_bar("sweep points")
+    result = run_sweep(cfg, varies, out, jobs=jobs, progress=update)
+    close()
+    say(f"{len(result.computed)} point(s) computed, {len(result.skipped)} already done")
+    keys = [k for k, _ in varies]
+    typer.echo(format_table(result.rows, [*keys, "acquired.residual_mains_uv_rms",
+                                          "recovered.residual_mains_uv_rms", "recovered.snr_out_db",
+                                          "recovered.qrs_sensitivity", "recovered.qrs_ppv"]))
+    from acquire.report import report_from_dir
+
+    report_from_dir(out, title="ecgfe sweep: " + ", ".join(keys))
+    say(f"wrote {out}/ (sweep.csv, sweep.json, points/, figures, report.html)")
 
 
 @app.command()

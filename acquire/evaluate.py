@@ -35,7 +35,7 @@ from acquire.frontend import build_frontend, predicted_residual_mains
 from acquire.qrs import detect_qrs
 from acquire.runner import TAPS, RunResult, run
 from acquire.scoring import score_record
-from acquire.sources import RecordingSource, load_recording
+from acquire.sources import RecordingSource, load_configured
 
 SCHEMA = "ecgfe.metrics/1"
 #: Frequency (Hz) at which IIR group delays are evaluated for alignment.
@@ -283,11 +283,8 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     - ``vs_source``: SNR, PRD, PRDN and correlation against the source
       reference.
     """
-    src = cfg["source"]
     if recording is None:
-        recording = load_recording(src["name"], channels=src["channels"], start_s=src["start_s"],
-                                   duration_s=src.get("duration_s"),
-                                   heart_rate_bpm=src["heart_rate_bpm"], seed=src["seed"])
+        recording = load_configured(cfg["source"])
     n_ch, n_src = recording.signals_v.shape
     frontend = build_frontend(cfg, recording.fs_hz, n_ch)
     ideal_fe = build_frontend(cfg, recording.fs_hz, n_ch, ideal=True)

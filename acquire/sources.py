@@ -128,3 +128,11 @@ def load_recording(name: str, *, channels=None, start_s: float = 0.0,
                 f"(no {name}.hea found).{suggest(db, catalog())}")
         rec = load_physionet(name)
     return rec.select(channels=channels or None, start_s=start_s, duration_s=duration_s)
+
+
+def load_configured(source_cfg: dict) -> Recording:
+    """Load the source described by a config's ``[source]`` table."""
+    s = source_cfg
+    return load_recording(s["name"], channels=s["channels"], start_s=s["start_s"],
+                          duration_s=s.get("duration_s"), heart_rate_bpm=s["heart_rate_bpm"],
+                          seed=s["seed"])

@@ -55,7 +55,7 @@ from acquire.frontend import build_frontend
 from acquire.recording import Annotations, Recording
 from acquire.resample import Resampler
 from acquire.runner import TAPS
-from acquire.sources import load_recording
+from acquire.sources import load_configured
 from acquire.stage import Chunk
 
 log = logging.getLogger(__name__)
@@ -257,10 +257,7 @@ class PointRunner:
         if key != self.cache_key_:
             rec = self.recording
             if rec is None:
-                s = cfg["source"]
-                rec = load_recording(s["name"], channels=s["channels"], start_s=s["start_s"],
-                                     duration_s=s.get("duration_s"), heart_rate_bpm=s["heart_rate_bpm"],
-                                     seed=s["seed"])
+                rec = load_configured(cfg["source"])
             self.cache_key_ = key
             self.presampled_ = (rec.fs_hz, *presample(rec, float(cfg["run"]["fs_sim_hz"])))
         return self.presampled_

@@ -185,3 +185,26 @@ def test_demo_runs_offline(tmp_path):
     for name in ("ad8232", "ina128", "ads1298"):
         assert name in r.stdout
     assert (tmp_path / "demo/report.html").is_file()
+
+
+def test_sweep_writes_results_and_resumes(tmp_path):
+    out = tmp_path / "sw"
+    args = ("sweep", "--vary", "amplifier.cmrr_db=80,120", "--duration-s", "6", "--out", str(out))
+    r = invoke(*args)
+    assert r.exit_code == 0, r.output
+    assert "2 point(s) computed, 0 already done" in r.stdout
+    for name in ("sweep.csv", "sweep.json", "report.html", "residual_mains_acquired.png"):
+        assert (out / name).is_file(), name
+    r = invoke(*args)
+    assert "0 point(s) computed, 2 already done" in r.stdout
+
+
+@pytest.mark.parametrize("vary, fragment", [
+    ("amplifier.cmrr_db=60:140", "STEP"),
+    ("amplifier.cmrr_db=140:60:20", "empty range"),
+    ("amplifier.cmrr=60,80", "Did you mean 'cmrr_db'"),
+    ("amplifier.cmrr_db=60:x:20", "amplifier.cmrr_db"),
+])
+def test_sweep_user_errors(tmp_path, vary, fragment):
+    one_line_error(invoke("sweep", "--vary", vary, "--out", str(tmp_path / "s")), 2, fragment)
+    assert not (tmp_path / "s").exists()
