@@ -1,0 +1,356 @@
+"""Compliance bench: each test against an analytically solvable front end.
+
+The oracle device is an "ideal" amplifier (CMRR 200 dB, Z_cm = 1e15 Ohm,
+no noise, no dc errors, 1 GHz bandwidth, no clipping), no anti-alias filter
+and no digital stages, so that each test's expected result follows from one
+formula; one parameter at a time is then made imperfect. The amplifier pole is
+put at 1 GHz because a pole far above the simulation rate maps to a z-pole
+near -1 whose fs/2 ringing after a step has a relative size of about
+0.13 fs/f_3dB (frontend_models/inamp.py); with no anti-alias filter the ADC
+samples it as a slow offset (2.5 uV after the 3 mV pulse at 1 MHz, 3 nV at 1 GHz).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from acquire.compliance import (
+    FixtureElectrodes,
+    SourceImpedanceDivider,
+    impulse_measures,
+    input_impedance,
+    load_standard,
+    preset_compliance_matrix,
+    report_dict,
+    run_compliance,
+    standard_names,
+    tone_amplitudes_v,
+    write_compliance,
+)
+from acquire.config import load_config
+from acquire.electrodes import cm_to_dm_transfer
+from acquire.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
+from acquire.stage import Chunk
+from frontend_models.inamp import InAmpParams
+from tests.contract import check_stage_contract
+
+STANDARDS = ("aami-ec11", "aami-ec13", "iec60601-2-25", "iec60601-2-27")
+#: The CMR output is periodic once settled, so a 1 s window (of 60 s) gives the same p-v (tested below).
+FAST = 1 / 60
+#: 10 V rms common mode is 28.28 V p-p (worked-examples.md).
+CM_PP_V = 2 * math.sqrt(2) * 10.0
+
+
+def ideal_cfg(amp=None, digital=(), post=None):
+    """The oracle device, with ``amp``/``post`` overrides and ``digital`` stages."""
+    cfg = load_config(None)
+    cfg["digital"] = [dict(d) for d in digital]
+    cfg["post"].update({"aa_hz": 0.0, **(post or {})})
+    cfg["adc"] = {"vref_v": 10.0, "n_bits": 32}  # 4.7 nV steps; no clipping at 300 mV x G=10
+    cfg["amplifier"] = {
+        "preset": "ina128", "cmrr_db": 200.0, "cmrr_corner_hz": None, "bandwidth_hz": 1e9,
+        "noise_v_per_rthz": 0.0, "current_noise_a_per_rthz": 0.0, "bias_current_a": 0.0,
+        "offset_current_a": 0.0, "offset_v": 0.0, "output_swing_v": math.inf,
+        "input_cm_range_v": (-math.inf, math.inf), "z_cm": ParallelRC(1e15), "z_diff": None, **(amp or {})}
+    return cfg
+
+
+def rows_of(report, test):
+    return [r for r in report.rows if r.test == test]
+
+
+def only(test, tmp_path, name="iec60601-2-27", **edits):
+    """A user profile holding only ``test`` of a built-in one, with ``key = value`` lines replaced."""
+    import tomllib
+
+    data = tomllib.loads(load_standard(name).path.read_text())
+    text = load_standard(name).path.read_text()
+    start = text.index(f"[{test}]")
+    nxt = [text.index(f"\n[{t}]") for t in data if t not in ("name", "title", test)
+           and text.find(f"\n[{t}]") > start]
+    body = text[start:min(nxt) if nxt else len(text)]
+    for key, value in edits.items():
+        lines = body.splitlines()
+        i = next(k for k, line in enumerate(lines) if line.startswith(f"{key} ="))
+        lines[i] = f"{key} = {value}"
+        body = "\n".join(lines)
+    path = tmp_path / f"{test}.toml"
+    path.write_text(f'name = "user-{test}"\ntitle = "user"\n{body}\n')
+    return path
+
+
+# ----------------------------------------------------------------------------- profiles
+
+def test_builtin_profiles_load_with_sources_and_assumptions():
+    assert standard_names() == sorted(STANDARDS)
+    for name in STANDARDS:
+        std = load_standard(name)
+        assert std.name == name and len(std.tests) == 7
+        # facts.md 1.3: the 0.1 mV displacement limit is unconfirmed everywhere.
+        assert std.tests["impulse"]["limit_displacement_v"].assumption
+        assert std.tests["cmr"]["limit_pv_v"].value == 1e-3
+        for section in std.tests.values():
+            assert section["source"]
+    # The EC13/TIR60 CMR procedure is the confirmed one; the IEC clause wording is not (facts.md 1.1).
+    assert not load_standard("aami-ec13").tests["cmr"]["assumption"]
+    assert load_standard("iec60601-2-27").tests["cmr"]["assumption"]
+    # EC11 states the slope limit itself.
+    assert not load_standard("aami-ec11").tests["impulse"]["limit_slope_v_per_s"].assumption
+    assert load_standard("AAMI-EC11").name == "aami-ec11"
+
+
+def test_unknown_standard_and_bad_files(tmp_path):
+    with pytest.raises(ValueError, match="Did you mean 'iec60601-2-27'"):
+        load_standard("iec60601-2-72")
+    with pytest.raises(ValueError, match="cannot read"):
+        load_standard(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(only("gain", tmp_path).read_text().replace("f_hz =", "f_hzz ="))
+    with pytest.raises(ValueError, match="Did you mean 'f_hz'"):
+        load_standard(bad)
+    bad.write_text('name = "x"\n[gain]\namplitude_v = 1e-3\n')
+    with pytest.raises(ValueError, match="missing f_hz"):
+        load_standard(bad)
+    bad.write_text('name = "x"\n[gian]\n')
+    with pytest.raises(ValueError, match="Did you mean 'gain'"):
+        load_standard(bad)
+
+
+def test_user_profile_runs_only_its_tests_with_its_limits(tmp_path):
+    path = only("gain", tmp_path, **{"value": 0.5})  # +-50 %: a user's looser tolerance
+    report = run_compliance(ideal_cfg(), path)
+    assert [r.test for r in report.rows] == ["gain"]
+    assert report.rows[0].limit == pytest.approx(50.0)
+
+
+# ----------------------------------------------------------------------------- the whole bench
+
+def test_ideal_amplifier_passes_every_test_of_every_standard():
+    for name in STANDARDS:
+        report = run_compliance(ideal_cfg(), name, duration_scale=FAST)
+        failed = [(r.test, r.condition, r.note) for r in report.rows if not r.passed]
+        assert not failed, (name, failed)
+        assert report.exit_code == 0
+        assert {r.test for r in report.rows} == set(load_standard(name).tests)
+
+
+def test_cmrr_80_db_fails_cmr_by_the_predicted_margin():
+    report = run_compliance(ideal_cfg({"cmrr_db": 80.0}), "aami-ec13", duration_scale=FAST)
+    cmr = rows_of(report, "cmr")
+    assert len(cmr) == 2 * 3 * 2  # 50/60 Hz x 0/+-300 mV x network on either input
+    # 28.28 V p-p x 10^(-80/20) = 2.83 mV -> 20 log10(1 mV / 2.83 mV) = -9.03 dB (issue 7). The
+    # 1 GHz amplifier pole costs nothing at 60 Hz; the p-v is read on the band-limited
+    # reconstruction, exact for a periodic window; 24-bit steps are 0.5 nV RTI: 0.2 dB is generous.
+    predicted_db = 20 * math.log10(1e-3 / (CM_PP_V * 1e-4))
+    assert predicted_db == pytest.approx(-9.03, abs=0.005)
+    for r in cmr:
+        assert r.margin_db == pytest.approx(predicted_db, abs=0.2)
+        assert not r.passed
+    assert report.exit_code == 3
+    assert all(r.passed for r in report.rows if r.test != "cmr")
+
+
+def test_cmr_window_length_does_not_change_the_settled_p_v(tmp_path):
+    path = only("cmr", tmp_path, name="aami-ec13", mains_hz="[50.0]", offsets_v="[0.3]")
+    cfg = ideal_cfg({"cmrr_db": 80.0})
+    short = run_compliance(cfg, path, duration_scale=FAST)
+    full = run_compliance(cfg, path)
+    assert "window 1 s" in short.rows[0].note and "window 60 s" in full.rows[0].note
+    lsb_rti_mv = 10.0 / 2 ** 31 / 10.0 * 1e3  # vref 10 V, 32 bits, G = 10
+    for a, b in zip(short.rows, full.rows):
+        # Steady state is periodic: equal up to the converter steps (peak and valley can each move
+        # by one step; a third for rounding).
+        assert a.measured == pytest.approx(b.measured, abs=3 * lsb_rti_mv)
+
+
+def test_cmr_electrode_divider_and_side_of_the_network(tmp_path):
+    # An amplifier with CMRR 90 dB and Z_cm = 10 GOhm || 5 pF: the error is the phasor sum
+    # v_cm (1/CMRR -+ D(f)) with D the electrode divider, its sign set by the side of the network.
+    z_cm = ParallelRC(10e9, 5e-12)
+    path = only("cmr", tmp_path, name="aami-ec13", mains_hz="[50.0]", offsets_v="[0.0]")
+    report = run_compliance(ideal_cfg({"cmrr_db": 90.0, "z_cm": z_cm}), path, duration_scale=FAST)
+    zero = ElectrodeImpedance(0.0)
+    d = cm_to_dm_transfer(50.0, zero, (zero, IEC_IMBALANCE), z_cm)
+    a = 10 ** (-90 / 20)
+    expected = {False: CM_PP_V * abs(a + d), True: CM_PP_V * abs(a - d)}
+    for r in report.rows:
+        side = "+ input" in r.condition
+        # Divider integrated exactly (electrodes.py, 2e-8 checked by tone fit); the p-v is read on
+        # the 32x band-limited reconstruction, at most 1 - cos(pi/320) = 4.8e-5 low at 50 Hz.
+        assert r.measured * 1e-3 == pytest.approx(expected[side], rel=1e-4)
+    assert abs(expected[True] / expected[False] - 1) > 0.05  # the sides really differ
+
+
+def test_input_impedance_drop_matches_the_divider():
+    # A resistive Z_in chosen so the 620 kOhm || 4.7 nF network drops 40 Hz by 30 %.
+    z_s = ElectrodeImpedance(0.0, 620e3, 4.7e-9)
+    zs40 = complex(z_s.z_ohm(40.0))
+    # |R / (R + Z_s)| = 0.7  <=>  R^2 (1 - 0.49) - 2 (0.49) Re(Z_s) R - 0.49 |Z_s|^2 = 0
+    r_in = max(np.roots([0.51, -0.98 * zs40.real, -0.49 * abs(zs40) ** 2]).real)
+    report = run_compliance(ideal_cfg({"z_cm": ParallelRC(r_in)}), "iec60601-2-27", duration_scale=FAST)
+    rows = rows_of(report, "input_impedance")
+    assert len(rows) == 2 * 3
+    for r in rows:
+        f = float(r.condition.split(" Hz")[0])
+        drop = 1 - abs(r_in / (r_in + complex(z_s.z_ohm(f))))
+        # Bilinear divider (error ~1e-4) and a least-squares amplitude of whole cycles: 0.1 point.
+        assert r.measured == pytest.approx(100 * drop, abs=0.1)
+        assert r.passed == (drop <= 0.2)
+    assert rows[-1].measured == pytest.approx(30.0, abs=0.1) and not rows[-1].passed
+    assert report.exit_code == 3
+
+
+@pytest.mark.parametrize("corner_hz, passes", [(0.5, False), (0.05, True)])
+def test_impulse_first_order_highpass(corner_hz, passes):
+    report = run_compliance(ideal_cfg(digital=[{"kind": "highpass", "corner_hz": corner_hz, "order": 1}]),
+                            "aami-ec11", duration_scale=FAST)
+    slope, disp = rows_of(report, "impulse")
+    sec = load_standard("aami-ec11").tests["impulse"]
+    a, width, gap, win = sec["amplitude_v"], sec["width_s"], sec["gap_s"], sec["window_s"]
+    tau = 1 / (2 * math.pi * corner_hz)
+    # After the pulse: y = -A (1 - e^(-T/tau)) e^(-(t - t_end)/tau), fitted over the same window.
+    t = np.arange(0, gap + win + 1e-9, 1 / 500.0)
+    t = t[t >= gap - 1e-9]
+    y = -a * (1 - math.exp(-width / tau)) * np.exp(-t / tau)
+    expected_slope = abs(np.polyfit(t, y, 1)[0])
+    # Bilinear pole at 500 Hz differs from e^(-T/tau) by ~(w T)^2/12 < 1e-5: 1 % is ample.
+    assert slope.measured * 1e-3 == pytest.approx(expected_slope, rel=0.01)
+    assert disp.measured * 1e-3 == pytest.approx(abs(y[0]), rel=0.01)
+    # Initial slope A (1 - e^(-T/tau))/tau: 2.54 mV/s at 0.5 Hz, 0.029 mV/s at 0.05 Hz (filters.highpass).
+    initial = a * (1 - math.exp(-width / tau)) / tau
+    assert initial == pytest.approx(2.54e-3 if corner_hz == 0.5 else 0.0291e-3, rel=0.01)
+    assert slope.passed == passes and disp.passed == passes
+
+
+def test_impulse_measures_on_an_analytic_exponential():
+    fs, tau = 500.0, 0.3
+    t = np.arange(0, 2.0, 1 / fs)
+    y = np.where(t > 1.0, -np.exp(-(t - 1.0) / tau), 0.0)
+    disp, slope = impulse_measures(y, fs, 1.0, 0.05, 0.2)
+    sel = (t >= 1.05) & (t <= 1.25)
+    assert disp == pytest.approx(math.exp(-0.05 / tau), rel=1e-12)
+    assert slope == pytest.approx(abs(np.polyfit(t[sel], y[sel], 1)[0]), rel=1e-12)
+    with pytest.raises(ValueError, match="window_s"):
+        impulse_measures(y, fs, 1.0, 0.05, 0.001)
+
+
+def test_gain_error_of_a_20_hz_low_pass():
+    report = run_compliance(ideal_cfg(digital=[{"kind": "lowpass", "cutoff_hz": 20.0, "order": 1}]),
+                            "aami-ec11", duration_scale=FAST)
+    (row,) = rows_of(report, "gain")
+    # Oracle: scipy's digital Butterworth at 500 Hz evaluated at 10 Hz (|H| = 0.8952, -10.5 %).
+    _, h = signal.sosfreqz(signal.butter(1, 20.0, fs=500.0, output="sos"), worN=[10.0], fs=500.0)
+    expected = 100 * (1 - abs(h[0]))
+    assert expected == pytest.approx(10.48, abs=0.01)
+    assert row.measured == pytest.approx(expected, abs=0.01)
+    assert not row.passed
+    # The frequency-response test sees the same filter: 40 Hz re 5 Hz.
+    _, h = signal.sosfreqz(signal.butter(1, 20.0, fs=500.0, output="sos"), worN=[5.0, 40.0], fs=500.0)
+    fr = {r.condition.split(" Hz")[0]: r for r in rows_of(report, "frequency_response")}
+    assert fr["40"].measured == pytest.approx(20 * math.log10(abs(h[1]) / abs(h[0])), abs=0.01)
+
+
+@pytest.mark.parametrize("sigma_uv, passes", [(2.5, True), (6.0, False)])
+def test_noise_pass_fail_at_separated_levels(sigma_uv, passes, tmp_path):
+    # White input noise e_n through the 150 Hz 4th-order Butterworth anti-alias filter:
+    # sigma = e_n sqrt(ENBW), ENBW = 150 Hz (pi/8)/sin(pi/8) = 153.9 Hz. The 9th smallest p-v of ten
+    # 10 s windows (5000 samples each) is 7.8 sigma on average; 200 seeded trials of this chain gave
+    # 7.14 to 8.73 sigma. So sigma = 2.5 uV (~19.5 uV) passes 30 uV and 6 uV (~47 uV) fails.
+    enbw_hz = 150.0 * (math.pi / 8) / math.sin(math.pi / 8)
+    e_n = sigma_uv * 1e-6 / math.sqrt(enbw_hz)
+    cfg = ideal_cfg({"noise_v_per_rthz": e_n}, post={"aa_hz": 150.0, "aa_order": 4})
+    report = run_compliance(cfg, only("noise", tmp_path))
+    (row,) = report.rows
+    assert 6.5 * sigma_uv < row.measured < 9.5 * sigma_uv
+    assert row.passed == passes
+
+
+def test_offset_saturating_the_adc_fails():
+    cfg = ideal_cfg()
+    cfg["adc"] = {"vref_v": 2.4}  # G = 10: 300 mV -> 3 V at a +-2.4 V converter
+    report = run_compliance(cfg, "aami-ec13", duration_scale=FAST)
+    for r in rows_of(report, "offset"):
+        assert not r.passed and "saturated: adc.n_clipped" in r.note
+    assert all(r.passed for r in rows_of(report, "gain"))
+
+
+# ----------------------------------------------------------------------------- parts
+
+def test_source_impedance_divider_response_and_contract():
+    z_s, z_in = ElectrodeImpedance(0.0, 620e3, 4.7e-9), ParallelRC(2.5e6, 10e-12)
+    fs = 8000.0
+    stage = SourceImpedanceDivider(z_s, z_in, fs)
+    f = np.array([0.67, 10.0, 40.0, 150.0])
+    _, h = signal.sosfreqz(stage.sos, worN=f, fs=fs)
+    # Bilinear frequency error (pi f/fs)^2/3 < 1.2e-4 at 150 Hz.
+    np.testing.assert_allclose(h, stage.freq_response(f), rtol=2e-4)
+    x = np.random.default_rng(0).standard_normal((2, 3000))
+    check_stage_contract(lambda: SourceImpedanceDivider(z_s, z_in, fs), Chunk(x, start_sample=5))
+
+
+def test_input_impedance_combines_common_mode_and_differential():
+    amp = InAmpParams(gain_v_per_v=10.0, cmrr_db=100.0, bandwidth_hz=1e5, z_cm=ParallelRC(1e11, 9e-12),
+                      z_diff=ParallelRC(1e10, 2e-12))
+    z = input_impedance(amp)
+    assert z.r_ohm == pytest.approx(1e11 * 1e10 / 1.1e11) and z.c_f == pytest.approx(11e-12)
+    assert input_impedance(InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e5)) == ParallelRC(10e9, 5e-12)
+
+
+def test_fixture_electrodes_swap_the_network_side():
+    net = IEC_IMBALANCE
+    zero = ElectrodeImpedance(0.0)
+    neg = FixtureElectrodes(z_electrode=zero, imbalance=net)
+    pos = FixtureElectrodes(z_electrode=zero, imbalance=net, network_on_positive=True)
+    assert neg.z_pos == zero and neg.z_neg == (zero, net)
+    assert pos.z_pos == (zero, net) and pos.z_neg == zero
+    z_cm = ParallelRC(1e9, 5e-12)
+    assert cm_to_dm_transfer(50.0, pos.z_pos, pos.z_neg, z_cm) == pytest.approx(
+        -cm_to_dm_transfer(50.0, neg.z_pos, neg.z_neg, z_cm), rel=1e-12)
+
+
+def test_tone_amplitudes_with_dc_and_trend():
+    fs = 500.0
+    t = np.arange(0, 4.0, 1 / fs)
+    y = 0.3 + 0.01 * t + 2e-3 * np.sin(2 * np.pi * 0.67 * t + 1) + 5e-4 * np.cos(2 * np.pi * 40 * t)
+    np.testing.assert_allclose(tone_amplitudes_v(y, fs, [0.67, 40.0]), [2e-3, 5e-4], rtol=1e-9)
+
+
+def test_duration_scale_is_checked():
+    with pytest.raises(ValueError, match="duration_scale"):
+        run_compliance(ideal_cfg(), "aami-ec13", duration_scale=0.0)
+
+
+# ----------------------------------------------------------------------------- output
+
+def test_write_compliance_files(tmp_path):
+    report = run_compliance(ideal_cfg({"cmrr_db": 80.0}), "aami-ec13", duration_scale=FAST)
+    paths = write_compliance(report, tmp_path / "out")
+    data = json.loads(paths["json"].read_text())
+    assert data["passed"] is False and data["standard"] == "aami-ec13"
+    assert len(data["rows"]) == len(report.rows)
+    gain = next(r for r in data["rows"] if r["test"] == "gain")
+    assert set(gain) >= {"test", "condition", "measured", "limit", "unit", "margin", "margin_db", "passed",
+                         "source", "assumption"}
+    for test in report.figures:
+        assert (tmp_path / "out" / f"compliance_{test}.png").stat().st_size > 1000
+    html = paths["html"].read_text()
+    assert "FAIL" in html and "Worst case of each test" in html and "data:image/png;base64" in html
+    assert not list((tmp_path / "out").glob(".*.part"))
+
+
+def test_report_dict_writes_unbounded_margins_as_null():
+    report = run_compliance(ideal_cfg(), "aami-ec13", duration_scale=FAST)
+    cmr = [r for r in report_dict(report)["rows"] if r["test"] == "cmr"]
+    assert any(r["margin_db"] is None for r in cmr) or all(math.isfinite(r["margin_db"]) for r in cmr)
+    json.dumps(report_dict(report), allow_nan=False)
+
+
+def test_preset_matrix_rows(tmp_path):
+    rows = preset_compliance_matrix(["ina128", "ads1298"], [str(only("gain", tmp_path))])
+    assert [r["preset"] for r in rows] == ["ina128", "ads1298"]
+    assert all(r["user-gain"] == "pass" for r in rows)
