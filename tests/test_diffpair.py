@@ -95,3 +95,25 @@ def test_errors():
 def test_warns_when_tail_too_small_for_the_approximation():
     with pytest.warns(FrontendWarning, match="2 g_m R_SS"):
         design(DiffPairParams(GM, RO, RO, r_d_ohm=10e3, r_tail_ohm=1e3))  # 2 g_m R_SS = 2
+
+
+def test_designed_pair_parameterises_an_amplifier_stage():
+    # The designer's result drives the behavioural amplifier: a 10 Hz differential tone is
+    # amplified by A_d = g_m (r_on || r_op) = 50 and a 60 Hz common-mode tone by A_d/CMRR
+    # (the pole at f_3dB = 1/(2 pi 50 kOhm 1 pF) = 3.2 MHz is flat here: < 1e-6 relative).
+    import numpy as np
+
+    from acquire.metrics import goertzel_amplitude_v_rms
+    from acquire.stage import Chunk
+    from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
+
+    r = design(DiffPairParams(GM, RO, RO, load="active", r_tail_ohm=100e3, gm_mismatch_fraction=0.01))
+    amp = InstrumentationAmplifier(InAmpParams(**to_inamp_params(r)), 8000.0)
+    t = np.arange(16000) / 8000.0
+    w = 2 * np.pi * 60.0
+    out = amp.process(Chunk(1e-3 * np.sin(2 * np.pi * 10.0 * t)[None], cm_v=np.sin(w * t),
+                            cm_dvdt_v_per_s=w * np.cos(w * t)))
+    y = out.diff_v[0, 8000:]
+    assert goertzel_amplitude_v_rms(y, 8000.0, 10.0) == pytest.approx(50.0 * 1e-3 / np.sqrt(2), rel=1e-4)
+    expected_cm = 50.0 * 10 ** (-r.cmrr_db / 20) / np.sqrt(2)
+    assert goertzel_amplitude_v_rms(y, 8000.0, 60.0) == pytest.approx(expected_cm, rel=1e-3)
