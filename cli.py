@@ -182,6 +182,11 @@ def progress_bar(label: str):
     return update, bar.render_finish
 
 
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with an ellipsis (full text is in the files)."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def format_table(rows: list[dict], columns: list[str]) -> str:
     """A plain-text table of ``rows`` with the given columns."""
     def fmt(v):
@@ -359,6 +364,47 @@ def sweep(
 
     report_from_dir(out, title="ecgfe sweep: " + ", ".join(keys))
     say(f"wrote {out}/ (sweep.csv, sweep.json, points/, figures, report.html)")
+
+
+@app.command()
+@friendly
+def comply(
+    preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+    standard: Annotated[str, typer.Option("--standard", help=(
+        "iec60601-2-27, iec60601-2-25, aami-ec11, aami-ec13, or a limits TOML file."))] = "iec60601-2-27",
+    duration_scale: Annotated[float, typer.Option(
+        "--duration-scale", help="Shorten the 60 s CMR window (e.g. 0.1 for a quick check).")] = 1.0,
+    out: OutOpt = None,
+) -> None:
+    """Run a standard's front-end bench tests on the modelled front end.
+
+    Exit code 0 when every test passes, 3 when one fails, 1 on any error
+    (so it can gate a design in CI).
+    """
+    from acquire.compliance import load_standard, run_compliance, write_compliance
+    from acquire.outputs import ensure_writable_dir
+
+    try:
+        load_standard(standard)  # a typo fails before any work
+        cfg = build_config(config, set_, {"amplifier.preset": preset})
+        out = out or Path("ecgfe-comply")
+        ensure_writable_dir(out)
+        update, close = progress_bar(f"{standard} tests")
+        report = run_compliance(cfg, standard, progress=update, duration_scale=duration_scale)
+        close()
+    except ValueError as exc:
+        if STATE["debug"]:
+            raise
+        fail(str(exc), 1)
+    rows = [{"test": r.test, "condition": r.condition, "measured": r.measured, "limit": r.limit,
+             "unit": r.unit, "margin_db": r.margin_db, "result": "pass" if r.passed else "FAIL",
+             "assumption": "yes" if r.assumption else "", "source": shorten(r.source, 48)}
+            for r in report.rows]
+    typer.echo(format_table(rows, list(rows[0])))
+    write_compliance(report, out)
+    say(f"{'all tests pass' if report.passed else 'some tests FAIL'}; wrote {out}/ "
+        f"(compliance.json, figures, compliance.html)")
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()

@@ -208,3 +208,47 @@ def test_sweep_writes_results_and_resumes(tmp_path):
 def test_sweep_user_errors(tmp_path, vary, fragment):
     one_line_error(invoke("sweep", "--vary", vary, "--out", str(tmp_path / "s")), 2, fragment)
     assert not (tmp_path / "s").exists()
+
+
+IDEAL_DEVICE = """
+[amplifier]
+preset = "ina128"
+cmrr_db = 200.0
+z_cm_r_ohm = 1e15
+z_cm_c_f = 1e-18
+noise_v_per_rthz = 0.0
+current_noise_a_per_rthz = 0.0
+bias_current_a = 0.0
+offset_v = 0.0
+
+[adc]
+vref_v = 5.0
+
+[[digital]]
+kind = "highpass"
+corner_hz = 0.05
+order = 1
+"""
+
+
+def test_comply_exit_codes(tmp_path):
+    # An (almost) ideal device passes every IEC 60601-2-27 test: exit 0, files written.
+    cfg = tmp_path / "ideal.toml"
+    cfg.write_text(IDEAL_DEVICE)
+    out = tmp_path / "ok"
+    r = invoke("comply", "--config", str(cfg), "--duration-scale", "0.1", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert "FAIL" not in r.stdout and (out / "compliance.json").is_file()
+    # The same device at 80 dB CMRR fails the CMR test (10 V rms -> 2.83 mV p-v > 1 mV): exit 3.
+    r = invoke("comply", "--config", str(cfg), "--set", "amplifier.cmrr_db=80", "--duration-scale", "0.1",
+               "--out", str(tmp_path / "bad"))
+    assert r.exit_code == 3 and "FAIL" in r.stdout
+    doc = json.loads((tmp_path / "bad/compliance.json").read_text())
+    assert doc["passed"] is False
+    cmr = [row for row in doc["rows"] if row["test"] == "cmr"]
+    assert cmr and not any(row["passed"] for row in cmr)
+
+
+def test_comply_errors_exit_1(tmp_path):
+    one_line_error(invoke("comply", "--standard", "iec60601-2-72", "--out", str(tmp_path)), 1, "Did you mean")
+    one_line_error(invoke("comply", "--preset", "ina12", "--out", str(tmp_path)), 1, "Did you mean 'ina128'")
