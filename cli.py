@@ -374,6 +374,8 @@ def comply(
         "iec60601-2-27, iec60601-2-25, aami-ec11, aami-ec13, or a limits TOML file."))] = "iec60601-2-27",
     duration_scale: Annotated[float, typer.Option(
         "--duration-scale", help="Shorten the 60 s CMR window (e.g. 0.1 for a quick check).")] = 1.0,
+    matrix: Annotated[bool, typer.Option(
+        "--matrix", help="Run every preset against every standard and print which pass.")] = False,
     out: OutOpt = None,
 ) -> None:
     """Run a standard's front-end bench tests on the modelled front end.
@@ -384,6 +386,8 @@ def comply(
     from acquire.compliance import load_standard, run_compliance, write_compliance
     from acquire.outputs import ensure_writable_dir
 
+    if matrix:
+        return compliance_matrix(config, set_, duration_scale, out or Path("ecgfe-comply"))
     try:
         load_standard(standard)  # a typo fails before any work
         cfg = build_config(config, set_, {"amplifier.preset": preset})
@@ -405,6 +409,24 @@ def comply(
     say(f"{'all tests pass' if report.passed else 'some tests FAIL'}; wrote {out}/ "
         f"(compliance.json, figures, compliance.html)")
     raise typer.Exit(report.exit_code)
+
+
+def compliance_matrix(config, sets, duration_scale: float, out: Path) -> None:
+    """Every preset against every standard profile: a table, ``compliance_matrix.json`` and a report."""
+    from acquire.compliance import preset_compliance_matrix
+    from acquire.outputs import ensure_writable_dir, write_json
+    from acquire.report import Section, write_html_report
+
+    ensure_writable_dir(out)
+    update, close = progress_bar("presets x standards")
+    rows = preset_compliance_matrix(cfg=build_config(config, sets, {}), duration_scale=min(duration_scale, 0.1),
+                                    progress=update)
+    close()
+    typer.echo(format_table(rows, list(rows[0])))
+    write_json(out / "compliance_matrix.json", {"schema": "ecgfe.compliance-matrix/1", "rows": rows})
+    write_html_report(out / "compliance_matrix.html", title="ecgfe: presets x standards",
+                      sections=[Section("Which presets pass which standard", tables={"matrix": rows})])
+    say(f"wrote {out}/compliance_matrix.json and compliance_matrix.html")
 
 
 @app.command()
