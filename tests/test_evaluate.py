@@ -72,3 +72,13 @@ def test_no_interference_no_noise_means_no_leakage():
         snr = doc[tap]["snr_out_db"]
         assert snr == "inf" or snr > 100
         assert doc[tap]["residual_mains_uv_rms"] < 0.01
+
+
+def test_unannotated_source_gives_null_qrs_scores(mirror):
+    # PTB records have no beat annotations: Se/+P cannot be computed, so they are null, not 0.
+    from acquire.physionet import load_wfdb_path
+
+    rec = load_wfdb_path(mirror / "ptbdb/1.0.0/patient001/s0010_re").select(channels=["ii"], duration_s=12)
+    doc = simulate(load_config(None), rec).metrics["channels"]["ii"]["recovered"]
+    assert doc["qrs_sensitivity"] is None and doc["qrs_ppv"] is None
+    assert doc["qrs_detected"] > 5  # ~12 beats in 12 s minus the settling time
