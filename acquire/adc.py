@@ -8,10 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from acquire._check import check_positive
+from acquire.noise import BlockNoise
 from acquire.stage import Chunk
 
 #: Noise is drawn in blocks of this many ADC samples, each keyed on (seed, block index).
 NOISE_BLOCK = 4096
+#: Stream number of the ADC's noise floor (acquire.noise.BlockNoise).
+NOISE_STREAM = 4
 
 
 @dataclass(frozen=True)
@@ -58,27 +61,6 @@ class AdcParams:
     def full_scale_v(self) -> float:
         """Positive full scale at the PGA input, ``vref / pga``."""
         return self.vref_v / self.pga_gain_v_per_v
-
-
-def block_normal(seed: int, n_channels: int, k0: int, k1: int, cache: dict) -> np.ndarray:
-    """Standard normal draws for absolute sample indices ``k0 <= k < k1``.
-
-    Sample ``k`` of every channel comes from block ``k // NOISE_BLOCK``,
-    drawn by ``default_rng([seed, block])``, so the values depend on the
-    absolute index only, never on how the signal was chunked. ``cache`` keeps
-    the last block so that small chunks do not redraw it.
-    """
-    out = np.empty((n_channels, k1 - k0))
-    k = k0
-    while k < k1:
-        b = k // NOISE_BLOCK
-        if cache.get("block") != b:
-            cache["block"] = b
-            cache["draws"] = np.random.default_rng([seed, b]).standard_normal((n_channels, NOISE_BLOCK))
-        stop = min(k1, (b + 1) * NOISE_BLOCK)
-        out[:, k - k0:stop - k0] = cache["draws"][:, k - b * NOISE_BLOCK:stop - b * NOISE_BLOCK]
-        k = stop
-    return out
 
 
 class Adc:
@@ -150,7 +132,7 @@ class Adc:
     def reset(self) -> None:
         """Zero the clip count and forget the cached noise block."""
         self.n_clipped_ = 0
-        self._noise_cache = {}
+        self.noise_ = None  # sized on the first chunk (the channel count)
 
     def process(self, chunk: Chunk) -> Chunk:
         """Convert the input samples of ``chunk`` that fall on ADC instants."""
@@ -165,8 +147,9 @@ class Adc:
         if self.ideal:
             return Chunk(diff_v=v, cm_v=cm[0], cm_dvdt_v_per_s=cm[1], start_sample=k0)
         if self.params.noise_v_rms > 0:
-            v = v + self.params.noise_v_rms * block_normal(self.seed, v.shape[0], k0, k0 + v.shape[1],
-                                                           self._noise_cache)
+            if self.noise_ is None:
+                self.noise_ = BlockNoise(self.seed, NOISE_STREAM, v.shape[0], NOISE_BLOCK)
+            v = v + self.params.noise_v_rms * self.noise_.normal(k0, k0 + v.shape[1])
         half = 2 ** (self.params.n_bits - 1)
         code = np.rint(v / self.lsb_v)
         clipped = (code < -half) | (code > half - 1)

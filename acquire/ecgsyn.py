@@ -17,6 +17,7 @@ import numpy as np
 from scipy import fft, signal
 
 from acquire._check import check_positive
+from acquire.noise import BlockNoise
 from acquire.recording import Annotations, Recording
 
 #: Standard deviation of each Gaussian peak of the RR spectrum, Hz
@@ -337,6 +338,7 @@ class EcgsynStream:
         self.params = params
         self.seed = int(seed)
         self.n_channels = int(n_channels)
+        self.noise_ = BlockNoise(self.seed, 1, self.n_channels, NOISE_BLOCK)
         self._centres, self._a, self._b = params.scaled_morphology()
         self._bounds = _beat_boundaries(params, self.n_samples / self.fs_hz, self.fs_hz, self.seed)
         peaks = self._bounds[(self._bounds >= 0) & (self._bounds < self.n_samples)]
@@ -371,7 +373,7 @@ class EcgsynStream:
         """Go back to the first sample; the next reads replay the record exactly."""
         self.position_ = 0
         self.zi_ = self._zi0.copy()
-        self.noise_block_ = (-1, None)
+        self.noise_.reset()
 
     def read(self, n: int) -> np.ndarray:
         """Return the next ``min(n, remaining)`` samples, volts, shape (n_channels, n)."""
@@ -384,7 +386,7 @@ class EcgsynStream:
         mv = self._gain * (z - self._offset) + self._wander_mv(idx)
         out = np.repeat(mv[None, :], self.n_channels, axis=0)
         if self.params.noise_mv > 0:
-            out += self.params.noise_mv * self._noise(start, stop)
+            out += self.params.noise_mv * self.noise_.normal(start, stop)
         self.position_ = stop
         return out * 1e-3
 
@@ -395,18 +397,6 @@ class EcgsynStream:
         w = 2.0 * np.pi * self.params.hf_hz
         wt = w * (idx / self.fs_hz)
         return amp * (np.sin(wt) - w * np.cos(wt)) / (1.0 + w * w)
-
-    def _noise(self, start: int, stop: int) -> np.ndarray:
-        """Unit-variance noise for samples [start, stop), drawn per fixed block."""
-        parts = [np.zeros((self.n_channels, 0))]
-        for block in range(start // NOISE_BLOCK, (stop + NOISE_BLOCK - 1) // NOISE_BLOCK):
-            if self.noise_block_[0] != block:
-                rng = np.random.default_rng([self.seed, 1, block])
-                self.noise_block_ = (block, rng.standard_normal((self.n_channels, NOISE_BLOCK)))
-            lo = max(start - block * NOISE_BLOCK, 0)
-            hi = min(stop - block * NOISE_BLOCK, NOISE_BLOCK)
-            parts.append(self.noise_block_[1][:, lo:hi])
-        return np.concatenate(parts, axis=1)
 
 
 def ecgsyn(params: EcgsynParams = EcgsynParams(), *, duration_s: float, fs_hz: float, seed: int = 0,
