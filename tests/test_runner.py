@@ -130,6 +130,10 @@ def test_sink_receives_what_is_kept_and_keep_false_returns_none(case):
     assert (res.n_acquired, res.n_recovered) == (whole.n_acquired, whole.n_recovered)
     np.testing.assert_array_equal(sink.data("acquired"), whole.acquired_v)
     np.testing.assert_array_equal(sink.data("recovered"), whole.recovered_v)
+    sink = ListSink()
+    kept = run(frontend, source, chunk_s=1.0, sink=sink)
+    for tap in TAPS:
+        np.testing.assert_array_equal(sink.data(tap), getattr(kept, f"{tap}_v"))
 
 
 def test_repeat_run_replays_exactly(case):
