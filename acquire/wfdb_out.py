@@ -74,3 +74,33 @@ class WfdbWriter:
         """Close and delete the partial file."""
         self.file.close()
         self.dat_tmp.unlink(missing_ok=True)
+
+
+class WfdbSink:
+    """The runner's sink (``write(tap, x_v)``): one :class:`WfdbWriter` per tap.
+
+    Parameters
+    ----------
+    directory : path
+        Existing output directory; records are named after the taps.
+    fs_by_tap : dict
+        Tap name -> sampling rate.
+    channel_names : sequence of str
+        Signal descriptions.
+    """
+
+    def __init__(self, directory, fs_by_tap: dict, channel_names):
+        self.writers = {tap: WfdbWriter(directory, tap, fs, channel_names) for tap, fs in fs_by_tap.items()}
+
+    def write(self, tap: str, x_v: np.ndarray) -> None:
+        """Append a chunk to the tap's record."""
+        self.writers[tap].write(x_v)
+
+    def close(self) -> list[Path]:
+        """Finish every record (header written, files renamed into place)."""
+        return [w.close() for w in self.writers.values()]
+
+    def abort(self) -> None:
+        """Delete every partial file."""
+        for w in self.writers.values():
+            w.abort()

@@ -176,26 +176,18 @@ DAY_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from acquire.config import load_config
     from acquire.frontend import build_frontend
-    from acquire.runner import TAPS, run
+    from acquire.runner import run
     from acquire.sources import SyntheticStreamSource
-    from acquire.wfdb_out import WfdbWriter
-
-    class Sink:
-        def __init__(self, directory, fe, names):
-            fs = {"acquired": fe.fs_adc_hz, "recovered": fe.fs_out_hz}
-            self.w = {tap: WfdbWriter(directory, tap, fs[tap], names) for tap in TAPS}
-        def write(self, tap, x_v):
-            self.w[tap].write(x_v)
+    from acquire.wfdb_out import WfdbSink
 
     src = SyntheticStreamSource(duration_s=float(sys.argv[1]), heart_rate_bpm=72.0, seed=0)
     fe = build_frontend(load_config(), src.fs_hz, 1)
     with tempfile.TemporaryDirectory() as d:
-        sink = Sink(d, fe, src.channel_names)
+        sink = WfdbSink(d, {"acquired": fe.fs_adc_hz, "recovered": fe.fs_out_hz}, src.channel_names)
         t0 = time.perf_counter()
         res = run(fe, src, chunk_s=1.0, keep=False, sink=sink)
         elapsed = time.perf_counter() - t0
-        for w in sink.w.values():
-            w.close()
+        sink.close()
         size = sum(p.stat().st_size for p in Path(d).iterdir())
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, elapsed, res.n_recovered, size)
 """)

@@ -14,7 +14,7 @@ from acquire.frontend import build_frontend
 from acquire.physionet import load_wfdb_path
 from acquire.runner import TAPS, run
 from acquire.sources import RecordingSource, SyntheticStreamSource
-from acquire.wfdb_out import WfdbWriter
+from acquire.wfdb_out import WfdbSink
 
 #: The default chain with every random process on: electrode noise and mains frequency drift
 #: (the default config has neither), plus electrode offset drift, so that chunk invariance is
@@ -35,20 +35,6 @@ class ListSink:
 
     def data(self, tap):
         return np.concatenate(self.chunks[tap], axis=1)
-
-
-class WfdbSink:
-    """The runner's sink protocol, ``write(tap, x_v)``, over one WfdbWriter per tap."""
-
-    def __init__(self, directory, fs_by_tap, channel_names):
-        self.writers = {tap: WfdbWriter(directory, tap, fs, channel_names) for tap, fs in fs_by_tap.items()}
-
-    def write(self, tap, x_v):
-        self.writers[tap].write(x_v)
-
-    def close(self):
-        for w in self.writers.values():
-            w.close()
 
 
 def synthetic_source(duration_s=DURATION_S):
