@@ -15,6 +15,7 @@ from scipy import signal
 
 from acquire._check import FrontendWarning, check_below_nyquist, check_positive
 from acquire.impedance import ElectrodeImpedance, ParallelRC
+from acquire.noise import BlockNoise
 from acquire.stage import Chunk
 
 #: Upper edge of the band where the discretised filters are checked against
@@ -395,24 +396,10 @@ class InstrumentationAmplifier:
         self.band_zi_ = np.zeros((self._band_sos.shape[0], n_ch, 2))
         self.noise_zi_ = {s: np.zeros((path.shape[0], n_ch, 2))
                           for s, path in self._noise_paths.items() if not isinstance(path, float)}
-        self.noise_blocks_ = {}
+        self.noise_ = {stream: BlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES,
+                                          bit_generator=np.random.SFC64) for stream in self._noise_paths}
         self.n_clipped_ = 0
         self.n_cm_range_violations_ = 0
-
-    def _white(self, stream: int, start: int, n: int) -> np.ndarray:
-        """Unit-variance normals for absolute samples start..start+n, shape (n_channels, n)."""
-        first, last = start // NOISE_BLOCK_SAMPLES, (start + n - 1) // NOISE_BLOCK_SAMPLES
-        parts = []
-        for block in range(first, last + 1):
-            cached = self.noise_blocks_.get(stream)
-            if cached is None or cached[0] != block:
-                bits = np.random.SFC64(np.random.SeedSequence([self.seed, stream, block]))
-                draw = np.random.Generator(bits).standard_normal((self.n_channels, NOISE_BLOCK_SAMPLES))
-                self.noise_blocks_[stream] = cached = (block, draw)
-            a = max(start - block * NOISE_BLOCK_SAMPLES, 0)
-            b = min(start + n - block * NOISE_BLOCK_SAMPLES, NOISE_BLOCK_SAMPLES)
-            parts.append(cached[1][:, a:b])
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def process(self, chunk: Chunk) -> Chunk:
         """Amplify one chunk; returns the output voltage with ``cm_v`` consumed."""
@@ -424,7 +411,7 @@ class InstrumentationAmplifier:
             return Chunk(diff_v=x.copy(), start_sample=chunk.start_sample)
         u = p.gain_v_per_v * x
         for stream, path in self._noise_paths.items():
-            w = self._white(stream, chunk.start_sample, n)
+            w = self.noise_[stream].normal(chunk.start_sample, chunk.start_sample + n)
             if isinstance(path, float):
                 u += path * w
             else:

@@ -23,3 +23,10 @@ def test_streams_are_independent_and_statistics_normal():
     # 200k draws: std error of the std is 1/sqrt(2n) = 0.0016 and of the correlation 1/sqrt(n) = 0.0022.
     assert abs(x.std() - 1) < 0.01
     assert abs(np.corrcoef(x, y)[0, 1]) < 0.01
+
+
+def test_other_bit_generator():
+    # Oracle: Generator(SFC64(SeedSequence([seed, stream, block]))) for block 1.
+    x = BlockNoise(5, 3, 1, block_size=50, bit_generator=np.random.SFC64).normal(50, 100)
+    ref = np.random.Generator(np.random.SFC64(np.random.SeedSequence([5, 3, 1]))).standard_normal((1, 50))
+    assert np.array_equal(x, ref)
