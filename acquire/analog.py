@@ -25,7 +25,28 @@ def _check_order(order: int) -> int:
     return int(order)
 
 
-class _PrewarpedFilter:
+class AnalogSosStage:
+    """Base of the analog stages discretised as SOS (``self.sos``): zero-state filtering of ``diff_v``.
+
+    The common-mode fields pass unchanged; the state ``zi_`` is sized on the
+    first chunk (the channel count) and cleared by ``reset()``.
+    """
+
+    def reset(self) -> None:
+        """Return to rest (zero state)."""
+        self.zi_ = None
+
+    def process(self, chunk: Chunk) -> Chunk:
+        """Filter ``chunk.diff_v``; the common-mode fields pass unchanged."""
+        x = np.asarray(chunk.diff_v, dtype=float)
+        if self.zi_ is None:
+            self.zi_ = np.zeros((self.sos.shape[0], x.shape[0], 2))
+        y, self.zi_ = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi_)
+        return Chunk(diff_v=y, cm_v=chunk.cm_v, cm_dvdt_v_per_s=chunk.cm_dvdt_v_per_s,
+                     start_sample=chunk.start_sample)
+
+
+class _PrewarpedFilter(AnalogSosStage):
     """A prewarped bilinear discretisation of an analog low- or high-pass prototype.
 
     Notes
@@ -56,18 +77,6 @@ class _PrewarpedFilter:
         f = np.atleast_1d(np.asarray(f_hz, dtype=float))
         return signal.freqs_zpk(*self._zpk, worN=2 * np.pi * f)[1]
 
-    def reset(self) -> None:
-        """Return to rest (zero state)."""
-        self.zi_ = None
-
-    def process(self, chunk: Chunk) -> Chunk:
-        """Filter ``chunk.diff_v``; the common-mode fields pass unchanged."""
-        x = np.asarray(chunk.diff_v, dtype=float)
-        if self.zi_ is None:
-            self.zi_ = np.zeros((self.sos.shape[0], x.shape[0], 2))
-        y, self.zi_ = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi_)
-        return Chunk(diff_v=y, cm_v=chunk.cm_v, cm_dvdt_v_per_s=chunk.cm_dvdt_v_per_s,
-                     start_sample=chunk.start_sample)
 
 
 def _bessel_mag(order, wn, btype, **kwargs):

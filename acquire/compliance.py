@@ -63,20 +63,20 @@ import json
 import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import signal
 
 from acquire._check import check_positive, suggest
-from acquire.analog import AcCoupling
+from acquire.analog import AcCoupling, AnalogSosStage
 from acquire.electrodes import ElectrodeParams, ElectrodeStage
 from acquire.filters import SETTLING_FRACTION
 from acquire.frontend import SEED_STREAMS, build_frontend, lumped
 from acquire.impedance import ElectrodeImpedance, ParallelRC
 from acquire.runner import Frontend, run
-from acquire.stage import Chain, Chunk
+from acquire.stage import Chain
 from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
 
 #: Folder of the built-in standard profiles, one TOML file each.
@@ -302,7 +302,7 @@ def input_impedance(amp: InAmpParams) -> ParallelRC:
     return ParallelRC(r, amp.z_cm.c_f + amp.z_diff.c_f)
 
 
-class SourceImpedanceDivider:
+class SourceImpedanceDivider(AnalogSosStage):
     """The differential test signal loaded by the amplifier input through a series network.
 
     Parameters
@@ -347,18 +347,6 @@ class SourceImpedanceDivider:
         z_in = self.z_in.z_ohm(f_hz)
         return z_in / (z_in + self.z_series.z_ohm(f_hz))
 
-    def reset(self) -> None:
-        """Return to rest."""
-        self.zi_ = None
-
-    def process(self, chunk: Chunk) -> Chunk:
-        """Divide ``diff_v``; the common-mode fields pass unchanged."""
-        x = np.asarray(chunk.diff_v, dtype=float)
-        if self.zi_ is None:
-            self.zi_ = np.zeros((self.sos.shape[0], x.shape[0], 2))
-        y, self.zi_ = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi_)
-        return Chunk(diff_v=y, cm_v=chunk.cm_v, cm_dvdt_v_per_s=chunk.cm_dvdt_v_per_s,
-                     start_sample=chunk.start_sample)
 
 
 # ----------------------------------------------------------------------------- the device on the bench

@@ -25,7 +25,6 @@ import math
 
 import numpy as np
 
-from acquire._check import FrontendWarning  # noqa: F401  (re-exported for callers)
 from acquire._check import check_option
 from acquire.adc import Adc, AdcParams
 from acquire.analog import AcCoupling, AntiAliasFilter, GainStage

@@ -8,7 +8,6 @@ lock-in over whole seconds after a 1 s start-up.
 
 import math
 
-import numpy as np
 import pytest
 
 from acquire.config import load_config
