@@ -189,7 +189,13 @@ DAY_SCRIPT = textwrap.dedent("""
         elapsed = time.perf_counter() - t0
         sink.close()
         size = sum(p.stat().st_size for p in Path(d).iterdir())
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, elapsed, res.n_recovered, size)
+    # VmHWM is this process's own peak: ru_maxrss would carry over the parent's peak at fork
+    # (Linux keeps the larger of the two across execve), which inflated earlier readings.
+    try:
+        hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(hwm / 1024, elapsed, res.n_recovered, size)
 """)
 
 
