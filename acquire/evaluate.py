@@ -150,7 +150,7 @@ def json_number(x):
 
 
 def tap_metrics(y, x_ideal, x_source, beats, fs_hz, skip, mains_hz, v_cm_rms, acquired_snr_db,
-                detected, ref_beats, ref_symbols, saturated_fraction) -> dict:
+                detected, ref_beats, ref_symbols, saturated_fraction, score_exclude_s) -> dict:
     """Metrics of one channel at one tap (see :func:`simulate` for the definitions)."""
     y, xi, xs = y[skip:], x_ideal[skip:], x_source[skip:]
     beats = beats[(beats >= skip + int(0.1 * fs_hz)) & (beats < skip + y.size - int(0.2 * fs_hz))] - skip
@@ -160,7 +160,7 @@ def tap_metrics(y, x_ideal, x_source, beats, fs_hz, skip, mains_hz, v_cm_rms, ac
     qrs_amp = m.qrs_amplitude_error_uv(xi, y, beats, fs_hz)
     st = m.st_level_error_uv(xi, y, beats, fs_hz)
     if ref_beats.size:
-        scored = score_record(ref_beats, ref_symbols, detected, fs_hz, exclude_first_s=skip / fs_hz)
+        scored = score_record(ref_beats, ref_symbols, detected, fs_hz, exclude_first_s=score_exclude_s)
         qrs = {"qrs_sensitivity": json_number(scored.se), "qrs_ppv": json_number(scored.ppv),
                "qrs_f1": json_number(scored.f1), "qrs_tp": scored.tp, "qrs_fn": scored.fn, "qrs_fp": scored.fp}
     else:  # no reference annotations: nothing to score against
@@ -245,6 +245,24 @@ def settle_time_s(setting, frontend, duration_s: float) -> float:
     return value
 
 
+def scoring_exclusion_s(setting, settle_s: float) -> float:
+    """Seconds at the start left out of QRS scoring: "settle" (the metrics' settle time) or a number.
+
+    EC57 and WFDB ``bxb`` leave out the first 5 minutes (300 s) as the
+    detector's learning period; ecgfe's default follows the shorter settle
+    time so that short runs are scored too.
+    """
+    if setting == "settle":
+        return settle_s
+    try:
+        value = float(setting)
+    except (TypeError, ValueError):
+        raise ValueError(f'run.score_exclude_s must be a number of seconds or "settle"; got {setting!r}.') from None
+    if not value >= 0:
+        raise ValueError(f"run.score_exclude_s must be >= 0; got {value:g}.")
+    return value
+
+
 def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     """Run the configured chain and its ideal twin; detect, score and measure.
 
@@ -309,6 +327,7 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
 
     v_cm_rms = abs(cm_harmonics(mains, frontend.info["body"])[0][1])
     settle_s = settle_time_s(cfg["run"].get("settle_s", "auto"), frontend, n_src / recording.fs_hz)
+    score_exclude_s = scoring_exclusion_s(cfg["run"].get("score_exclude_s", "settle"), settle_s)
     ann = recording.annotations
     outputs = {"acquired": (result.acquired_v, ideal.acquired_v, result.fs_acquired_hz),
                "recovered": (result.recovered_v, ideal.recovered_v, result.fs_recovered_hz)}
@@ -329,7 +348,7 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
         skip = min(int(settle_s * fs), y.shape[1] // 2)
         for c, name in enumerate(recording.channel_names):
             doc = tap_metrics(y[c], xi[c], xs[c], beats, fs, skip, mains.center_hz, v_cm_rms,
-                              snr_in.get(c), detections[tap][c], beats, symbols, sat)
+                              snr_in.get(c), detections[tap][c], beats, symbols, sat, score_exclude_s)
             if tap == "acquired":
                 snr_in[c] = m.snr_db(xi[c, skip:], y[c, skip:])
             channels.setdefault(name, {})[tap] = doc
@@ -349,6 +368,7 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
         "passband_hz": bands,
         "nominal_gain_v_per_v": frontend.nominal_gain_v_per_v,
         "settle_s": settle_s,
+        "score_exclude_s": score_exclude_s,
         "mains_hz": mains.center_hz,
         "body_cm_v_rms": v_cm_rms,
         "predicted_residual_mains_uv_rms": {f"{f:g}": json_number(v * 1e6) for f, v in harmonics},

@@ -82,3 +82,17 @@ def test_unannotated_source_gives_null_qrs_scores(mirror):
     doc = simulate(load_config(None), rec).metrics["channels"]["ii"]["recovered"]
     assert doc["qrs_sensitivity"] is None and doc["qrs_ppv"] is None
     assert doc["qrs_detected"] > 5  # ~12 beats in 12 s minus the settling time
+
+
+def test_scoring_exclusion_follows_the_config():
+    # EC57/bxb leave out the start (the learning period): excluding 10 s of a 20 s synthetic
+    # record at 72 bpm leaves about 12 beats instead of about 21 after the 2 s settle.
+    base = ["source.duration_s=20", "run.settle_s=2"]
+    short = simulate(load_config(None, base)).metrics
+    long = simulate(load_config(None, [*base, "run.score_exclude_s=10"])).metrics
+    n_short = short["channels"]["ECG"]["recovered"]["qrs_tp"]
+    n_long = long["channels"]["ECG"]["recovered"]["qrs_tp"]
+    assert long["score_exclude_s"] == 10.0 and short["score_exclude_s"] == 2.0
+    assert n_short - n_long == pytest.approx(8 * 72 / 60, abs=1.5)
+    with pytest.raises(ValueError, match="score_exclude_s"):
+        simulate(load_config(None, [*base, "run.score_exclude_s=-1"]))
