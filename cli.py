@@ -35,7 +35,7 @@ def friendly(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from acquire.physionet import FetchError
+        from acquire.sources.physionet import FetchError
 
         try:
             return func(*args, **kwargs)
@@ -75,7 +75,7 @@ def main(
 @friendly
 def records() -> None:
     """List downloaded records and the databases the catalog knows."""
-    from acquire.physionet import catalog, data_dir, local_records
+    from acquire.sources.physionet import catalog, data_dir, local_records
 
     local = local_records()
     typer.echo(f"data directory: {data_dir()}  (set $ECGFE_DATA_DIR to change)")
@@ -94,8 +94,8 @@ def fetch(
     record: Annotated[Optional[list[str]], typer.Argument(help="Records (default: all).")] = None,
 ) -> None:
     """Download PhysioNet records, verifying PhysioNet's SHA-256 sums ($ECGFE_PHYSIONET_URL overrides the site)."""
-    from acquire.physionet import check_record_name, get_database
-    from acquire.physionet import fetch as do_fetch
+    from acquire.sources.physionet import check_record_name, get_database
+    from acquire.sources.physionet import fetch as do_fetch
 
     db = get_database(database)  # usage errors (exit 2) before any network traffic
     for name in record or []:
@@ -229,7 +229,7 @@ def scenario(source, config, sets, preset, mains_hz, cm_v_rms, cmrr_db, gain, ba
 
 def load_source(cfg: dict):
     """Load the configured source once (user errors become one line)."""
-    from acquire.sources import load_configured
+    from acquire.sources.loader import load_configured
 
     return load_configured(cfg["source"])
 
@@ -245,8 +245,8 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
     """Simulate a front end on a record and report how faithfully the ECG was recovered."""
     import json
 
-    from acquire.evaluate import simulate as run_simulation
-    from acquire.outputs import ensure_writable_dir, write_simulation
+    from acquire.evaluation.evaluate import simulate as run_simulation
+    from acquire.output.writers import ensure_writable_dir, write_simulation
 
     cfg = scenario(source, config, set_, preset, mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance,
                    channel, start_s, duration_s, seed)
@@ -288,7 +288,7 @@ def compare(
     seed: SeedOpt = None, out: OutOpt = None,
 ) -> None:
     """Run the same scenario through several front ends; print a table and write a figure."""
-    from acquire.outputs import ensure_writable_dir
+    from acquire.output.writers import ensure_writable_dir
     from frontend_models.presets import preset_names
 
     known = set(preset_names())
@@ -311,9 +311,9 @@ def run_comparison(base: dict, presets: list[str], out: Path) -> list[dict]:
     """Simulate each preset on the same source, write the comparison, print the table."""
     import copy
 
-    from acquire.evaluate import simulate as run_simulation
+    from acquire.evaluation.evaluate import simulate as run_simulation
     from acquire.frontend import resolve_preset
-    from acquire.outputs import write_comparison
+    from acquire.output.writers import write_comparison
 
     for name in presets:  # fail on a typo before any work
         resolve_preset({"preset": name})
@@ -342,7 +342,7 @@ def sweep(
     duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
 ) -> None:
     """Sweep parameters (resumable): CSV, JSON and figures of the metrics against the varied keys."""
-    from acquire.sweep import parse_vary, run_sweep
+    from acquire.studies.sweep import parse_vary, run_sweep
 
     if not vary:
         raise UsageError("sweep needs at least one --vary KEY=START:STOP:STEP or KEY=v1,v2,...")
@@ -360,7 +360,7 @@ def sweep(
     typer.echo(format_table(result.rows, [*keys, "acquired.residual_mains_uv_rms",
                                           "recovered.residual_mains_uv_rms", "recovered.snr_out_db",
                                           "recovered.qrs_sensitivity", "recovered.qrs_ppv"]))
-    from acquire.report import report_from_dir
+    from acquire.output.report import report_from_dir
 
     report_from_dir(out, title="ecgfe sweep: " + ", ".join(keys))
     say(f"wrote {out}/ (sweep.csv, sweep.json, points/, figures, report.html)")
@@ -383,8 +383,8 @@ def comply(
     Exit code 0 when every test passes, 3 when one fails, 1 on any error
     (so it can gate a design in CI).
     """
-    from acquire.compliance import load_standard, run_compliance, write_compliance
-    from acquire.outputs import ensure_writable_dir
+    from acquire.studies.compliance.bench import load_standard, run_compliance, write_compliance
+    from acquire.output.writers import ensure_writable_dir
 
     if matrix:
         return compliance_matrix(config, set_, duration_scale, out or Path("ecgfe-comply"))
@@ -413,9 +413,9 @@ def comply(
 
 def compliance_matrix(config, sets, duration_scale: float, out: Path) -> None:
     """Every preset against every standard profile: a table, ``compliance_matrix.json`` and a report."""
-    from acquire.compliance import preset_compliance_matrix
-    from acquire.outputs import ensure_writable_dir, write_json
-    from acquire.report import Section, write_html_report
+    from acquire.studies.compliance.bench import preset_compliance_matrix
+    from acquire.output.writers import ensure_writable_dir, write_json
+    from acquire.output.report import Section, write_html_report
 
     ensure_writable_dir(out)
     update, close = progress_bar("presets x standards")
@@ -433,7 +433,7 @@ def compliance_matrix(config, sets, duration_scale: float, out: Path) -> None:
 @friendly
 def report(directory: Annotated[Path, typer.Argument(help="Output directory of simulate, compare or sweep.")]) -> None:
     """Build a self-contained HTML report of a run, comparison or sweep directory."""
-    from acquire.report import report_from_dir
+    from acquire.output.report import report_from_dir
 
     say(f"wrote {report_from_dir(directory)}")
 
@@ -480,7 +480,7 @@ def config_validate(file: Annotated[Path, typer.Argument(help="TOML file to chec
 def demo(out: OutOpt = None) -> None:
     """Offline demo: synthetic ECG, 60 Hz mains, IEC electrode imbalance, three front ends compared."""
     out = out or Path("ecgfe-demo")
-    from acquire.outputs import ensure_writable_dir
+    from acquire.output.writers import ensure_writable_dir
 
     ensure_writable_dir(out)
     base = build_config(None, None, {"source.duration_s": 60, "electrodes.imbalance": "iec",

@@ -26,12 +26,12 @@ import math
 import numpy as np
 
 from acquire._check import check_option
-from acquire.adc import Adc, AdcParams
-from acquire.analog import AcCoupling, AntiAliasFilter, GainStage
-from acquire.electrodes import ElectrodeParams, ElectrodeStage, cm_to_dm_transfer, parse_imbalance
-from acquire.impedance import ElectrodeImpedance, ParallelRC
-from acquire.mains import BodyParams, MainsParams, MainsStage, cm_harmonics
-from acquire.resample import Resampler
+from acquire.analog.adc import Adc, AdcParams
+from acquire.analog.post import AcCoupling, AntiAliasFilter, GainStage
+from acquire.analog.electrodes import ElectrodeParams, ElectrodeStage, cm_to_dm_transfer, parse_imbalance
+from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
+from acquire.analog.mains import BodyParams, MainsParams, MainsStage, cm_harmonics
+from acquire.analog.resample import Resampler
 from acquire.runner import Frontend
 from acquire.stage import Chain
 from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
@@ -159,7 +159,7 @@ def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool 
     ValueError
         Any invalid parameter, naming it (raised by the parameter classes).
     """
-    from acquire.filters import make_digital_stage
+    from acquire.digital.filters import make_digital_stage
 
     fs_sim = float(cfg["run"]["fs_sim_hz"])
     seed = int(cfg["run"]["seed"])

@@ -22,10 +22,10 @@ from scipy import signal
 
 from acquire.config import load_config
 from acquire.frontend import build_frontend
-from acquire.physionet import load_wfdb_path
-from acquire.recording import Recording
+from acquire.sources.physionet import load_wfdb_path
+from acquire.sources.recording import Recording
 from acquire.runner import run as run_chain
-from acquire.sources import RecordingSource
+from acquire.sources.loader import RecordingSource
 
 MITDB_100 = Path(__file__).resolve().parents[2] / "shared" / "physionet" / "mitdb" / "1.0.0" / "100"
 REPEATS = 3
@@ -177,8 +177,8 @@ DAY_SCRIPT = textwrap.dedent("""
     from acquire.config import load_config
     from acquire.frontend import build_frontend
     from acquire.runner import run
-    from acquire.sources import SyntheticStreamSource
-    from acquire.wfdb_out import WfdbSink
+    from acquire.sources.loader import SyntheticStreamSource
+    from acquire.output.wfdb_writer import WfdbSink
 
     src = SyntheticStreamSource(duration_s=float(sys.argv[1]), heart_rate_bpm=72.0, seed=0)
     fe = build_frontend(load_config(), src.fs_hz, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import tracemalloc
 
-from acquire.ecgsyn import EcgsynParams, EcgsynStream, ecgsyn
+from acquire.sources.ecgsyn import EcgsynParams, EcgsynStream, ecgsyn
 
 DURATION_S = 600.0
 FS_HZ = 1000.0

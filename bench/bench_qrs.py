@@ -19,8 +19,8 @@ import numpy as np
 import wfdb
 from wfdb import processing
 
-from acquire.qrs import detect_qrs
-from acquire.scoring import aggregate, score_record
+from acquire.evaluation.qrs import detect_qrs
+from acquire.evaluation.scoring import aggregate, score_record
 
 MIRROR = Path(os.environ.get("ECGFE_TEST_MIRROR",
                              Path(__file__).resolve().parent.parent.parent / "shared" / "physionet"))

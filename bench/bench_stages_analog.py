@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
-from acquire.adc import Adc, AdcParams
-from acquire.analog import AcCoupling, AntiAliasFilter
-from acquire.resample import Resampler
+from acquire.analog.adc import Adc, AdcParams
+from acquire.analog.post import AcCoupling, AntiAliasFilter
+from acquire.analog.resample import Resampler
 from acquire.stage import Chunk
 
 FS_SIM_HZ = 8000.0

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from acquire.filters import comb, highpass, lowpass, make_digital_stage, notch
-from acquire.nlms import AdaptiveMainsCanceller
+from acquire.digital.filters import comb, highpass, lowpass, make_digital_stage, notch
+from acquire.digital.nlms import AdaptiveMainsCanceller
 from acquire.stage import Chain, Chunk
 
 FS_HZ = 500.0

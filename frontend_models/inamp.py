@@ -14,7 +14,7 @@ import numpy as np
 from scipy import signal
 
 from acquire._check import FrontendWarning, check_below_nyquist, check_positive
-from acquire.impedance import ElectrodeImpedance, ParallelRC
+from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk
 

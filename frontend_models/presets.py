@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from acquire._check import check_option, check_positive, suggest
-from acquire.impedance import ParallelRC
+from acquire.analog.impedance import ParallelRC
 from frontend_models.inamp import InAmpParams
 
 PRESETS_PATH = Path(__file__).with_name("presets.toml")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from acquire.adc import Adc, AdcParams
+from acquire.analog.adc import Adc, AdcParams
 from acquire.stage import Chunk
 from tests.contract import check_stage_contract
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from acquire.analog import AcCoupling, AntiAliasFilter, GainStage
+from acquire.analog.post import AcCoupling, AntiAliasFilter, GainStage
 from acquire.stage import Chunk
 from tests.contract import check_stage_contract
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from acquire.compliance import (
+from acquire.studies.compliance.bench import (
     FixtureElectrodes,
     SourceImpedanceDivider,
     impulse_measures,
@@ -33,8 +33,8 @@ from acquire.compliance import (
     write_compliance,
 )
 from acquire.config import load_config
-from acquire.electrodes import cm_to_dm_transfer
-from acquire.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
+from acquire.analog.electrodes import cm_to_dm_transfer
+from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
 from acquire.stage import Chunk
 from frontend_models.inamp import InAmpParams
 from tests.contract import check_stage_contract

@@ -103,7 +103,7 @@ def test_designed_pair_parameterises_an_amplifier_stage():
     # (the pole at f_3dB = 1/(2 pi 50 kOhm 1 pF) = 3.2 MHz is flat here: < 1e-6 relative).
     import numpy as np
 
-    from acquire.metrics import goertzel_amplitude_v_rms
+    from acquire.evaluation.metrics import goertzel_amplitude_v_rms
     from acquire.stage import Chunk
     from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate, signal
 
-from acquire.ecgsyn import EcgsynParams, EcgsynStream, ecgsyn
+from acquire.sources.ecgsyn import EcgsynParams, EcgsynStream, ecgsyn
 
 
 def rr_intervals_s(stream_or_rec, fs_hz):

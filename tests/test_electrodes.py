@@ -7,10 +7,10 @@ import pytest
 from scipy import signal
 
 from acquire._check import FrontendWarning
-from acquire.electrodes import (ElectrodeParams, ElectrodeStage, cm_to_dm_transfer, cmrr_eff_db,
+from acquire.analog.electrodes import (ElectrodeParams, ElectrodeStage, cm_to_dm_transfer, cmrr_eff_db,
                                 parse_imbalance)
-from acquire.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
-from acquire.mains import BodyParams, MainsParams, MainsStage
+from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
+from acquire.analog.mains import BodyParams, MainsParams, MainsStage
 from acquire.stage import Chunk
 from tests.contract import check_stage_contract
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from acquire.config import load_config
-from acquire.evaluate import simulate, tap_delays_s
+from acquire.evaluation.evaluate import simulate, tap_delays_s
 
 KEYS = {"snr_in_db", "snr_out_db", "snr_improvement_db", "prd_percent", "prdn_percent",
         "residual_mains_uv_rms", "residual_mains_by_harmonic_uv_rms", "cmrr_effective_db",
@@ -76,7 +76,7 @@ def test_no_interference_no_noise_means_no_leakage():
 
 def test_unannotated_source_gives_null_qrs_scores(mirror):
     # PTB records have no beat annotations: Se/+P cannot be computed, so they are null, not 0.
-    from acquire.physionet import load_wfdb_path
+    from acquire.sources.physionet import load_wfdb_path
 
     rec = load_wfdb_path(mirror / "ptbdb/1.0.0/patient001/s0010_re").select(channels=["ii"], duration_s=12)
     doc = simulate(load_config(None), rec).metrics["channels"]["ii"]["recovered"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from acquire.filters import (
+from acquire.digital.filters import (
     DIGITAL_STAGES,
     FirFilter,
     SosFilter,
@@ -276,7 +276,7 @@ def test_make_digital_stage_builds_each_kind():
 
 
 def test_make_digital_stage_decimate():
-    resample = pytest.importorskip("acquire.resample")
+    resample = pytest.importorskip("acquire.analog.resample")
     stage = make_digital_stage("decimate", 1000.0, factor=2)
     assert isinstance(stage, resample.Decimator) and stage.fs_out_hz == 500.0
     assert make_digital_stage("decimate", 1000.0, factor=2, stopband_db=60.0).stopband_db == 60.0

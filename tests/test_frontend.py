@@ -12,9 +12,9 @@ import pytest
 
 from acquire.config import load_config
 from acquire.frontend import build_frontend, predicted_residual_mains
-from acquire.metrics import residual_mains_uv_rms
+from acquire.evaluation.metrics import residual_mains_uv_rms
 from acquire.runner import run
-from acquire.sources import RecordingSource, load_recording
+from acquire.sources.loader import RecordingSource, load_recording
 
 FS_ADC = 500.0
 QUIET = ["mains.harmonic_ratios={}", "body.mode=direct", "body.cm_v_rms=1.0", "adc.n_bits=32",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from acquire.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
+from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
 
 
 def test_iec_network_magnitude_matches_worked_example():

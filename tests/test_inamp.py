@@ -9,7 +9,7 @@ import pytest
 from scipy import signal
 
 from acquire._check import FrontendWarning
-from acquire.impedance import IEC_IMBALANCE, ElectrodeImpedance
+from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance
 from acquire.stage import Chunk
 from frontend_models.inamp import NOISE_BLOCK_SAMPLES, InAmpParams, InstrumentationAmplifier, pink_noise_sos
 from tests.contract import check_stage_contract

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from acquire._check import FrontendWarning
-from acquire.impedance import ElectrodeImpedance
-from acquire.mains import (BodyParams, MainsParams, MainsStage, body_cm_phasor_v, cm_harmonics,
+from acquire.analog.impedance import ElectrodeImpedance
+from acquire.analog.mains import (BodyParams, MainsParams, MainsStage, body_cm_phasor_v, cm_harmonics,
                            magnetic_pickup_v_peak)
 from acquire.stage import Chunk
 from tests.contract import check_stage_contract

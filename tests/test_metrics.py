@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from acquire import metrics
+from acquire.evaluation import metrics
 
 X = np.array([1.0, 2.0, 3.0, 4.0])
 X_HAT = np.array([1.0, 2.0, 3.0, 5.0])

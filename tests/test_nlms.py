@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from acquire.nlms import AdaptiveMainsCanceller
+from acquire.digital.nlms import AdaptiveMainsCanceller
 from acquire.stage import Chunk
 from tests.contract import check_stage_contract
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acquire import physionet  # first: it imports wfdb with a pandas deprecation silenced
-from acquire.physionet import FetchError
-from acquire.recording import AAMI_CLASS
+from acquire.sources import physionet  # first: it imports wfdb with a pandas deprecation silenced
+from acquire.sources.physionet import FetchError
+from acquire.sources.recording import AAMI_CLASS
 
-import wfdb  # noqa: E402  (after acquire.physionet, see above)
+import wfdb  # noqa: E402  (after acquire.sources.physionet, see above)
 
 # wfdb 4.3's rdann/wrann (used here as the oracle) call a pandas API deprecated in pandas 3.1.
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
@@ -156,7 +156,7 @@ def test_wheel_ships_catalog_and_loader_finds_it(tmp_path):
         zf.extractall(site)
     assert "acquire/_catalog/mitdb.toml" in names and "acquire/_catalog/ptbdb.toml" in names
     assert not any(n.startswith("datasets/") for n in names)  # `datasets` must never be importable
-    probe = "import acquire, acquire.physionet as p; print(acquire.__file__); print(*p.catalog())"
+    probe = "import acquire, acquire.sources.physionet as p; print(acquire.__file__); print(*p.catalog())"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     out = subprocess.run(

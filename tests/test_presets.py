@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from acquire.impedance import ParallelRC
+from acquire.analog.impedance import ParallelRC
 from acquire.stage import Chunk
 from frontend_models.inamp import InstrumentationAmplifier
 from frontend_models.presets import (

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import wfdb
 
-from acquire.qrs import QrsDetector, detect_qrs
-from acquire.scoring import aggregate, score_record
+from acquire.evaluation.qrs import QrsDetector, detect_qrs
+from acquire.evaluation.scoring import aggregate, score_record
 
 #: MIT-BIH records without paced beats or long unreadable stretches (task brief).
 CLEAN_RECORDS = ("100 101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 "

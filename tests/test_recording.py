@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from acquire.recording import AAMI_CLASS, Annotations, Recording
+from acquire.sources.recording import AAMI_CLASS, Annotations, Recording
 
 
 def make():

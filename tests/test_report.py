@@ -1,4 +1,4 @@
-"""Tests for acquire.report: one self-contained, escaped, parseable HTML file."""
+"""Tests for acquire.output.report: one self-contained, escaped, parseable HTML file."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from acquire import report, viz
-from acquire.report import Section
+from acquire.output import figures as viz, report
+from acquire.output.report import Section
 
 
 class _Collector(HTMLParser):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from acquire.resample import Decimator, Resampler, rational_ratio
+from acquire.analog.resample import Decimator, Resampler, rational_ratio
 from acquire.stage import Chunk
 from tests.contract import check_stage_contract
 

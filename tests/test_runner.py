@@ -11,10 +11,10 @@ import wfdb
 
 from acquire.config import load_config
 from acquire.frontend import build_frontend
-from acquire.physionet import load_wfdb_path
+from acquire.sources.physionet import load_wfdb_path
 from acquire.runner import TAPS, run
-from acquire.sources import RecordingSource, SyntheticStreamSource
-from acquire.wfdb_out import WfdbSink
+from acquire.sources.loader import RecordingSource, SyntheticStreamSource
+from acquire.output.wfdb_writer import WfdbSink
 
 #: The default chain with every random process on: electrode noise and mains frequency drift
 #: (the default config has neither), plus electrode offset drift, so that chunk invariance is

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from acquire.scoring import aggregate, match_beats, score_record, vf_episodes
+from acquire.evaluation.scoring import aggregate, match_beats, score_record, vf_episodes
 
 FS = 1000.0
 

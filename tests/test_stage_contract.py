@@ -12,17 +12,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acquire.adc import Adc, AdcParams
-from acquire.analog import AcCoupling, AntiAliasFilter, GainStage
-from acquire.compliance import SourceImpedanceDivider
+from acquire.analog.adc import Adc, AdcParams
+from acquire.analog.post import AcCoupling, AntiAliasFilter, GainStage
+from acquire.studies.compliance.bench import SourceImpedanceDivider
 from acquire.config import load_config
-from acquire.electrodes import ElectrodeParams, ElectrodeStage
-from acquire.filters import comb, highpass, lowpass, notch
+from acquire.analog.electrodes import ElectrodeParams, ElectrodeStage
+from acquire.digital.filters import comb, highpass, lowpass, notch
 from acquire.frontend import build_frontend
-from acquire.impedance import IEC_IMBALANCE, ParallelRC
-from acquire.mains import BodyParams, MainsParams, MainsStage
-from acquire.nlms import AdaptiveMainsCanceller
-from acquire.resample import Decimator, Resampler
+from acquire.analog.impedance import IEC_IMBALANCE, ParallelRC
+from acquire.analog.mains import BodyParams, MainsParams, MainsStage
+from acquire.digital.nlms import AdaptiveMainsCanceller
+from acquire.analog.resample import Decimator, Resampler
 from acquire.stage import Chain, Chunk
 from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
 from tests.contract import assert_same, run_chunked

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from acquire.config import ConfigError, load_config
-from acquire.evaluate import simulate
-from acquire.sweep import (SUMMARY_METRICS, flat_metrics, parse_vary, point_config, point_id, run_sweep,
+from acquire.evaluation.evaluate import simulate
+from acquire.studies.sweep import (SUMMARY_METRICS, flat_metrics, parse_vary, point_config, point_id, run_sweep,
                            sweep_points)
-from acquire.viz import ONE_MV_PP_IN_UV_RMS
+from acquire.output.figures import ONE_MV_PP_IN_UV_RMS
 
 #: A short synthetic source, 1 V rms body common mode at 60 Hz, fundamental only.
 BASE = ["source.duration_s=8", "body.mode=direct", "body.cm_v_rms=1.0", "mains.frequency_hz=60.0",
@@ -217,7 +217,7 @@ def test_sweep_files(cmrr_sweep):
 def test_point_equals_simulate_on_the_original_source(cfg, cmrr_sweep):
     # Resampling once per worker gives the chain the samples it would make itself, so every metric
     # of the outputs is identical to a plain simulate(); only the start-up settling time may differ
-    # (the resampler's own 48 ms start-up sits in the source reference, see acquire.sweep).
+    # (the resampler's own 48 ms start-up sits in the source reference, see acquire.studies.sweep).
     result, out, _ = cmrr_sweep
     point = json.loads((out / "points" / f"{result.rows[1]['id']}.json").read_text())
     direct = simulate(point_config(cfg, {"amplifier.cmrr_db": 80})).metrics

@@ -1,4 +1,4 @@
-"""Tests for acquire.viz: each figure renders, is labelled with units, draws the right numbers."""
+"""Tests for acquire.output.figures: each figure renders, is labelled with units, draws the right numbers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from acquire import viz
+from acquire.output import figures as viz
 
 FS_HZ = 250.0
 
@@ -34,7 +34,7 @@ def _gid_lines(ax, gid):
 
 
 def test_import_does_not_initialise_matplotlib():
-    code = "import sys, acquire.viz, acquire.report; sys.exit('matplotlib' in sys.modules)"
+    code = "import sys, acquire.output.figures, acquire.output.report; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

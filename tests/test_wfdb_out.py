@@ -3,7 +3,7 @@
 import numpy as np
 import wfdb
 
-from acquire.wfdb_out import WfdbWriter
+from acquire.output.wfdb_writer import WfdbWriter
 
 
 def test_round_trip_through_wfdb(tmp_path):

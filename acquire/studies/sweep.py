@@ -48,14 +48,14 @@ from pathlib import Path
 
 import numpy as np
 
-from acquire import viz
+from acquire.output import figures as viz
 from acquire.config import check_keys, parse_value, set_dotted, toml_value
-from acquire.evaluate import simulate
+from acquire.evaluation.evaluate import simulate
 from acquire.frontend import build_frontend
-from acquire.recording import Annotations, Recording
-from acquire.resample import Resampler
+from acquire.sources.recording import Annotations, Recording
+from acquire.analog.resample import Resampler
 from acquire.runner import TAPS
-from acquire.sources import load_configured
+from acquire.sources.loader import load_configured
 from acquire.stage import Chunk
 
 log = logging.getLogger(__name__)

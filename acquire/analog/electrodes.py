@@ -21,7 +21,7 @@ import numpy as np
 from scipy import signal
 
 from acquire._check import FrontendWarning, check_positive, suggest
-from acquire.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
+from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk
 

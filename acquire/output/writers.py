@@ -18,7 +18,7 @@ import numpy as np
 
 import acquire
 from acquire.config import to_toml
-from acquire.viz import atomic_write
+from acquire.output.figures import atomic_write
 
 #: Frequency grid of the Bode plot, Hz.
 BODE_F_HZ = np.logspace(-1, 4, 400)
@@ -49,7 +49,7 @@ def bode_curves(frontend, f_hz=BODE_F_HZ) -> dict:
     post-amplifier response; ``cmrr_eff_db`` adds the electrode divider's
     conversion: |A_d| / |A_cm + D A_d| (facts.md 2.2).
     """
-    from acquire.electrodes import cm_to_dm_transfer
+    from acquire.analog.electrodes import cm_to_dm_transfer
     from acquire.frontend import chain_response
 
     amp = frontend.analog["amplifier"]
@@ -64,7 +64,7 @@ def bode_curves(frontend, f_hz=BODE_F_HZ) -> dict:
 
 def simulation_figures(sim) -> dict:
     """The run's figures by file stem: time panel, PSD before/after, Bode plot."""
-    from acquire import viz
+    from acquire.output import figures as viz
 
     fs = sim.result.fs_recovered_hz
     n = sim.result.recovered_v.shape[1]
@@ -95,9 +95,9 @@ def simulation_figures(sim) -> dict:
 
 def write_simulation(sim, cfg: dict, out_dir) -> Path:
     """Write a simulation's full output directory and its HTML report; return the directory."""
-    from acquire import viz
-    from acquire.report import report_from_dir
-    from acquire.wfdb_out import WfdbWriter
+    from acquire.output import figures as viz
+    from acquire.output.report import report_from_dir
+    from acquire.output.wfdb_writer import WfdbWriter
 
     out = ensure_writable_dir(out_dir)
     atomic_write(out / "config.toml", to_toml(cfg).encode())
@@ -138,8 +138,8 @@ def comparison_rows(sims: dict) -> list[dict]:
 
 def write_comparison(sims: dict, cfg: dict, out_dir) -> tuple[Path, list[dict]]:
     """Write ``comparison.json``, the comparison chart and a report; return (dir, rows)."""
-    from acquire import viz
-    from acquire.report import report_from_dir
+    from acquire.output import figures as viz
+    from acquire.output.report import report_from_dir
 
     out = ensure_writable_dir(out_dir)
     rows = comparison_rows(sims)

@@ -8,7 +8,7 @@ electrocardiograph, so the digital filters are part of the device), applies
 the test signal, measures the output referred to the input (divided by
 ``Frontend.nominal_gain_v_per_v``) and compares it with the limits of one
 standard profile. The limits live in one TOML file per profile in
-``acquire/standards/`` (:func:`load_standard`); a user may pass the path of
+``acquire/studies/compliance/standards/`` (:func:`load_standard`); a user may pass the path of
 an edited copy.
 
 Tests (set-ups and sources in the profile files):
@@ -70,11 +70,11 @@ import numpy as np
 from scipy import signal
 
 from acquire._check import check_positive, suggest
-from acquire.analog import AcCoupling, AnalogSosStage
-from acquire.electrodes import ElectrodeParams, ElectrodeStage
-from acquire.filters import SETTLING_FRACTION
+from acquire.analog.post import AcCoupling, AnalogSosStage
+from acquire.analog.electrodes import ElectrodeParams, ElectrodeStage
+from acquire.digital.filters import SETTLING_FRACTION
 from acquire.frontend import SEED_STREAMS, build_frontend, lumped
-from acquire.impedance import ElectrodeImpedance, ParallelRC
+from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.runner import Frontend, run
 from acquire.stage import Chain
 from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
@@ -889,7 +889,7 @@ def report_dict(report: ComplianceReport) -> dict:
 
 
 def _figure(spec: dict):
-    from acquire import viz
+    from acquire.output import figures as viz
 
     if spec["kind"] == "sweep":
         return viz.plot_sweep(spec["f_hz"], {"measured": spec["measured_db"], "lower limit": spec["lower_db"],
@@ -909,8 +909,8 @@ def write_compliance(report: ComplianceReport, out_dir: str | Path) -> dict[str,
     """
     import matplotlib.pyplot as plt
 
-    from acquire import viz
-    from acquire.report import Section, write_html_report
+    from acquire.output import figures as viz
+    from acquire.output.report import Section, write_html_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

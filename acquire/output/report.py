@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acquire import __version__
-from acquire.viz import atomic_write, figure_bytes
+from acquire.output.figures import atomic_write, figure_bytes
 
 _CSS = """
 body { font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em;

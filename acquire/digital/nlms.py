@@ -14,7 +14,7 @@ import numpy as np
 from scipy import signal
 
 from acquire._check import check_below_nyquist, check_positive
-from acquire.filters import (
+from acquire.digital.filters import (
     DELAY_REFERENCE_HZ,
     check_harmonics,
     pole_settling_time_s,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acquire._check import FrontendWarning, check_below_nyquist, check_option, check_positive
-from acquire.impedance import ElectrodeImpedance
+from acquire.analog.impedance import ElectrodeImpedance
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk
 

@@ -429,7 +429,7 @@ def decimate(factor: int, fs_hz: float, *, n_taps_per_phase: int | None = None,
 
     ``n_taps_per_phase`` and ``stopband_db`` are passed on when given.
     """
-    from acquire.resample import Decimator
+    from acquire.analog.resample import Decimator
 
     options = {k: v for k, v in (("n_taps_per_phase", n_taps_per_phase),
                                  ("stopband_db", stopband_db)) if v is not None}
@@ -439,12 +439,12 @@ def decimate(factor: int, fs_hz: float, *, n_taps_per_phase: int | None = None,
 #: Digital stage kinds: name -> "module:callable" (imported when used). Each callable takes
 #: ``fs_hz`` and the stage's parameters by keyword.
 DIGITAL_STAGES = {
-    "highpass": "acquire.filters:highpass",
-    "lowpass": "acquire.filters:lowpass",
-    "notch": "acquire.filters:notch",
-    "comb": "acquire.filters:comb",
-    "nlms": "acquire.nlms:AdaptiveMainsCanceller",
-    "decimate": "acquire.filters:decimate",
+    "highpass": "acquire.digital.filters:highpass",
+    "lowpass": "acquire.digital.filters:lowpass",
+    "notch": "acquire.digital.filters:notch",
+    "comb": "acquire.digital.filters:comb",
+    "nlms": "acquire.digital.nlms:AdaptiveMainsCanceller",
+    "decimate": "acquire.digital.filters:decimate",
 }
 
 

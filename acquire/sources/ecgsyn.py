@@ -18,7 +18,7 @@ from scipy import fft, signal
 
 from acquire._check import check_positive
 from acquire.noise import BlockNoise
-from acquire.recording import Annotations, Recording
+from acquire.sources.recording import Annotations, Recording
 
 #: Standard deviation of each Gaussian peak of the RR spectrum, Hz
 #: (McSharry et al. 2003, Sec. II; ``flostd = fhistd = 0.01`` in ecgsyn.m).

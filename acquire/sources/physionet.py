@@ -28,7 +28,7 @@ import numpy as np
 
 import acquire
 from acquire._check import check_positive, suggest
-from acquire.recording import AAMI_CLASS, Annotations, Recording
+from acquire.sources.recording import AAMI_CLASS, Annotations, Recording
 
 
 @contextmanager

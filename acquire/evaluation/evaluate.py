@@ -30,12 +30,12 @@ import numpy as np
 from scipy import signal
 
 import acquire
-from acquire import metrics as m
+from acquire.evaluation import metrics as m
 from acquire.frontend import build_frontend, predicted_residual_mains
-from acquire.qrs import detect_qrs
+from acquire.evaluation.qrs import detect_qrs
 from acquire.runner import TAPS, RunResult, run
-from acquire.scoring import score_record
-from acquire.sources import RecordingSource, load_configured
+from acquire.evaluation.scoring import score_record
+from acquire.sources.loader import RecordingSource, load_configured
 
 SCHEMA = "ecgfe.metrics/1"
 #: Frequency (Hz) at which IIR group delays are evaluated for alignment.
@@ -323,7 +323,7 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
              "recovered": passband_hz(cfg, frontend.fs_adc_hz)}
     mains = frontend.info["mains"]
     harmonics = predicted_residual_mains(frontend)
-    from acquire.mains import cm_harmonics
+    from acquire.analog.mains import cm_harmonics
 
     v_cm_rms = abs(cm_harmonics(mains, frontend.info["body"])[0][1])
     settle_s = settle_time_s(cfg["run"].get("settle_s", "auto"), frontend, n_src / recording.fs_hz)

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from acquire.recording import Annotations, Recording
+from acquire.sources.recording import Annotations, Recording
 
 #: Sampling rate of the synthetic default (Hz): 500 Hz is a common ECG rate,
 #: an integer divisor of the default 8 kHz simulation rate.
@@ -64,7 +64,7 @@ class SyntheticStreamSource:
 
     def __init__(self, *, duration_s: float, heart_rate_bpm: float, seed: int,
                  fs_hz: float = SYNTHETIC_FS_HZ):
-        from acquire.ecgsyn import EcgsynParams, EcgsynStream
+        from acquire.sources.ecgsyn import EcgsynParams, EcgsynStream
 
         params = EcgsynParams(heart_rate_bpm=heart_rate_bpm)
         self.stream = EcgsynStream(params, duration_s=duration_s, fs_hz=fs_hz, seed=seed)
@@ -106,17 +106,17 @@ def load_recording(name: str, *, channels=None, start_s: float = 0.0,
         A name that is none of the three kinds, with the reason for each.
     """
     if name == "synthetic":
-        from acquire.ecgsyn import EcgsynParams, ecgsyn
+        from acquire.sources.ecgsyn import EcgsynParams, ecgsyn
 
         total_s = start_s + (60.0 if duration_s is None else duration_s)
         rec = ecgsyn(EcgsynParams(heart_rate_bpm=heart_rate_bpm), duration_s=total_s,
                      fs_hz=SYNTHETIC_FS_HZ, seed=seed)
     elif Path(str(name) + ".hea").is_file():
-        from acquire.physionet import load_wfdb_path
+        from acquire.sources.physionet import load_wfdb_path
 
         rec = load_wfdb_path(name)
     else:
-        from acquire.physionet import catalog, load_physionet
+        from acquire.sources.physionet import catalog, load_physionet
 
         db = str(name).split("/", 1)[0]
         if "/" not in str(name) or db not in catalog():

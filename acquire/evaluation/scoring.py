@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from acquire._check import check_positive
-from acquire.recording import AAMI_CLASS
+from acquire.sources.recording import AAMI_CLASS
 
 #: Reference annotation symbols that open and close ventricular flutter or
 #: fibrillation episodes (WFDB VFON and VFOFF).

@@ -1,0 +1,1 @@
+"""The analog signal path: resampler, mains and body, electrodes and impedances, post stages, ADC."""

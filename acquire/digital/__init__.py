@@ -1,0 +1,1 @@
+"""Digital filter stages and the adaptive mains canceller."""

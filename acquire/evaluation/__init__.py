@@ -1,0 +1,1 @@
+"""How faithfully the ECG was recovered: metrics, QRS detector, bxb scoring, simulate()."""

@@ -1,0 +1,1 @@
+"""Files written by ecgfe: atomic writes, WFDB records, figures and HTML reports."""

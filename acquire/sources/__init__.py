@@ -1,0 +1,1 @@
+"""Where the ECG comes from: the recording type, PhysioNet catalog and fetch, ECGSYN, the configured-source loader."""

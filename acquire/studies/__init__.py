@@ -1,0 +1,1 @@
+"""Studies over many runs: parameter sweeps, Monte Carlo, compliance bench."""

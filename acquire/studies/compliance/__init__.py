@@ -1,0 +1,1 @@
+"""Virtual compliance bench: the standards' fixtures, tests, limits and report."""
