@@ -35,7 +35,7 @@ def friendly(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from acquire.sources.physionet import FetchError
+        from acquire.sources.fetch import FetchError
 
         try:
             return func(*args, **kwargs)
@@ -95,7 +95,7 @@ def fetch(
 ) -> None:
     """Download PhysioNet records, verifying PhysioNet's SHA-256 sums ($ECGFE_PHYSIONET_URL overrides the site)."""
     from acquire.sources.physionet import check_record_name, get_database
-    from acquire.sources.physionet import fetch as do_fetch
+    from acquire.sources.fetch import fetch as do_fetch
 
     db = get_database(database)  # usage errors (exit 2) before any network traffic
     for name in record or []:

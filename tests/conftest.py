@@ -25,6 +25,15 @@ def mirror() -> Path:
 
 
 @pytest.fixture
+def data_home(tmp_path, monkeypatch) -> Path:
+    """An empty ECGFE_DATA_DIR; no mirror URL from the environment."""
+    home = tmp_path / "data"
+    monkeypatch.setenv("ECGFE_DATA_DIR", str(home))
+    monkeypatch.delenv("ECGFE_PHYSIONET_URL", raising=False)
+    return home
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     """A seeded generator so tests are repeatable."""
     return np.random.default_rng(12345)

@@ -8,24 +8,18 @@ read-only; nothing touches the network.
 from __future__ import annotations
 
 import collections
-import contextlib
-import functools
 import importlib.metadata
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import zipfile
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from acquire.sources import physionet  # first: it imports wfdb with a pandas deprecation silenced
-from acquire.sources.physionet import FetchError
 from acquire.sources.recording import AAMI_CLASS
 
 import wfdb  # noqa: E402  (after acquire.sources.physionet, see above)
@@ -34,62 +28,6 @@ import wfdb  # noqa: E402  (after acquire.sources.physionet, see above)
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
 REPO = Path(__file__).resolve().parent.parent
 MITDB_FILES_100 = ["100.hea", "100.dat", "100.atr"]
-
-
-@pytest.fixture
-def data_home(tmp_path, monkeypatch) -> Path:
-    """An empty ECGFE_DATA_DIR; no mirror URL from the environment."""
-    home = tmp_path / "data"
-    monkeypatch.setenv("ECGFE_DATA_DIR", str(home))
-    monkeypatch.delenv("ECGFE_PHYSIONET_URL", raising=False)
-    return home
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    """Serves a directory read-only (GET/HEAD) and records every requested path."""
-
-    def log_message(self, format, *args):
-        self.server.requests.append(self.path)
-
-
-class _FlipByteHandler(_QuietHandler):
-    """Serves 100.dat with its 1000th byte inverted (same length)."""
-
-    def copyfile(self, source, outputfile):
-        data = bytearray(source.read())
-        if self.path.endswith("/100.dat"):
-            data[999] ^= 0xFF
-        outputfile.write(bytes(data))
-
-
-class _DropHandler(_QuietHandler):
-    """Sends the full Content-Length for 100.dat, then closes after half of it."""
-
-    def copyfile(self, source, outputfile):
-        data = source.read()
-        if self.path.endswith("/100.dat"):
-            data = data[: len(data) // 2]
-            self.close_connection = True
-        outputfile.write(data)
-
-
-@contextlib.contextmanager
-def serve(directory: Path, handler=_QuietHandler):
-    """Serve ``directory`` on 127.0.0.1 (free port); yield (base URL, list of requested paths)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server.requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def _files(directory: Path) -> list[str]:
-    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
 
 
 # --------------------------------------------------------------------------- catalog
@@ -295,123 +233,3 @@ def test_truncated_or_garbled_record_says_refetch(mirror, data_home):
     (target / "100.hea").write_text("not a header\n")
     with pytest.raises(ValueError, match=r"100\.hea is corrupt or unreadable .*re-fetch"):
         physionet.load_physionet("mitdb/100")
-
-
-# --------------------------------------------------------------------------- fetch
-
-
-def test_fetch_over_http_then_skip(mirror, data_home):
-    events = []
-    with serve(mirror) as (url, requests):
-        report = physionet.fetch("mitdb", ["100"], base_url=url, progress=lambda *a: events.append(a))
-    assert requests[0] == "/mitdb/1.0.0/SHA256SUMS.txt"
-    target = data_home / "mitdb" / "1.0.0"
-    assert report.directory == target and report.records == ("100",)
-    assert list(report.downloaded) == MITDB_FILES_100 and report.skipped == ()
-    assert _files(target) == sorted(MITDB_FILES_100)  # no temp files left
-    for name in MITDB_FILES_100:
-        assert (target / name).read_bytes() == (mirror / "mitdb" / "1.0.0" / name).read_bytes()
-    sizes = {name: (mirror / "mitdb" / "1.0.0" / name).stat().st_size for name in MITDB_FILES_100}
-    assert report.nbytes_downloaded == sum(sizes.values())
-    # Progress: increments add up to each file's size, total is its Content-Length.
-    for name, size in sizes.items():
-        mine = [e for e in events if e[2] == name]
-        assert sum(e[0] for e in mine) == size and {e[1] for e in mine} == {size}
-    np.testing.assert_array_equal(
-        physionet.load_physionet("mitdb/100").signals_v,
-        physionet.load_wfdb_path(mirror / "mitdb" / "1.0.0" / "100").signals_v,
-    )
-
-    mtimes = {name: (target / name).stat().st_mtime_ns for name in MITDB_FILES_100}
-    with serve(mirror) as (url, requests):
-        again = physionet.fetch("mitdb", ["100"], base_url=url)
-    assert again.downloaded == () and list(again.skipped) == MITDB_FILES_100
-    assert again.nbytes_downloaded == 0 and requests == ["/mitdb/1.0.0/SHA256SUMS.txt"]
-    assert {name: (target / name).stat().st_mtime_ns for name in MITDB_FILES_100} == mtimes
-
-
-def test_fetch_checksum_mismatch_keeps_nothing(mirror, data_home):
-    with serve(mirror, _FlipByteHandler) as (url, _):
-        with pytest.raises(FetchError) as info:
-            physionet.fetch("mitdb", ["100"], base_url=url)
-    msg = str(info.value)
-    expected = "b2ea3c250e56e48f4b7b90697832b8ecd1afa1e0bb31f2dcfea4ed6e1075a639"  # SHA256SUMS.txt
-    assert f"checksum mismatch for {url}/mitdb/1.0.0/100.dat: SHA-256 expected {expected}, got " in msg
-    assert "\n" not in msg
-    # The header came before the .dat and is verified; no .dat, no temp file.
-    assert _files(data_home / "mitdb" / "1.0.0") == ["100.hea"]
-
-
-def test_fetch_dropped_connection_keeps_nothing(mirror, data_home):
-    with serve(mirror, _DropHandler) as (url, _):
-        with pytest.raises(FetchError, match=r"100\.dat was interrupted: got 975000 of 1950000 bytes"):
-            physionet.fetch("mitdb", ["100"], base_url=url)
-    assert _files(data_home / "mitdb" / "1.0.0") == ["100.hea"]
-
-
-@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../b", "100;rm", "", "a//b", "./100"])
-def test_fetch_refuses_unsafe_names_before_any_request(mirror, data_home, name):
-    with serve(mirror) as (url, requests):
-        with pytest.raises(FetchError, match="record name must be a relative path"):
-            physionet.fetch("mitdb", ["100", name], base_url=url)
-    assert requests == []
-    assert not data_home.exists()
-
-
-def test_fetch_unknown_names(mirror, data_home):
-    unknown_db = r"unknown database 'mitbd'; known: mitdb, ptbdb\. Did you mean 'mitdb'\?"
-    with pytest.raises(FetchError, match=unknown_db):
-        physionet.fetch("mitbd", ["100"])
-    with pytest.raises(FetchError, match=r"unknown record mitdb/1000;.*Did you mean '100'\?"):
-        physionet.fetch("mitdb", ["1000"])
-    # 102 is a real mitdb record, but this mirror does not hold it (not in its SHA256SUMS).
-    with pytest.raises(FetchError, match=r"record mitdb/102 is not listed in .*SHA256SUMS\.txt"):
-        physionet.fetch("mitdb", ["102"], base_url=str(mirror))
-    assert not data_home.exists()
-
-
-def test_fetch_unreachable_server(data_home):
-    with socket.socket() as s:  # find a free port, then close it: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    with pytest.raises(FetchError) as info:
-        physionet.fetch("mitdb", ["100"], base_url=url)
-    msg = str(info.value)
-    assert msg.startswith(f"cannot reach {url}/mitdb/1.0.0/SHA256SUMS.txt (")
-    assert msg.endswith(
-        "set $ECGFE_PHYSIONET_URL to a reachable mirror (http(s) URL or local directory)."
-    )
-    assert "\n" not in msg
-
-
-def test_fetch_missing_file_on_server(mirror, tmp_path, data_home):
-    # A mirror whose SHA256SUMS lists 100.dat but which lacks the file.
-    partial = tmp_path / "partial" / "mitdb" / "1.0.0"
-    partial.mkdir(parents=True)
-    for name in ("SHA256SUMS.txt", "100.hea"):
-        shutil.copy(mirror / "mitdb" / "1.0.0" / name, partial / name)
-    with serve(tmp_path / "partial") as (url, _):
-        with pytest.raises(FetchError, match=r"100\.dat is missing on the server \(HTTP 404\)"):
-            physionet.fetch("mitdb", ["100"], base_url=url)
-    assert _files(data_home / "mitdb" / "1.0.0") == ["100.hea"]
-
-
-@pytest.mark.parametrize("how", ["directory", "file-url", "environment"])
-def test_fetch_from_local_directory(mirror, data_home, monkeypatch, how):
-    base = {"directory": str(mirror), "file-url": mirror.as_uri(), "environment": None}[how]
-    if how == "environment":
-        monkeypatch.setenv("ECGFE_PHYSIONET_URL", str(mirror))
-    report = physionet.fetch("ptbdb", ["patient001/s0010_re"], base_url=base)
-    assert report.downloaded == physionet.get_database("ptbdb").record_files("patient001/s0010_re")
-    rec = physionet.load_physionet("ptbdb/patient001/s0010_re")
-    ref = physionet.load_wfdb_path(mirror / "ptbdb" / "1.0.0" / "patient001" / "s0010_re")
-    assert rec.signals_v.shape == (15, 38400)
-    np.testing.assert_array_equal(rec.signals_v, ref.signals_v)
-
-
-def test_fetch_all_listed_records_of_a_mirror(mirror, data_home):
-    # records=None: every catalog record the server's SHA256SUMS lists (here, one).
-    report = physionet.fetch("ptbdb", base_url=str(mirror))
-    assert report.records == ("patient001/s0010_re",)
-    assert physionet.local_records() == [("ptbdb", "1.0.0", "patient001/s0010_re")]
