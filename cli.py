@@ -383,7 +383,9 @@ def comply(
     Exit code 0 when every test passes, 3 when one fails, 1 on any error
     (so it can gate a design in CI).
     """
-    from acquire.studies.compliance.bench import load_standard, run_compliance, write_compliance
+    from acquire.studies.compliance.procedures import run_compliance
+    from acquire.studies.compliance.report import write_compliance
+    from acquire.studies.compliance.standards import load_standard
     from acquire.output.writers import ensure_writable_dir
 
     if matrix:
@@ -413,7 +415,7 @@ def comply(
 
 def compliance_matrix(config, sets, duration_scale: float, out: Path) -> None:
     """Every preset against every standard profile: a table, ``compliance_matrix.json`` and a report."""
-    from acquire.studies.compliance.bench import preset_compliance_matrix
+    from acquire.studies.compliance.report import preset_compliance_matrix
     from acquire.output.writers import ensure_writable_dir, write_json
     from acquire.output.report import Section, write_html_report
 

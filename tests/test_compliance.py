@@ -19,19 +19,10 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from acquire.studies.compliance.bench import (
-    FixtureElectrodes,
-    SourceImpedanceDivider,
-    impulse_measures,
-    input_impedance,
-    load_standard,
-    preset_compliance_matrix,
-    report_dict,
-    run_compliance,
-    standard_names,
-    tone_amplitudes_v,
-    write_compliance,
-)
+from acquire.studies.compliance.fixture import FixtureElectrodes, SourceImpedanceDivider, input_impedance, tone_amplitudes_v
+from acquire.studies.compliance.procedures import impulse_measures, run_compliance
+from acquire.studies.compliance.report import preset_compliance_matrix, report_dict, write_compliance
+from acquire.studies.compliance.standards import load_standard, standard_names
 from acquire.config import load_config
 from acquire.analog.electrodes import cm_to_dm_transfer
 from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from acquire.analog.adc import Adc, AdcParams
 from acquire.analog.post import AcCoupling, AntiAliasFilter, GainStage
-from acquire.studies.compliance.bench import SourceImpedanceDivider
+from acquire.studies.compliance.fixture import SourceImpedanceDivider
 from acquire.config import load_config
 from acquire.analog.electrodes import ElectrodeParams, ElectrodeStage
 from acquire.digital.filters import comb, highpass, lowpass, notch
