@@ -246,7 +246,8 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
     import json
 
     from acquire.evaluation.evaluate import simulate as run_simulation
-    from acquire.output.writers import ensure_writable_dir, write_simulation
+    from acquire.output.files import ensure_writable_dir
+    from acquire.output.writers import write_simulation
 
     cfg = scenario(source, config, set_, preset, mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance,
                    channel, start_s, duration_s, seed)
@@ -288,7 +289,7 @@ def compare(
     seed: SeedOpt = None, out: OutOpt = None,
 ) -> None:
     """Run the same scenario through several front ends; print a table and write a figure."""
-    from acquire.output.writers import ensure_writable_dir
+    from acquire.output.files import ensure_writable_dir
     from frontend_models.presets import preset_names
 
     known = set(preset_names())
@@ -386,7 +387,7 @@ def comply(
     from acquire.studies.compliance.procedures import run_compliance
     from acquire.studies.compliance.report import write_compliance
     from acquire.studies.compliance.standards import load_standard
-    from acquire.output.writers import ensure_writable_dir
+    from acquire.output.files import ensure_writable_dir
 
     if matrix:
         return compliance_matrix(config, set_, duration_scale, out or Path("ecgfe-comply"))
@@ -416,7 +417,7 @@ def comply(
 def compliance_matrix(config, sets, duration_scale: float, out: Path) -> None:
     """Every preset against every standard profile: a table, ``compliance_matrix.json`` and a report."""
     from acquire.studies.compliance.report import preset_compliance_matrix
-    from acquire.output.writers import ensure_writable_dir, write_json
+    from acquire.output.files import ensure_writable_dir, write_json
     from acquire.output.report import Section, write_html_report
 
     ensure_writable_dir(out)
@@ -482,7 +483,7 @@ def config_validate(file: Annotated[Path, typer.Argument(help="TOML file to chec
 def demo(out: OutOpt = None) -> None:
     """Offline demo: synthetic ECG, 60 Hz mains, IEC electrode imbalance, three front ends compared."""
     out = out or Path("ecgfe-demo")
-    from acquire.output.writers import ensure_writable_dir
+    from acquire.output.files import ensure_writable_dir
 
     ensure_writable_dir(out)
     base = build_config(None, None, {"source.duration_s": 60, "electrodes.imbalance": "iec",

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acquire import __version__
-from acquire.output.figures import atomic_write, figure_bytes
+from acquire.output.figures import figure_bytes
+from acquire.output.files import atomic_write
 
 _CSS = """
 body { font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em;

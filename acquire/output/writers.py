@@ -10,36 +10,16 @@ when complete, so an interrupted run never leaves a file that looks valid.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 import acquire
 from acquire.config import to_toml
-from acquire.output.figures import atomic_write
+from acquire.output.files import atomic_write, ensure_writable_dir, write_json
 
 #: Frequency grid of the Bode plot, Hz.
 BODE_F_HZ = np.logspace(-1, 4, 400)
-
-
-def ensure_writable_dir(out_dir) -> Path:
-    """Create ``out_dir`` if needed and check it is writable; ValueError naming the fix if not."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"output directory {out} cannot be created ({exc.strerror}); "
-                         f"choose another --out.") from None
-    if not os.access(out, os.W_OK):
-        raise ValueError(f"output directory {out} is not writable; choose another --out.")
-    return out
-
-
-def write_json(path: Path, obj) -> Path:
-    """Strict JSON (no NaN/inf literals), written atomically."""
-    return atomic_write(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
 
 
 def bode_curves(frontend, f_hz=BODE_F_HZ) -> dict:

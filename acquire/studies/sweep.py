@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from acquire.output.files import atomic_write
 from acquire.output import figures as viz
 from acquire.config import check_keys, parse_value, set_dotted, toml_value
 from acquire.evaluation.evaluate import simulate
@@ -382,7 +383,7 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
     log.info("sweep: %d points, %d already done", len(points), len(result.skipped))
 
     def finished(doc):
-        viz.atomic_write(out_dir / "points" / f"{doc['id']}.json", _json_bytes(doc))
+        atomic_write(out_dir / "points" / f"{doc['id']}.json", _json_bytes(doc))
         docs[doc["id"]] = doc
         result.computed.append(doc["id"])
         if progress is not None:
@@ -407,8 +408,8 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
                    for i, p in zip(ids, points)]
     channel = docs[ids[0]]["channel"]
     summary = {"schema": SCHEMA, "varied": dict(varies), "channel": channel, "points": result.rows}
-    result.files = [viz.atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
-                    viz.atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
+    result.files = [atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
+                    atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
                     *sweep_figures(result.rows, keys, out_dir)]
     return result
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
+from acquire.output.files import atomic_write
 from acquire.studies.compliance.procedures import ComplianceReport, run_compliance
 from acquire.studies.compliance.standards import load_standard, standard_names
 
@@ -64,7 +65,7 @@ def write_compliance(report: ComplianceReport, out_dir: str | Path) -> dict[str,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": viz.atomic_write(out / "compliance.json",
+    paths = {"json": atomic_write(out / "compliance.json",
                                       json.dumps(report_dict(report), indent=2).encode("utf-8"))}
     figs = []
     for test, spec in report.figures.items():

@@ -258,7 +258,9 @@ def test_save_figure_failure_leaves_no_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(viz.os, "replace", broken_replace)
+    from acquire.output import files
+
+    monkeypatch.setattr(files.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         viz.save_figure(_small_figure(), tmp_path / "fig")
     assert list(tmp_path.iterdir()) == []  # the temporary file was removed too
