@@ -124,47 +124,24 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override: se
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output directory (created).")]
 
 
-def build_config(config: Path | None, sets: list[str] | None, shortcuts: dict) -> dict:
-    """The effective configuration: defaults, then FILE, then --set, then the shortcut options."""
-    from acquire.config import load_config
-
-    overrides = list(sets or [])
-    for key, value in shortcuts.items():
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    return load_config(config, overrides)
-
-
-def shortcut_overrides(source, preset, mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance,
-                       channel, start_s, duration_s, seed) -> dict:
-    """Map the common-knob options onto config keys (None = not given)."""
-    over = {"source.name": None if source is None else f'"{source}"',
-            "amplifier.preset": preset, "mains.frequency_hz": mains_hz,
-            "amplifier.cmrr_db": cmrr_db, "amplifier.gain_v_per_v": gain,
-            "amplifier.bandwidth_hz": bandwidth_hz, "electrodes.imbalance": imbalance,
-            "source.start_s": start_s, "source.duration_s": duration_s, "run.seed": seed,
-            "source.channels": None if not channel else "[" + ", ".join(
-                c if c.lstrip("-").isdigit() else f'"{c}"' for c in channel) + "]"}
+def shortcut_keys(mains_hz=None, cm_v_rms=None, cmrr_db=None, gain=None, bandwidth_hz=None, imbalance=None,
+                  channel=None, start_s=None, duration_s=None, seed=None) -> dict:
+    """The common-knob options as ``section__key`` arguments of the API (None = not given)."""
+    keys = {"mains__frequency_hz": mains_hz, "amplifier__cmrr_db": cmrr_db, "amplifier__gain_v_per_v": gain,
+            "amplifier__bandwidth_hz": bandwidth_hz, "source__start_s": start_s,
+            "source__duration_s": duration_s, "run__seed": seed,
+            "electrodes__imbalance": None if imbalance is None else parse_value(imbalance),
+            "source__channels": [int(c) if c.lstrip("-").isdigit() else c for c in channel] if channel else None}
     if cm_v_rms is not None:
-        over["body.mode"] = "direct"
-        over["body.cm_v_rms"] = cm_v_rms
-    return {k: v for k, v in over.items() if v is not None}
+        keys.update(body__mode="direct", body__cm_v_rms=cm_v_rms)
+    return {k: v for k, v in keys.items() if v is not None}
 
 
-def track_mains(cfg: dict) -> None:
-    """Retune the default digital stages' mains frequency to the configured mains.
+def parse_value(text: str):
+    """A TOML literal (a number) or the bare string (``iec``)."""
+    from acquire.config import parse_value as parse
 
-    Only the default ``[[digital]]`` list is retuned; a user's own list is kept as written.
-    """
-    from acquire.config import DEFAULTS
-
-    if cfg["digital"] != DEFAULTS["digital"]:
-        return
-    f = float(cfg["mains"]["frequency_hz"])
-    for spec in cfg["digital"]:
-        for key in ("f0_hz", "mains_hz"):
-            if key in spec and float(spec[key]) in (50.0, 60.0):
-                spec[key] = f
+    return parse(text)
 
 
 def progress_bar(label: str):
@@ -217,23 +194,6 @@ DurOpt = Annotated[Optional[float], typer.Option("--duration-s", help="Window le
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (noise, drift, synthetic ECG).")]
 
 
-def scenario(source, config, sets, preset, mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance,
-             channel, start_s, duration_s, seed) -> dict:
-    """The effective configuration of a simulate/compare/sweep invocation."""
-    cfg = build_config(config, sets, shortcut_overrides(source, preset, mains_hz, cm_v_rms, cmrr_db, gain,
-                                                        bandwidth_hz, imbalance, channel, start_s,
-                                                        duration_s, seed))
-    track_mains(cfg)
-    return cfg
-
-
-def load_source(cfg: dict):
-    """Load the configured source once (user errors become one line)."""
-    from acquire.sources.loader import load_configured
-
-    return load_configured(cfg["source"])
-
-
 @app.command()
 @friendly
 def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
@@ -245,24 +205,22 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
     """Simulate a front end on a record and report how faithfully the ECG was recovered."""
     import json
 
-    from acquire.evaluation.evaluate import simulate as run_simulation
+    import acquire
     from acquire.output.files import ensure_writable_dir
-    from acquire.output.writers import write_simulation
 
-    cfg = scenario(source, config, set_, preset, mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance,
-                   channel, start_s, duration_s, seed)
     if out is not None:
         ensure_writable_dir(out)
-    recording = load_source(cfg)
     update, close = progress_bar("simulating") if not json_ else (None, lambda: None)
-    sim = run_simulation(cfg, recording, progress=update)
+    sim = acquire.simulate(source, preset, config=config, sets=set_ or (), progress=update,
+                           **shortcut_keys(mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance, channel,
+                                           start_s, duration_s, seed))
     close()
     if json_:
         typer.echo(json.dumps(sim.metrics, indent=2, allow_nan=False))
     else:
         say(summary(sim.metrics))
     if out is not None:
-        write_simulation(sim, cfg, out)
+        sim.save(out)
         if not json_:
             say(f"wrote {out}/ (metrics.json, acquired/recovered WFDB records, figures, report.html)")
 
@@ -301,34 +259,30 @@ def compare(
         raise UsageError("compare needs at least two presets, e.g. ecgfe compare ad8232 ina128 ads1298")
     out = out or Path("ecgfe-compare")
     ensure_writable_dir(out)
-    base = scenario(source, config, set_, None, mains_hz, cm_v_rms, None, None, None, imbalance, channel,
-                    start_s, duration_s, seed)
-    rows = run_comparison(base, presets, out)
-    say(f"wrote {out}/ (comparison.json, figures, report.html)")
-    del rows
+    run_comparison(presets, out, source=source, config=config, sets=set_ or (),
+                   **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, channel, start_s,
+                                   duration_s, seed))
+    say(f"wrote {out}/ (comparison.json, one directory per preset, figures, report.html)")
 
 
-def run_comparison(base: dict, presets: list[str], out: Path) -> list[dict]:
-    """Simulate each preset on the same source, write the comparison, print the table."""
-    import copy
+def run_comparison(presets: list[str], out: Path, **scenario) -> None:
+    """Compare ``presets`` through the API with one progress bar per preset, save, print the table."""
+    import acquire
 
-    from acquire.evaluation.evaluate import simulate as run_simulation
-    from acquire.frontend import resolve_preset
-    from acquire.output.writers import write_comparison
+    closers = []
 
-    for name in presets:  # fail on a typo before any work
-        resolve_preset({"preset": name})
-    recording = load_source(base)
-    sims = {}
-    for i, name in enumerate(presets):
-        cfg = copy.deepcopy(base)
-        cfg["amplifier"] = {"preset": name}
-        update, close = progress_bar(f"{name:<8} ({i + 1}/{len(presets)})")
-        sims[name] = run_simulation(cfg, recording, progress=update)
+    def progress(name: str, index: int, total: int):
+        for close in closers:
+            close()
+        update, close = progress_bar(f"{name:<8} ({index + 1}/{total})")
+        closers[:] = [close]
+        return update
+
+    result = acquire.compare(presets, progress=progress, **scenario)
+    for close in closers:
         close()
-    _, rows = write_comparison(sims, base, out)
-    typer.echo(format_table(rows, list(rows[0])))
-    return rows
+    result.save(out)
+    typer.echo(format_table(result.rows, list(result.rows[0])))
 
 
 @app.command()
@@ -343,27 +297,23 @@ def sweep(
     duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
 ) -> None:
     """Sweep parameters (resumable): CSV, JSON and figures of the metrics against the varied keys."""
-    from acquire.studies.sweep import parse_vary, run_sweep
+    import acquire
 
     if not vary:
         raise UsageError("sweep needs at least one --vary KEY=START:STOP:STEP or KEY=v1,v2,...")
     if jobs < 1:
         raise UsageError(f"--jobs must be >= 1; got {jobs}.")
-    varies = [parse_vary(v) for v in vary]
-    cfg = scenario(source, config, set_, preset, mains_hz, cm_v_rms, None, None, None, imbalance, channel,
-                   start_s, duration_s, seed)
     out = out or Path("ecgfe-sweep")
     update, close = progress_bar("sweep points")
-    result = run_sweep(cfg, varies, out, jobs=jobs, progress=update)
+    result = acquire.sweep(vary, source, out=out, jobs=jobs, preset=preset, config=config, sets=set_ or (),
+                           progress=update, **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance,
+                                                            channel, start_s, duration_s, seed))
     close()
-    say(f"{len(result.computed)} point(s) computed, {len(result.skipped)} already done")
-    keys = [k for k, _ in varies]
-    typer.echo(format_table(result.rows, [*keys, "acquired.residual_mains_uv_rms",
+    say(f"{len(result.run.computed)} point(s) computed, {len(result.run.skipped)} already done")
+    typer.echo(format_table(result.rows, [*result.run.keys, "acquired.residual_mains_uv_rms",
                                           "recovered.residual_mains_uv_rms", "recovered.snr_out_db",
                                           "recovered.qrs_sensitivity", "recovered.qrs_ppv"]))
-    from acquire.output.report import report_from_dir
-
-    report_from_dir(out, title="ecgfe sweep: " + ", ".join(keys))
+    result.save()
     say(f"wrote {out}/ (sweep.csv, sweep.json, points/, figures, report.html)")
 
 
@@ -381,54 +331,40 @@ def comply(
 ) -> None:
     """Run a standard's front-end bench tests on the modelled front end.
 
-    Exit code 0 when every test passes, 3 when one fails, 1 on any error
-    (so it can gate a design in CI).
+    Exit code 0 when every test passes, 3 when one fails, 2 for a usage
+    error, 1 on any other error (so it can gate a design in CI).
     """
-    from acquire.studies.compliance.procedures import run_compliance
-    from acquire.studies.compliance.report import write_compliance
-    from acquire.studies.compliance.standards import load_standard
+    import acquire
     from acquire.output.files import ensure_writable_dir
 
+    out = out or Path("ecgfe-comply")
+    ensure_writable_dir(out)
     if matrix:
-        return compliance_matrix(config, set_, duration_scale, out or Path("ecgfe-comply"))
-    try:
-        load_standard(standard)  # a typo fails before any work
-        cfg = build_config(config, set_, {"amplifier.preset": preset})
-        out = out or Path("ecgfe-comply")
-        ensure_writable_dir(out)
-        update, close = progress_bar(f"{standard} tests")
-        report = run_compliance(cfg, standard, progress=update, duration_scale=duration_scale)
-        close()
-    except ValueError as exc:
-        if STATE["debug"]:
-            raise
-        fail(str(exc), 1)
+        return compliance_matrix(config, set_, duration_scale, out)
+    update, close = progress_bar(f"{standard} tests")
+    result = acquire.comply(preset, standard, config=config, sets=set_ or (), duration_scale=duration_scale,
+                            progress=update)
+    close()
     rows = [{"test": r.test, "condition": r.condition, "measured": r.measured, "limit": r.limit,
              "unit": r.unit, "margin_db": r.margin_db, "result": "pass" if r.passed else "FAIL",
              "assumption": "yes" if r.assumption else "", "source": shorten(r.source, 48)}
-            for r in report.rows]
+            for r in result.rows]
     typer.echo(format_table(rows, list(rows[0])))
-    write_compliance(report, out)
-    say(f"{'all tests pass' if report.passed else 'some tests FAIL'}; wrote {out}/ "
+    result.save(out)
+    say(f"{'all tests pass' if result.passed else 'some tests FAIL'}; wrote {out}/ "
         f"(compliance.json, figures, compliance.html)")
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(result.exit_code)
 
 
 def compliance_matrix(config, sets, duration_scale: float, out: Path) -> None:
     """Every preset against every standard profile: a table, ``compliance_matrix.json`` and a report."""
-    from acquire.studies.compliance.report import preset_compliance_matrix
-    from acquire.output.files import ensure_writable_dir, write_json
-    from acquire.output.report import Section, write_html_report
+    from acquire.api import compliance_matrix as run_matrix
 
-    ensure_writable_dir(out)
     update, close = progress_bar("presets x standards")
-    rows = preset_compliance_matrix(cfg=build_config(config, sets, {}), duration_scale=min(duration_scale, 0.1),
-                                    progress=update)
+    result = run_matrix(config=config, sets=sets or (), duration_scale=min(duration_scale, 0.1), progress=update)
     close()
-    typer.echo(format_table(rows, list(rows[0])))
-    write_json(out / "compliance_matrix.json", {"schema": "ecgfe.compliance-matrix/1", "rows": rows})
-    write_html_report(out / "compliance_matrix.html", title="ecgfe: presets x standards",
-                      sections=[Section("Which presets pass which standard", tables={"matrix": rows})])
+    typer.echo(format_table(result.rows, list(result.rows[0])))
+    result.save(out)
     say(f"wrote {out}/compliance_matrix.json and compliance_matrix.html")
 
 
@@ -445,9 +381,9 @@ def report(directory: Annotated[Path, typer.Argument(help="Output directory of s
 @friendly
 def presets() -> None:
     """Table of the amplifier models with their key figures and sources."""
-    from frontend_models.presets import preset_table
+    import acquire
 
-    rows = preset_table()
+    rows = acquire.presets()
     typer.echo(format_table(rows, ["name", "kind", "gain_v_per_v", "cmrr_db_at_60_hz", "bandwidth_hz",
                                    "noise_v_per_rthz", "adc_noise_v_rms", "description"]))
     typer.echo("\nSources: " + "; ".join(f"{r['name']}: {r['cmrr_source']}" for r in rows))
@@ -461,20 +397,19 @@ app.add_typer(config_app, name="config")
 @friendly
 def config_show(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """Print the effective configuration as TOML."""
+    import acquire
     from acquire.config import to_toml
 
-    cfg = build_config(config, set_, {"amplifier.preset": preset})
-    typer.echo(to_toml(cfg))
+    typer.echo(to_toml(acquire.load_config(config, preset=preset, sets=set_ or ())))
 
 
 @config_app.command("validate")
 @friendly
 def config_validate(file: Annotated[Path, typer.Argument(help="TOML file to check.")]) -> None:
     """Check a configuration file: keys, values, and that the chain builds."""
-    from acquire.frontend import build_frontend
+    from acquire.api import validate_config
 
-    cfg = build_config(file, None, {})
-    build_frontend(cfg, 360.0, 1)
+    validate_config(file)
     say(f"{file}: valid")
 
 
@@ -486,12 +421,11 @@ def demo(out: OutOpt = None) -> None:
     from acquire.output.files import ensure_writable_dir
 
     ensure_writable_dir(out)
-    base = build_config(None, None, {"source.duration_s": 60, "electrodes.imbalance": "iec",
-                                     "mains.frequency_hz": 60})
     say("ecgfe demo: synthetic ECG (ECGSYN, 72 bpm, 60 s), 60 Hz mains on a floating body "
         "(120 V, 3 pF / 300 pF: 1.19 V rms common mode), 51 kOhm || 47 nF electrode imbalance.")
     say("Front ends: AD8232 (heart-rate AFE, 80 dB CMRR), INA128 (classic in-amp), ADS1298 (24-bit ECG AFE).\n")
-    run_comparison(base, ["ad8232", "ina128", "ads1298"], out)
+    run_comparison(["ad8232", "ina128", "ads1298"], out, source__duration_s=60, electrodes__imbalance="iec",
+                   mains__frequency_hz=60)
     say(f"\nwrote {out}/: comparison.json, figures (comparison, time panels, Bode plots), report.html")
     say(f"open {out / 'report.html'} in a browser")
 

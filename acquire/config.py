@@ -127,27 +127,83 @@ def parse_value(text: str):
 
 
 def set_dotted(cfg: dict, item: str) -> None:
-    """Apply one ``section.key=value`` (or ``digital.N.key=value``) override in place."""
+    """Apply one ``section.key=value`` (or ``digital.N.key=value``) override string in place."""
     key, sep, raw = item.partition("=")
-    parts = key.strip().split(".")
-    if not sep or len(parts) < 2 or not all(parts):
+    if not sep:
         raise ConfigError(f"--set expects section.key=value (e.g. amplifier.cmrr_db=100); got {item!r}.")
-    value = parse_value(raw.strip())
+    set_value(cfg, key.strip(), parse_value(raw.strip()))
+
+
+def set_value(cfg: dict, key: str, value) -> None:
+    """Set the dotted ``key`` (``section.key`` or ``digital.N.key``) of ``cfg`` to ``value`` in place.
+
+    Setting ``amplifier.preset`` or ``amplifier.file`` starts the amplifier
+    table afresh, so a preset's values never mix with another's overrides.
+    """
+    parts = key.split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"a config key is section.key (e.g. amplifier.cmrr_db); got {key!r}.")
     if parts[0] == "digital":
         if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(cfg["digital"]):
-            raise ConfigError(f"digital overrides are digital.<index>.<key>=value with index 0.."
+            raise ConfigError(f"digital keys are digital.<index>.<key> with index 0.."
                               f"{len(cfg['digital']) - 1}; got {key!r}.")
         cfg["digital"][int(parts[1])][parts[2]] = value
         return
     if len(parts) != 2:
-        raise ConfigError(f"--set key must be section.key; got {key!r}.")
+        raise ConfigError(f"a config key is section.key; got {key!r}.")
     section, name = parts
     if section not in DEFAULTS:
-        raise ConfigError(f"unknown config section {section!r} in --set {item!r}."
-                          f"{suggest(section, DEFAULTS)}")
+        raise ConfigError(f"unknown config section {section!r} in {key!r}.{suggest(section, DEFAULTS)}")
     if section == "amplifier" and name in ("preset", "file"):
         cfg["amplifier"] = {}
     cfg[section][name] = value
+
+
+def resolve_config(config=None, *, sets=(), values=None) -> dict:
+    """The one resolution of a run's configuration, used by the CLI and the Python API alike.
+
+    Parameters
+    ----------
+    config : path, dict or None
+        A TOML file or a nested dict (sections as in the TOML file) merged
+        over :data:`DEFAULTS`.
+    sets : sequence of str
+        ``"section.key=value"`` overrides (``--set``), values as TOML literals.
+    values : dict, optional
+        ``{"section.key": value}`` typed overrides, applied last (the CLI's
+        shortcut options and the API's ``section__key=value`` arguments).
+
+    Returns
+    -------
+    dict
+        The checked configuration. When the ``[[digital]]`` list is the
+        default one, its mains-tuned stages follow ``mains.frequency_hz``
+        (a user's own list is kept as written).
+    """
+    if isinstance(config, dict):
+        cfg = default_config()
+        merge(cfg, config)
+        check_keys(cfg)
+    else:
+        cfg = load_config(config)
+    for item in sets:
+        set_dotted(cfg, item)
+    for key, value in (values or {}).items():
+        set_value(cfg, key, value)
+    check_keys(cfg)
+    _track_mains(cfg)
+    return cfg
+
+
+def _track_mains(cfg: dict) -> None:
+    """Retune the default digital stages' mains frequency to the configured mains."""
+    if cfg["digital"] != DEFAULTS["digital"]:
+        return
+    f = float(cfg["mains"]["frequency_hz"])
+    for spec in cfg["digital"]:
+        for key in ("f0_hz", "mains_hz"):
+            if key in spec and float(spec[key]) in (50.0, 60.0):
+                spec[key] = f
 
 
 def allowed_keys(section: str) -> set[str]:

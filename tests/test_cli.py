@@ -249,9 +249,11 @@ def test_comply_exit_codes(tmp_path):
     assert cmr and not any(row["passed"] for row in cmr)
 
 
-def test_comply_errors_exit_1(tmp_path):
-    one_line_error(invoke("comply", "--standard", "iec60601-2-72", "--out", str(tmp_path)), 1, "Did you mean")
-    one_line_error(invoke("comply", "--preset", "ina12", "--out", str(tmp_path)), 1, "Did you mean 'ina128'")
+def test_comply_usage_errors_exit_2_like_every_command(tmp_path):
+    # A typo is a usage error (exit 2) in comply as in simulate; 1 is for runtime failures, 3 for a failed test.
+    one_line_error(invoke("comply", "--standard", "iec60601-2-72", "--out", str(tmp_path)), 2, "Did you mean")
+    one_line_error(invoke("comply", "--preset", "ina12", "--out", str(tmp_path)), 2, "Did you mean 'ina128'")
+    one_line_error(invoke("simulate", "--preset", "ina12"), 2, "Did you mean 'ina128'")
 
 
 def test_user_amplifier_model_file(tmp_path):

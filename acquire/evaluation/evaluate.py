@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-import acquire
+from acquire._version import __version__
 from acquire.evaluation import metrics as m
 from acquire.frontend import build_frontend, predicted_residual_mains
 from acquire.evaluation.qrs import detect_qrs
@@ -354,7 +354,7 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
             channels.setdefault(name, {})[tap] = doc
     metrics = {
         "schema": SCHEMA,
-        "tool_version": acquire.__version__,
+        "tool_version": __version__,
         "provenance": {"source": dict(recording.provenance), "preset": frontend.info["preset"],
                        "seed": int(cfg["run"]["seed"]), "config": cfg},
         "references": {

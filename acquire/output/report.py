@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acquire import __version__
+from acquire._version import __version__
 from acquire.output.figures import figure_bytes
 from acquire.output.files import atomic_write
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-import acquire
+from acquire._version import __version__
 from acquire.config import to_toml
 from acquire.output.files import atomic_write, ensure_writable_dir, write_json
 
@@ -81,7 +81,7 @@ def write_simulation(sim, cfg: dict, out_dir) -> Path:
 
     out = ensure_writable_dir(out_dir)
     atomic_write(out / "config.toml", to_toml(cfg).encode())
-    write_json(out / "provenance.json", {"tool_version": acquire.__version__,
+    write_json(out / "provenance.json", {"tool_version": __version__,
                                          "seed": int(cfg["run"]["seed"]),
                                          "source": sim.metrics["provenance"]["source"],
                                          "preset": sim.metrics["provenance"]["preset"]})
@@ -116,31 +116,40 @@ def comparison_rows(sims: dict) -> list[dict]:
     return rows
 
 
-def write_comparison(sims: dict, cfg: dict, out_dir) -> tuple[Path, list[dict]]:
-    """Write ``comparison.json``, the comparison chart and a report; return (dir, rows)."""
+def comparison_figure(rows: list[dict]):
+    """The comparison chart: effective CMRR, residual mains and SNR per preset."""
+    from acquire.output import figures as viz
+
+    def col(key):
+        return [np.nan if isinstance(r[key], str) or r[key] is None else r[key] for r in rows]
+
+    return viz.plot_preset_comparison([r["preset"] for r in rows], {
+        "Residual mains at ADC (µV rms RTI)": col("acquired_residual_mains_uv_rms"),
+        "Effective CMRR (dB)": col("cmrr_effective_db"),
+        "Recovered SNR (dB)": col("recovered_snr_out_db"),
+    }, log_metrics=("Residual mains at ADC (µV rms RTI)",), title="Front-end comparison")
+
+
+def write_comparison(sims: dict, configs: dict, cfg: dict, out_dir) -> Path:
+    """Write ``comparison.json``, the chart, one run directory per preset and a report; return the directory.
+
+    Each preset's sub-directory (``<out_dir>/<preset>/``) is a complete run
+    directory (:func:`write_simulation`) with that preset's own ``config.toml``.
+    """
     from acquire.output import figures as viz
     from acquire.output.report import report_from_dir
 
     out = ensure_writable_dir(out_dir)
     rows = comparison_rows(sims)
     atomic_write(out / "config.toml", to_toml(cfg).encode())
-    write_json(out / "comparison.json", {"schema": "ecgfe.comparison/1", "tool_version": acquire.__version__,
+    write_json(out / "comparison.json", {"schema": "ecgfe.comparison/1", "tool_version": __version__,
                                          "presets": rows,
                                          "metrics": {p: s.metrics for p, s in sims.items()}})
-    names = [r["preset"] for r in rows]
-
-    def col(key):
-        return [np.nan if isinstance(r[key], str) or r[key] is None else r[key] for r in rows]
-
-    fig = viz.plot_preset_comparison(names, {
-        "Residual mains at ADC (uV rms RTI)": col("acquired_residual_mains_uv_rms"),
-        "Effective CMRR (dB)": col("cmrr_effective_db"),
-        "Recovered SNR (dB)": col("recovered_snr_out_db"),
-    }, log_metrics=("Residual mains at ADC (uV rms RTI)",), title="Front-end comparison")
-    viz.save_figure(fig, out / "comparison")
+    viz.save_figure(comparison_figure(rows), out / "comparison")
     for preset, sim in sims.items():
+        write_simulation(sim, configs[preset], out / preset)
         figs = simulation_figures(sim)
         viz.save_figure(figs["time_panel"], out / f"time_panel_{preset}")
         viz.save_figure(figs["bode"], out / f"bode_{preset}")
-    report_from_dir(out, title="ecgfe comparison: " + ", ".join(names))
-    return out, rows
+    report_from_dir(out, title="ecgfe comparison: " + ", ".join(sims))
+    return out

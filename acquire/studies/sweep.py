@@ -287,7 +287,7 @@ def _run_in_worker(cfg: dict, overrides: dict) -> dict:
 
 
 @dataclass
-class SweepResult:
+class SweepRun:
     """What a sweep wrote.
 
     Attributes
@@ -328,7 +328,7 @@ def read_point(path: Path, cfg: dict) -> dict | None:
 
 
 def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
-              recording: Recording | None = None) -> SweepResult:
+              recording: Recording | None = None) -> SweepRun:
     """Run ``cfg`` at every point of the sweep and write the results to ``out_dir``.
 
     Parameters
@@ -350,7 +350,7 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
 
     Returns
     -------
-    SweepResult
+    SweepRun
 
     Raises
     ------
@@ -376,7 +376,7 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
     (out_dir / "points").mkdir(parents=True, exist_ok=True)
     ids = [point_id(p) for p in points]
     docs = {i: read_point(out_dir / "points" / f"{i}.json", c) for i, c in zip(ids, configs)}
-    result = SweepResult(out_dir, keys, [], skipped=[i for i in ids if docs[i] is not None])
+    result = SweepRun(out_dir, keys, [], skipped=[i for i in ids if docs[i] is not None])
     todo = [(i, c, p) for i, c, p in zip(ids, configs, points) if docs[i] is None]
     # Points sharing a source run back to back, so each worker's cached source is reused.
     todo.sort(key=lambda t: source_key(t[1]))
@@ -410,7 +410,8 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
     summary = {"schema": SCHEMA, "varied": dict(varies), "channel": channel, "points": result.rows}
     result.files = [atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
                     atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
-                    *sweep_figures(result.rows, keys, out_dir)]
+                    *(path for stem, fig in sweep_figures(result.rows, keys).items()
+                      for path in viz.save_figure(fig, out_dir / stem))]
     return result
 
 
@@ -444,16 +445,16 @@ def _wide(values) -> bool:
     return v.size > 1 and bool(np.all(v > 0)) and v.max() / v.min() >= 100
 
 
-def sweep_figures(rows: list[dict], keys: list[str], out_dir: Path) -> list[Path]:
+def sweep_figures(rows: list[dict], keys: list[str]) -> dict:
     """Residual mains, SNR (both taps) and QRS Se/+P figures against the first numeric key.
 
     One curve per combination of the other varied keys. No figure when no
-    varied key is numeric. Returns the files written.
+    varied key is numeric. Returns the figures by file stem.
     """
     x_key = next((k for k in keys if all(_is_number(r[k]) for r in rows)), None)
     if x_key is None:
         log.info("sweep: no numeric varied key, no figures")
-        return []
+        return {}
     others = [k for k in keys if k != x_key]
     families: dict[str, list[dict]] = {}
     for r in rows:
@@ -463,7 +464,7 @@ def sweep_figures(rows: list[dict], keys: list[str], out_dir: Path) -> list[Path
     # A Cartesian product: every family has the same x values.
     x = [r[x_key] for r in next(iter(families.values()))]
     xlabel, logx = axis_label(x_key), _wide(x)
-    files = []
+    figs = {}
 
     def curves(column):
         """Label -> y per family; a lone curve is labelled with its tap (and takes its colour)."""
@@ -472,20 +473,18 @@ def sweep_figures(rows: list[dict], keys: list[str], out_dir: Path) -> list[Path
 
     for tap in TAPS:
         residual = curves(f"{tap}.residual_mains_uv_rms")
-        fig = viz.plot_sweep(x, residual, xlabel=xlabel,
+        figs[f"residual_mains_{tap}"] = viz.plot_sweep(x, residual, xlabel=xlabel,
                              ylabel="Residual mains (µV rms, input-referred)",
                              limit=viz.ONE_MV_PP_IN_UV_RMS, logx=logx,
                              logy=_wide([v for ys in residual.values() for v in ys]),
                              title=f"Residual mains at the {tap} tap")
-        files += viz.save_figure(fig, out_dir / f"residual_mains_{tap}")
-        fig = viz.plot_sweep(x, curves(f"{tap}.snr_out_db"), xlabel=xlabel, ylabel="SNR (dB)",
-                             logx=logx, title=f"SNR at the {tap} tap")
-        files += viz.save_figure(fig, out_dir / f"snr_{tap}")
+        figs[f"snr_{tap}"] = viz.plot_sweep(x, curves(f"{tap}.snr_out_db"), xlabel=xlabel, ylabel="SNR (dB)",
+                                            logx=logx, title=f"SNR at the {tap} tap")
     for n, (label, fam) in enumerate(families.items(), start=1):
         se = [100 * _number(r["recovered.qrs_sensitivity"]) for r in fam]
         ppv = [100 * _number(r["recovered.qrs_ppv"]) for r in fam]
         title = "QRS detection at the recovered tap" + (f", {label}" if label else "")
-        fig = viz.plot_qrs_sweep(x, se, ppv, xlabel=xlabel, logx=logx, title=title)
-        files += viz.save_figure(fig, out_dir / ("qrs" if len(families) == 1 else f"qrs_{n}"))
-    return files
+        stem = "qrs" if len(families) == 1 else f"qrs_{n}"
+        figs[stem] = viz.plot_qrs_sweep(x, se, ppv, xlabel=xlabel, logx=logx, title=title)
+    return figs
 

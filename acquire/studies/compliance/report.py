@@ -39,7 +39,8 @@ def report_dict(report: ComplianceReport) -> dict:
     })
 
 
-def _figure(spec: dict):
+def compliance_figure(spec: dict):
+    """The figure of one test from its waveform spec (``ComplianceReport.figures``)."""
     from acquire.output import figures as viz
 
     if spec["kind"] == "sweep":
@@ -69,7 +70,7 @@ def write_compliance(report: ComplianceReport, out_dir: str | Path) -> dict[str,
                                       json.dumps(report_dict(report), indent=2).encode("utf-8"))}
     figs = []
     for test, spec in report.figures.items():
-        fig = _figure(spec)
+        fig = compliance_figure(spec)
         paths[f"figure:{test}"] = viz.save_figure(fig, out / f"compliance_{test}")[0]
         figs.append(fig)
     verdict = "PASS" if report.passed else "FAIL"

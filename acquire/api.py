@@ -1,0 +1,289 @@
+"""The public Python API: the same operations as the command line, on the same configuration.
+
+Every function takes the keys of the TOML configuration either as a nested
+dict (``config={"mains": {"frequency_hz": 50}}``), as a TOML file
+(``config="chain.toml"``), as ``section__key=value`` keyword arguments
+(``mains__frequency_hz=50``, ``digital__0__corner_hz=0.5``) or as ``--set``
+strings (``sets=["amplifier.cmrr_db=90"]``); they are resolved by
+:func:`acquire.config.resolve_config` exactly as the CLI resolves them, in
+that order (defaults, ``config``, ``sets``, keyword arguments). Results are
+objects with ``.metrics``, ``.plot()`` and ``.save(out_dir)``
+(:mod:`acquire.results`).
+
+Heavy modules are imported inside the functions, so ``import acquire``
+stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+Progress = Callable[[int, int], None]
+
+
+def _values(source, preset, keys: dict) -> dict:
+    """Typed ``{"section.key": value}`` overrides from the shortcut arguments and ``section__key`` keywords."""
+    values = {"source.name": source, "amplifier.preset": preset}
+    values = {k: v for k, v in values.items() if v is not None}
+    for name, value in keys.items():
+        if "__" not in name:
+            raise TypeError(f"unexpected keyword argument {name!r}; configuration keys are written "
+                            f"section__key (e.g. amplifier__cmrr_db=90).")
+        values[name.replace("__", ".")] = value
+    return values
+
+
+def load_config(config=None, *, source: str | None = None, preset: str | None = None,
+                sets: Sequence[str] = (), **keys) -> dict:
+    """The effective configuration of a run, as the CLI's ``config show`` prints it.
+
+    Parameters
+    ----------
+    config : path, dict or None
+        A TOML file or a nested dict of sections, merged over the defaults.
+    source : str, optional
+        ``"synthetic"``, a PhysioNet name (``"mitdb/100"``) or a WFDB path.
+    preset : str, optional
+        Amplifier preset (``acquire.presets()`` lists them).
+    sets : sequence of str
+        ``"section.key=value"`` overrides, as ``--set``.
+    **keys
+        ``section__key=value`` overrides, applied last.
+
+    Returns
+    -------
+    dict
+        The checked configuration.
+
+    Examples
+    --------
+    >>> import acquire
+    >>> cfg = acquire.load_config(preset="ad8232", mains__frequency_hz=50)
+    >>> cfg["amplifier"], cfg["digital"][1]["f0_hz"]
+    ({'preset': 'ad8232'}, 50.0)
+    """
+    from acquire.config import resolve_config
+
+    return resolve_config(config, sets=sets, values=_values(source, preset, keys))
+
+
+def simulate(source: str | None = None, preset: str | None = None, *, config=None,
+             sets: Sequence[str] = (), progress: Progress | None = None, **keys):
+    """Simulate a front end on a record and measure how faithfully the ECG was recovered.
+
+    Parameters
+    ----------
+    source, preset, config, sets, **keys
+        The configuration, as in :func:`load_config`.
+    progress : callable(done, total), optional
+        Called as source samples are processed.
+
+    Returns
+    -------
+    acquire.results.SimulationResult
+        ``.metrics`` is the ``ecgfe.metrics/1`` document (README, "The
+        metrics document"); ``.plot()`` returns the figures; ``.save(dir)``
+        writes the output directory.
+
+    Examples
+    --------
+    >>> import acquire
+    >>> sim = acquire.simulate(preset="ina128", source__duration_s=10)
+    >>> round(sim.metrics["mains_hz"])
+    60
+    """
+    from acquire.evaluation.evaluate import simulate as run_simulation
+    from acquire.results import SimulationResult
+    from acquire.sources.loader import load_configured
+
+    cfg = load_config(config, source=source, preset=preset, sets=sets, **keys)
+    recording = load_configured(cfg["source"])
+    return SimulationResult(run_simulation(cfg, recording, progress=progress), cfg)
+
+
+def compare(presets: Sequence[str], source: str | None = None, *, config=None, sets: Sequence[str] = (),
+            progress: Callable[[str, int, int], Progress | None] | None = None, **keys):
+    """Run one scenario through several amplifier presets on the same source.
+
+    Parameters
+    ----------
+    presets : sequence of str
+        Two or more preset names.
+    source, config, sets, **keys
+        The shared scenario, as in :func:`load_config` (``amplifier`` keys
+        other than the preset are not allowed: each preset is used as it is).
+    progress : callable(name, index, total) -> progress callback, optional
+        Called before each preset; returns the callback for that run.
+
+    Returns
+    -------
+    acquire.results.ComparisonResult
+
+    Examples
+    --------
+    >>> import acquire
+    >>> cmp = acquire.compare(["ad8232", "ina128"], source__duration_s=10)
+    >>> [row["preset"] for row in cmp.rows]
+    ['ad8232', 'ina128']
+    """
+    import copy
+
+    from acquire.evaluation.evaluate import simulate as run_simulation
+    from acquire.frontend import resolve_preset
+    from acquire.results import ComparisonResult
+    from acquire.sources.loader import load_configured
+
+    presets = list(presets)
+    if len(presets) < 2:
+        raise ValueError(f"compare needs at least two presets; got {presets!r}.")
+    base = load_config(config, source=source, sets=sets, **keys)
+    for name in presets:  # fail on a typo before any work
+        resolve_preset({"preset": name})
+    recording = load_configured(base["source"])
+    sims, configs = {}, {}
+    for i, name in enumerate(presets):
+        cfg = copy.deepcopy(base)
+        cfg["amplifier"] = {"preset": name}
+        configs[name] = cfg
+        sims[name] = run_simulation(cfg, recording,
+                                    progress=progress(name, i, len(presets)) if progress else None)
+    return ComparisonResult(sims, configs, base)
+
+
+def sweep(vary: Sequence, source: str | None = None, *, out, jobs: int = 1, config=None,
+          sets: Sequence[str] = (), progress: Progress | None = None, **keys):
+    """Run the scenario at every point of a parameter grid (resumable; points are files in ``out``).
+
+    Parameters
+    ----------
+    vary : sequence of str or (key, values)
+        ``"KEY=START:STOP:STEP"`` or ``"KEY=v1,v2,..."`` strings (as
+        ``--vary``) or ``(key, values)`` pairs; the points are their
+        Cartesian product.
+    out : path
+        Output directory; finished points found there are not rerun.
+    jobs : int
+        Worker processes (results do not depend on it).
+    source, config, sets, **keys
+        The base scenario, as in :func:`load_config`.
+
+    Returns
+    -------
+    acquire.results.SweepResult
+
+    Examples
+    --------
+    >>> import acquire, tempfile
+    >>> sw = acquire.sweep(["amplifier.cmrr_db=80,100"], out=tempfile.mkdtemp(), source__duration_s=10)
+    >>> [row["amplifier.cmrr_db"] for row in sw.rows]
+    [80, 100]
+    """
+    from acquire.results import SweepResult
+    from acquire.studies.sweep import parse_vary, run_sweep
+
+    if not vary:
+        raise ValueError("a sweep needs at least one varied key, e.g. 'amplifier.cmrr_db=60:140:10'.")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1; got {jobs}.")
+    varies = [parse_vary(v) if isinstance(v, str) else (v[0], list(v[1])) for v in vary]
+    cfg = load_config(config, source=source, sets=sets, **keys)
+    return SweepResult(run_sweep(cfg, varies, out, jobs=jobs, progress=progress), cfg)
+
+
+def comply(preset: str | None = None, standard: str = "iec60601-2-27", *, config=None,
+           sets: Sequence[str] = (), duration_scale: float = 1.0, progress: Progress | None = None,
+           **keys):
+    """Run a standard's front-end bench tests on the modelled device.
+
+    Parameters
+    ----------
+    preset, config, sets, **keys
+        The device, as in :func:`load_config`.
+    standard : str or path
+        ``"iec60601-2-27"``, ``"iec60601-2-25"``, ``"aami-ec11"``,
+        ``"aami-ec13"`` or a limits TOML file.
+    duration_scale : float
+        Multiplies the 60 s CMR window (e.g. 0.1 for a quick check).
+
+    Returns
+    -------
+    acquire.results.ComplianceResult
+        ``.passed``, ``.exit_code`` (0 pass, 3 fail), ``.rows``.
+
+    Examples
+    --------
+    >>> import acquire
+    >>> bench = acquire.comply("ads1298", "aami-ec13", duration_scale=0.1)
+    >>> bench.exit_code in (0, 3)
+    True
+    """
+    from acquire.results import ComplianceResult
+    from acquire.studies.compliance.procedures import run_compliance
+    from acquire.studies.compliance.standards import load_standard
+
+    profile = load_standard(standard)  # a typo fails before any work
+    cfg = load_config(config, preset=preset, sets=sets, **keys)
+    return ComplianceResult(run_compliance(cfg, profile, progress=progress, duration_scale=duration_scale))
+
+
+def compliance_matrix(presets: Sequence[str] | None = None, standards: Sequence[str] | None = None, *,
+                      config=None, sets: Sequence[str] = (), duration_scale: float | None = None,
+                      progress: Progress | None = None, **keys):
+    """Every preset against every standard profile (default: all of both), on one base configuration.
+
+    Returns
+    -------
+    acquire.results.ComplianceMatrix
+        ``.rows``: one row per preset with the verdict per profile.
+
+    Examples
+    --------
+    >>> import acquire.api
+    >>> m = acquire.api.compliance_matrix(["ads1298"], ["aami-ec13"])
+    >>> m.rows[0]["preset"]
+    'ads1298'
+    """
+    from acquire.results import ComplianceMatrix
+    from acquire.studies.compliance.report import MATRIX_DURATION_SCALE, preset_compliance_matrix
+
+    cfg = load_config(config, sets=sets, **keys)
+    scale = MATRIX_DURATION_SCALE if duration_scale is None else duration_scale
+    return ComplianceMatrix(preset_compliance_matrix(presets, standards, cfg=cfg, duration_scale=scale,
+                                                     progress=progress))
+
+
+def validate_config(config) -> dict:
+    """Check a configuration (file or dict): keys, values, and that the chain builds; return it resolved.
+
+    Examples
+    --------
+    >>> import acquire.api
+    >>> acquire.api.validate_config({"amplifier": {"preset": "ad620"}})["amplifier"]
+    {'preset': 'ad620'}
+    """
+    from acquire.frontend import build_frontend
+
+    cfg = load_config(config)
+    build_frontend(cfg, 360.0, 1)
+    return cfg
+
+
+def presets() -> list[dict]:
+    """Key figures of every built-in amplifier preset, with the sources of their numbers.
+
+    Returns
+    -------
+    list of dict
+        One row per preset: ``name``, ``kind``, ``gain_v_per_v``,
+        ``cmrr_db_at_60_hz``, ``bandwidth_hz``, ``noise_v_per_rthz``,
+        ``adc_noise_v_rms``, ``description``, ``cmrr_source``.
+
+    Examples
+    --------
+    >>> import acquire
+    >>> "ad8232" in [row["name"] for row in acquire.presets()]
+    True
+    """
+    from frontend_models.presets import preset_table
+
+    return preset_table()
