@@ -129,16 +129,16 @@ def compare(presets: Sequence[str], source: str | None = None, *, config=None, s
     import copy
 
     from acquire.evaluation.evaluate import simulate as run_simulation
-    from acquire.frontend import resolve_preset
     from acquire.results import ComparisonResult
     from acquire.sources.loader import load_configured
+    from frontend_models.presets import resolve_model
 
     presets = list(presets)
     if len(presets) < 2:
         raise ValueError(f"compare needs at least two presets; got {presets!r}.")
     base = load_config(config, source=source, sets=sets, **keys)
     for name in presets:  # fail on a typo before any work
-        resolve_preset({"preset": name})
+        resolve_model({"preset": name})
     recording = load_configured(base["source"])
     sims, configs = {}, {}
     for i, name in enumerate(presets):

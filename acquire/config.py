@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 from acquire._check import suggest
+from frontend_models.presets import MODEL_KEYS
 
 #: Defaults: a diagnostic-band front end on a 60 Hz grid, patient floating at
 #: a realistic body common-mode voltage (120 V mains, 3 pF to mains, 300 pF to
@@ -50,7 +51,7 @@ OPTIONAL_KEYS: dict[str, set[str]] = {
     "body": {"cm_v_rms", "c_body_mains_f", "c_body_ground_f", "z_ref_ohm", "drl_loop_gain",
              "drl_bandwidth_hz", "loop_area_m2", "flux_density_t"},
     "electrodes": {"r_s_ohm", "r_d_ohm", "c_d_f", "noise_v_rms", "offset_drift_v_per_rts"},
-    "amplifier": {"file", "gain_v_per_v", "cmrr_db", "bandwidth_hz", "gbw_hz", "noise_v_per_rthz",
+    "amplifier": {*MODEL_KEYS, "gain_v_per_v", "cmrr_db", "bandwidth_hz", "gbw_hz", "noise_v_per_rthz",
                   "noise_corner_hz", "current_noise_a_per_rthz", "bias_current_a", "offset_v",
                   "offset_current_a", "output_swing_v", "cmrr_corner_hz", "cmrr_hf_point",
                   "input_cm_range_v", "dc_block_hz", "z_cm_r_ohm", "z_cm_c_f"},
@@ -113,7 +114,7 @@ def merge(cfg: dict, user: dict) -> None:
         elif not isinstance(value, dict):
             raise ConfigError(f"[{section}] must be a table; got {value!r}.")
         else:
-            if section == "amplifier" and ("preset" in value or "file" in value):
+            if section == "amplifier" and set(MODEL_KEYS) & set(value):
                 cfg["amplifier"] = {}
             cfg[section].update(copy.deepcopy(value))
 
@@ -137,7 +138,7 @@ def set_dotted(cfg: dict, item: str) -> None:
 def set_value(cfg: dict, key: str, value) -> None:
     """Set the dotted ``key`` (``section.key`` or ``digital.N.key``) of ``cfg`` to ``value`` in place.
 
-    Setting ``amplifier.preset`` or ``amplifier.file`` starts the amplifier
+    Setting a model key (``amplifier.preset``, ``file``, ...) starts the amplifier
     table afresh, so a preset's values never mix with another's overrides.
     """
     parts = key.split(".")
@@ -154,7 +155,7 @@ def set_value(cfg: dict, key: str, value) -> None:
     section, name = parts
     if section not in DEFAULTS:
         raise ConfigError(f"unknown config section {section!r} in {key!r}.{suggest(section, DEFAULTS)}")
-    if section == "amplifier" and name in ("preset", "file"):
+    if section == "amplifier" and name in MODEL_KEYS:
         cfg["amplifier"] = {}
     cfg[section][name] = value
 

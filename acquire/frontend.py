@@ -35,7 +35,7 @@ from acquire.analog.resample import Resampler
 from acquire.runner import Frontend
 from acquire.stage import Chain
 from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
-from frontend_models.presets import amp_params_for_gain, get_preset, load_user_preset
+from frontend_models.presets import MODEL_KEYS, amp_params_for_gain, resolve_model
 
 #: Post-amplifier settings when neither the preset nor the config gives them.
 POST_DEFAULTS = {"ac_coupling_hz": 0.0, "ac_coupling_order": 1, "gain2_v_per_v": 1.0,
@@ -50,13 +50,6 @@ EXCLUSIVE_AMP_FIELDS = {"bandwidth_hz": "gbw_hz", "gbw_hz": "bandwidth_hz",
 SEED_STREAMS = {"mains": 1, "electrodes": 2, "amplifier": 3, "adc": 4}
 
 
-def resolve_preset(amp_cfg: dict):
-    """The preset named by ``[amplifier]`` (``preset`` or a user ``file``)."""
-    if "file" in amp_cfg:
-        return load_user_preset(amp_cfg["file"])
-    return get_preset(str(amp_cfg.get("preset", "ina128")))
-
-
 def amplifier_params(amp_cfg: dict) -> tuple[InAmpParams, object]:
     """InAmpParams from a preset plus the config's overrides, and the preset.
 
@@ -66,8 +59,8 @@ def amplifier_params(amp_cfg: dict) -> tuple[InAmpParams, object]:
     (bandwidth vs gain-bandwidth, corner vs high-frequency point) clears the
     other.
     """
-    preset = resolve_preset(amp_cfg)
-    over = {k: v for k, v in amp_cfg.items() if k not in ("preset", "file", "z_cm_r_ohm", "z_cm_c_f")}
+    preset = resolve_model(amp_cfg)
+    over = {k: v for k, v in amp_cfg.items() if k not in (*MODEL_KEYS, "z_cm_r_ohm", "z_cm_c_f")}
     params = preset.amp
     if {"z_cm_r_ohm", "z_cm_c_f"} & set(amp_cfg):
         over["z_cm"] = ParallelRC(float(amp_cfg.get("z_cm_r_ohm", params.z_cm.r_ohm)),

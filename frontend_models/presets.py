@@ -298,3 +298,14 @@ def preset_table() -> list[dict]:
             "cmrr_source": p.sources.get(cmrr_key, ""),
         })
     return rows
+
+
+#: ``[amplifier]`` keys that name the model; setting one starts the table afresh.
+MODEL_KEYS = ("preset", "file")
+
+
+def resolve_model(amp_cfg: dict) -> Preset:
+    """The amplifier model an ``[amplifier]`` table names: a built-in ``preset`` or a user ``file``."""
+    if "file" in amp_cfg:
+        return load_user_preset(amp_cfg["file"])
+    return get_preset(str(amp_cfg.get("preset", "ina128")))

@@ -17,8 +17,8 @@ PACKAGES = ("acquire", "frontend_models")
 #: runner and front-end builder chain them; evaluation scores runs; output writes them;
 #: studies run many; the API and its result objects sit on top.)
 LAYERS = [
-    ("acquire._check", "acquire._version", "acquire.noise", "acquire.stage", "acquire.config"),
-    ("acquire.sources", "acquire.analog", "acquire.digital", "frontend_models"),
+    ("acquire._check", "acquire._version", "acquire.noise", "acquire.stage"),
+    ("acquire.sources", "acquire.analog", "acquire.digital", "frontend_models", "acquire.config"),
     ("acquire.frontend", "acquire.runner"),
     ("acquire.evaluation",),
     ("acquire.output",),
