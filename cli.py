@@ -227,9 +227,9 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
 
 def summary(doc: dict) -> str:
     """A short human summary of a metrics document."""
-    keys = ["residual_mains_uv_rms", "cmrr_effective_db", "snr_out_db", "prdn_percent", "qrs_sensitivity",
-            "qrs_ppv", "saturated_fraction"]
-    rows = [{"channel": ch, "tap": tap, **{k: taps[tap][k] for k in keys}}
+    keys = ["residual_mains_uv_rms", "cmrr_effective_db", "mains_rejection_db", "snr_out_db", "prdn_percent",
+            "qrs_sensitivity", "qrs_ppv", "saturated_fraction"]
+    rows = [{"channel": ch, "tap": tap, **{k: taps[tap].get(k) for k in keys}}
             for ch, taps in doc["channels"].items() for tap in ("acquired", "recovered")]
     src = doc["provenance"]["source"]
     name = src.get("record") and f"{src.get('database')}/{src.get('record')}" or src.get("generator", "?")

@@ -60,7 +60,7 @@ def amplifier_params(amp_cfg: dict) -> tuple[InAmpParams, object]:
     other.
     """
     preset = resolve_model(amp_cfg)
-    over = {k: v for k, v in amp_cfg.items() if k not in (*MODEL_KEYS, "z_cm_r_ohm", "z_cm_c_f")}
+    over = {k: v for k, v in amp_cfg.items() if k not in (*MODEL_KEYS, "z_cm_r_ohm", "z_cm_c_f", "cmrr_polarity")}
     params = preset.amp
     if {"z_cm_r_ohm", "z_cm_c_f"} & set(amp_cfg):
         over["z_cm"] = ParallelRC(float(amp_cfg.get("z_cm_r_ohm", params.z_cm.r_ohm)),
@@ -79,6 +79,55 @@ def amplifier_params(amp_cfg: dict) -> tuple[InAmpParams, object]:
         return dataclasses.replace(params, **over), preset
     except TypeError as exc:  # unknown field from a user file or --set
         raise ValueError(f"[amplifier]: {exc}") from None
+
+
+#: ``amplifier.cmrr_polarity`` names; a number is a phase in degrees.
+POLARITIES = ("worst", "best", "+", "-")
+
+
+def cmrr_phase_rad(polarity, amp: InAmpParams, electrodes: ElectrodeParams, f_hz: float) -> float:
+    """The common-mode gain's phase for ``amplifier.cmrr_polarity`` at the mains frequency ``f_hz``.
+
+    Parameters
+    ----------
+    polarity : {"worst", "best", "+", "-"} or float
+        ``"worst"`` (the default) turns A_cm so that its error adds to the
+        electrode divider's in magnitude at ``f_hz``:
+        |A_cm + D A_d| = |A_cm| + |D A_d|, so 1/CMRR_eff = 1/|CMRR| + |D|;
+        ``"best"`` opposes them (|A_cm| - |D A_d|, the favourable case a real
+        part is not guaranteed to have); ``"+"``/``"-"``: A_cm in phase with
+        v_cm or opposite; a number: that phase in degrees.
+    amp : InAmpParams
+        With ``cmrr_phase_rad = 0``.
+    electrodes : ElectrodeParams
+    f_hz : float
+
+    Notes
+    -----
+    A datasheet gives |CMRR|; its sign comes from resistor mismatch and its
+    phase from capacitive mismatch, so a design must assume the worst.
+    """
+    if isinstance(polarity, bool):
+        raise ValueError(f"amplifier.cmrr_polarity must be one of {POLARITIES} or a phase in degrees; "
+                         f"got {polarity!r}.")
+    if isinstance(polarity, (int, float)):
+        if not math.isfinite(polarity):
+            raise ValueError(f"amplifier.cmrr_polarity in degrees must be finite; got {polarity!r}.")
+        return math.radians(polarity)
+    check_option("amplifier.cmrr_polarity", polarity, POLARITIES)
+    if polarity in ("+", "-"):
+        return 0.0 if polarity == "+" else math.pi
+    d = divider_transfer(electrodes, amp, f_hz) * complex(amp.diff_gain(f_hz))
+    if d == 0:
+        return 0.0 if polarity == "worst" else math.pi
+    phase = float(np.angle(d) - np.angle(complex(amp.cm_gain(f_hz))))
+    return phase if polarity == "worst" else phase + math.pi
+
+
+def divider_transfer(electrodes: ElectrodeParams, amp: InAmpParams, f_hz):
+    """The CM-to-DM divider D(f) of the electrodes against the amplifier's inputs (mismatch, cables)."""
+    shunt_pos, shunt_neg = electrodes.input_shunts(amp.z_cm, amp.z_cm_mismatch)
+    return cm_to_dm_transfer(f_hz, electrodes.z_pos, electrodes.z_neg, shunt_pos, shunt_neg)
 
 
 def lumped(parts) -> ElectrodeImpedance:
@@ -167,6 +216,8 @@ def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool 
                                   output_swing_v=math.inf, input_cm_range_v=(-math.inf, math.inf))
         electrodes = dataclasses.replace(electrodes, offset_v=0.0, offset_drift_v_per_rts=0.0,
                                          noise_v_rms=0.0)
+    amp = dataclasses.replace(amp, cmrr_phase_rad=cmrr_phase_rad(
+        cfg["amplifier"].get("cmrr_polarity", "worst"), amp, electrodes, mains.center_hz))
     stages = []
     if not math.isclose(fs_src_hz, fs_sim):
         stages.append(("resample", Resampler(fs_src_hz, fs_sim)))
@@ -174,7 +225,7 @@ def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool 
         stages.append(("mains", MainsStage(mains, body, fs_sim, seed=seed + SEED_STREAMS["mains"])))
     stages += [
         ("electrodes", ElectrodeStage(electrodes, amp.z_cm, fs_sim, n_channels,
-                                      seed=seed + SEED_STREAMS["electrodes"])),
+                                      seed=seed + SEED_STREAMS["electrodes"], z_cm_mismatch=amp.z_cm_mismatch)),
         ("amplifier", InstrumentationAmplifier(amp, fs_sim, z_pos=lumped(electrodes.z_pos),
                                                z_neg=lumped(electrodes.z_neg), n_channels=n_channels,
                                                seed=seed + SEED_STREAMS["amplifier"])),
@@ -220,6 +271,29 @@ def chain_response(frontend: Frontend, f_hz) -> np.ndarray:
     return h / float(frontend.info["post"]["gain2_v_per_v"])
 
 
+def tap_gain_rel(frontend: Frontend, f_hz) -> float:
+    """|A_d(f)| of the chain up to the acquired tap (amplifier, post stages, ADC) over the nominal gain."""
+    amp = frontend.analog["amplifier"].params
+    return float(np.abs(amp.diff_gain(f_hz) / amp.gain_v_per_v * chain_response(frontend, f_hz)).item())
+
+
+def analytic_cmrr_effective_db(frontend: Frontend, f_hz):
+    """Effective CMRR of the front end, |A_d(f)| / |A_cm(f) + D(f) A_d(f)|, dB (analytic).
+
+    A_d and A_cm are the amplifier's differential and common-mode gains (the
+    configured phase included) and D the electrode divider
+    (:func:`divider_transfer`); the stages after the amplifier scale both
+    alike, so this is the CMRR_eff of the chain up to the ADC at every f
+    (Winter & Webster 1983; facts.md 2.2).
+    """
+    amp = frontend.analog["amplifier"].params
+    a_d = amp.diff_gain(f_hz)
+    error = amp.cm_gain(f_hz) + divider_transfer(frontend.info["electrodes"], amp, f_hz) * a_d
+    with np.errstate(divide="ignore"):
+        out = 20 * np.log10(np.abs(a_d) / np.abs(error))
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def predicted_residual_mains(frontend: Frontend) -> list[tuple[float, float]]:
     """Analytic input-referred mains residual at the ADC, per harmonic: ``(f_hz, V rms)``.
 
@@ -239,7 +313,7 @@ def predicted_residual_mains(frontend: Frontend) -> list[tuple[float, float]]:
     g = amp.params.gain_v_per_v
     out = []
     for f, v_cm in cm_harmonics(frontend.info["mains"], frontend.info["body"]):
-        d = cm_to_dm_transfer(f, el.z_pos, el.z_neg, amp.params.z_cm)
+        d = divider_transfer(el, amp.params, f)
         e = v_cm * (amp.cm_gain(f) + d * amp.diff_gain(f)) / g * chain_response(frontend, f)
         out.append((f, float(np.abs(e).item())))
     return out

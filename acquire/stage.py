@@ -9,6 +9,7 @@ of stages is itself a stage.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,12 +38,27 @@ class Chunk:
         Absolute index (at this chunk's rate) of the first sample. Stages that
         synthesise signals take their phase from it, so chunking cannot
         change what they produce.
+    cm_quad_v, cm_quad_dvdt_v_per_s : ndarray, shape (n_samples,), optional
+        The quadrature partner of ``cm_v`` (its Hilbert transform: every
+        harmonic delayed by 90 degrees) and its exact derivative, generated
+        analytically with ``cm_v``. The amplifier uses them to apply a
+        common-mode gain of any phase (``cmrr_phase_rad``).
     """
 
     diff_v: np.ndarray
     cm_v: np.ndarray | None = None
     cm_dvdt_v_per_s: np.ndarray | None = None
     start_sample: int = 0
+    cm_quad_v: np.ndarray | None = None
+    cm_quad_dvdt_v_per_s: np.ndarray | None = None
+
+    def with_diff(self, diff_v: np.ndarray) -> "Chunk":
+        """This chunk with ``diff_v`` replaced; the common-mode fields pass unchanged."""
+        return dataclasses.replace(self, diff_v=diff_v)
+
+    def common_mode(self) -> tuple:
+        """``(cm_v, cm_dvdt_v_per_s, cm_quad_v, cm_quad_dvdt_v_per_s)``."""
+        return self.cm_v, self.cm_dvdt_v_per_s, self.cm_quad_v, self.cm_quad_dvdt_v_per_s
 
     @property
     def n_samples(self) -> int:

@@ -17,17 +17,12 @@ from acquire._check import FrontendWarning, check_below_nyquist, check_positive
 from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk
+from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
+                                         pink_noise_sos, scaled,
+                                         unit_phasor, warp_hz)
 
-#: Upper edge of the band where the discretised filters are checked against
-#: the analytic response, as a fraction of the sampling rate.
-ACCURACY_BAND_FRACTION = 0.4
 #: Largest accepted magnitude error in that band before a warning, dB.
 ACCURACY_DB = 0.1
-#: Lowest pole of the 1/f (pink) noise synthesis filter; the synthesised
-#: spectrum is flat below it.
-PINK_F_MIN_HZ = 0.01
-#: Pole-zero pairs per decade of the pink-noise filter.
-PINK_PAIRS_PER_DECADE = 2
 #: Samples per random-number block; noise for absolute sample ``n`` comes
 #: from block ``n // NOISE_BLOCK_SAMPLES``, so chunking cannot change it.
 NOISE_BLOCK_SAMPLES = 8192
@@ -87,11 +82,22 @@ class InAmpParams:
         Common-mode input impedance of each input (default 10 GOhm || 5 pF,
         a generic value; presets give the datasheet's). Used by the electrode
         stage for the CM-to-DM divider, not applied here.
+    z_cm_mismatch : float
+        Signed mismatch of the two inputs' common-mode impedances: the
+        positive input has Z_cm (1 + m/2), the negative Z_cm (1 - m/2)
+        (|m| < 1). Used by the electrode stage's divider.
     z_diff : ParallelRC or None
         Differential input impedance, for the electrode stage.
     dc_block_hz : float
         Corner of a first-order dc-blocking high-pass on the amplified signal
         (integrator feedback, as in the AD8232); 0 for a dc-coupled amplifier.
+    cmrr_phase_rad : float
+        Phase of the common-mode gain, radians: A_cm(f) is multiplied by
+        exp(j cmrr_phase_rad). A datasheet gives |CMRR| only; its sign and
+        phase come from the part's resistor and capacitor mismatch, so they
+        are unknown. 0 is a common-mode gain in phase with v_cm, pi the
+        opposite sign; :func:`acquire.frontend.amplifier_params` chooses the
+        worst case by default (``amplifier.cmrr_polarity``).
 
     Notes
     -----
@@ -118,6 +124,8 @@ class InAmpParams:
     z_cm: ParallelRC = field(default_factory=lambda: ParallelRC(10e9, 5e-12))
     z_diff: ParallelRC | None = None
     dc_block_hz: float = 0.0
+    z_cm_mismatch: float = 0.0
+    cmrr_phase_rad: float = 0.0
 
     def __post_init__(self):
         check_positive("gain_v_per_v", self.gain_v_per_v)
@@ -144,9 +152,11 @@ class InAmpParams:
             check_positive("gbw_hz", self.gbw_hz)
         for name in ("noise_v_per_rthz", "noise_corner_hz", "current_noise_a_per_rthz", "dc_block_hz"):
             check_positive(name, getattr(self, name), allow_zero=True)
-        for name in ("bias_current_a", "offset_current_a", "offset_v"):
+        for name in ("bias_current_a", "offset_current_a", "offset_v", "cmrr_phase_rad"):
             _finite(name, getattr(self, name))
         _positive_or_inf("output_swing_v", self.output_swing_v)
+        if not abs(_finite("z_cm_mismatch", self.z_cm_mismatch)) < 1:
+            raise ValueError(f"z_cm_mismatch must be a fraction with |z_cm_mismatch| < 1; got {self.z_cm_mismatch!r}.")
         lo, hi = self.input_cm_range_v
         if not float(lo) < float(hi):
             raise ValueError(f"input_cm_range_v must be (min_v, max_v) with min_v < max_v; "
@@ -185,69 +195,14 @@ class InAmpParams:
         return self.gain_v_per_v * self._band(f_hz)
 
     def cm_gain(self, f_hz) -> np.ndarray:
-        """Analytic common-mode gain (G / CMRR_dc)(1 + j f/f_z) times the band shape."""
+        """Analytic common-mode gain (G / CMRR_dc)(1 + j f/f_z) exp(j phase) times the band shape."""
         zero = 1.0 + 1j * np.asarray(f_hz, dtype=float) / self.cmrr_zero_hz
-        return self.gain_v_per_v * 10 ** (-self.cmrr_db / 20) * zero * self._band(f_hz)
+        rotation = complex(*unit_phasor(self.cmrr_phase_rad))
+        return self.gain_v_per_v * 10 ** (-self.cmrr_db / 20) * rotation * zero * self._band(f_hz)
 
     def cmrr_db_at(self, f_hz) -> np.ndarray:
         """|CMRR(f)| in dB: cmrr_db - 10 log10(1 + (f/f_z)^2)."""
         return self.cmrr_db - 10 * np.log10(1.0 + (np.asarray(f_hz, dtype=float) / self.cmrr_zero_hz) ** 2)
-
-
-def _bilinear_sos(num_s, den_s, fs_hz: float, f_warp_hz: float) -> np.ndarray:
-    """Bilinear transform of num_s/den_s (highest power first), exact at ``f_warp_hz``."""
-    k = 2 * np.pi * f_warp_hz / math.tan(math.pi * f_warp_hz / fs_hz)
-    b, a = signal.bilinear(num_s, den_s, fs=k / 2)
-    return signal.tf2sos(b, a)
-
-
-def _magnitude_matched_sos(z: ElectrodeImpedance, tau_s: float, fs_hz: float) -> np.ndarray:
-    """First-order filter with |H| = |Z(f)| at dc and 0.4 fs, for noise shaping (phase is irrelevant).
-
-    H(z) = k (1 + b z^-1) / (1 - p z^-1) with the matched pole p = exp(-1/(tau fs));
-    k and the minimum-phase b solve |H(1)| = Z(0) and |H(e^{j 0.8 pi})| = |Z(0.4 fs)|.
-    Within 0.3 dB of |Z(f)| over (0, 0.4 fs] for any pole, where a bilinear
-    section of a pole far below fs/2 is several dB low near 0.4 fs.
-    """
-    c = math.cos(2 * math.pi * ACCURACY_BAND_FRACTION)
-    a0, a1 = z.r_dc_ohm, abs(z.z_ohm(ACCURACY_BAND_FRACTION * fs_hz))
-    p = math.exp(-1 / (tau_s * fs_hz))
-    r = (a1 / a0) ** 2 * (1 + p * p - 2 * p * c) / (1 - p) ** 2
-    # (1 - r) b^2 + 2 (c - r) b + (1 - r) = 0 has roots b and 1/b; take |b| <= 1.
-    b = 0.0 if math.isclose(r, 1.0) else float(min(np.roots([1 - r, 2 * (c - r), 1 - r]).real, key=abs))
-    k = a0 * (1 - p) / (1 + b)
-    return np.array([[k, k * b, 0.0, 1.0, -p, 0.0]])
-
-
-def _warp_hz(f_pole_hz: float, fs_hz: float) -> float:
-    """Prewarp frequency: the pole itself, or the top of the accuracy band if higher."""
-    return min(f_pole_hz, ACCURACY_BAND_FRACTION * fs_hz)
-
-
-def pink_noise_sos(fs_hz: float) -> np.ndarray:
-    """Filter that turns unit one-sided-PSD white noise into PSD 1/f (V^2/Hz per V^2).
-
-    Notes
-    -----
-    Interlaced real poles p_k = f_min r^k and zeros p_k sqrt(r), r =
-    10^(1/PINK_PAIRS_PER_DECADE), from f_min = 0.01 Hz until a pole passes
-    fs/2: the rational approximation of 1/f noise (Keshner, Proc. IEEE
-    70(3):212, 1982; alternatives reviewed by Kasdin, Proc. IEEE 83(5):802,
-    1995). Equivalent in spectrum to a bank of low-passed white sources with
-    the same poles, but it needs one white source instead of one per pole. Discretised by the bilinear transform; the gain
-    makes the mean of 10 log10(|H|^2 f) over 0.1 Hz .. fs/10 zero. With two
-    pairs per decade the realised PSD is within +-0.15 dB of 1/f from 0.1 Hz
-    to fs/10 (checked in tests); below 0.01 Hz it flattens.
-    """
-    n_pairs = math.ceil(math.log10(fs_hz / 2 / PINK_F_MIN_HZ) * PINK_PAIRS_PER_DECADE) + 1
-    poles_hz = PINK_F_MIN_HZ * 10 ** (np.arange(n_pairs) / PINK_PAIRS_PER_DECADE)
-    zeros_hz = poles_hz * 10 ** (0.5 / PINK_PAIRS_PER_DECADE)
-    z, p, k = signal.bilinear_zpk(-2 * np.pi * zeros_hz, -2 * np.pi * poles_hz, 1.0, fs_hz)
-    sos = signal.zpk2sos(z, p, k)
-    f_hz = np.logspace(-1, math.log10(fs_hz / 10), 200)
-    _, h = signal.sosfreqz(sos, worN=f_hz, fs=fs_hz)
-    sos[0, :3] *= 10 ** (-np.mean(10 * np.log10(np.abs(h) ** 2 * f_hz)) / 20)
-    return sos
 
 
 class InstrumentationAmplifier:
@@ -339,10 +294,10 @@ class InstrumentationAmplifier:
 
         p, g = params, params.gain_v_per_v
         f_c = p.f_3db_hz
-        sos = [_bilinear_sos([2 * np.pi * f_c], [1.0, 2 * np.pi * f_c], fs_hz, _warp_hz(f_c, fs_hz))]
+        sos = [bilinear_sos([2 * np.pi * f_c], [1.0, 2 * np.pi * f_c], fs_hz, warp_hz(f_c, fs_hz))]
         if p.dc_block_hz:
             w_h = 2 * np.pi * p.dc_block_hz
-            sos.append(_bilinear_sos([1.0, 0.0], [1.0, w_h], fs_hz, _warp_hz(p.dc_block_hz, fs_hz)))
+            sos.append(bilinear_sos([1.0, 0.0], [1.0, w_h], fs_hz, warp_hz(p.dc_block_hz, fs_hz)))
         self._band_sos = np.vstack(sos)
         self._check_band_accuracy()
 
@@ -351,7 +306,7 @@ class InstrumentationAmplifier:
         if p.noise_v_per_rthz:
             self._noise_paths[_STREAM_WHITE] = g * p.noise_v_per_rthz * sigma
         if p.noise_v_per_rthz and p.noise_corner_hz:
-            self._noise_paths[_STREAM_PINK] = _scaled(
+            self._noise_paths[_STREAM_PINK] = scaled(
                 pink_noise_sos(fs_hz), g * p.noise_v_per_rthz * math.sqrt(p.noise_corner_hz) * sigma)
         for stream, z, sign in ((_STREAM_I_POS, z_pos, 1.0), (_STREAM_I_NEG, z_neg, -1.0)):
             if z is None or not p.current_noise_a_per_rthz:
@@ -359,7 +314,7 @@ class InstrumentationAmplifier:
             scale = sign * g * p.current_noise_a_per_rthz * sigma
             tau_s = z.r_d_ohm * z.c_d_f
             if tau_s:
-                self._noise_paths[stream] = _scaled(_magnitude_matched_sos(z, tau_s, fs_hz), scale)
+                self._noise_paths[stream] = scaled(magnitude_matched_sos(z, tau_s, fs_hz), scale)
             else:
                 self._noise_paths[stream] = scale * z.r_dc_ohm
 
@@ -418,14 +373,7 @@ class InstrumentationAmplifier:
                 y_n, self.noise_zi_[stream] = signal.sosfilt(path, w, axis=-1, zi=self.noise_zi_[stream])
                 u += y_n
         if chunk.cm_v is not None:
-            cm = np.asarray(chunk.cm_v, dtype=float)
-            if math.isfinite(p.cmrr_zero_hz):
-                if chunk.cm_dvdt_v_per_s is None:
-                    raise ValueError("This amplifier has a CMRR corner (cmrr_zero_hz="
-                                     f"{p.cmrr_zero_hz:g} Hz) and needs the exact derivative: the chunk "
-                                     "carries cm_v but cm_dvdt_v_per_s is None.")
-                cm = cm + np.asarray(chunk.cm_dvdt_v_per_s, dtype=float) / (2 * np.pi * p.cmrr_zero_hz)
-            u += self._cm_scale * cm
+            u += self._common_mode(chunk)
         y, self.band_zi_ = signal.sosfilt(self._band_sos, u, axis=-1, zi=self.band_zi_)
         y += self._dc_out_v
         lo, hi = p.input_cm_range_v
@@ -439,6 +387,36 @@ class InstrumentationAmplifier:
             self.n_clipped_ += int(np.count_nonzero(np.abs(y) > p.output_swing_v))
             np.clip(y, -p.output_swing_v, p.output_swing_v, out=y)
         return Chunk(diff_v=y, start_sample=chunk.start_sample)
+
+    def _common_mode(self, chunk: Chunk) -> np.ndarray:
+        """The common-mode term before the band shape: (G/CMRR) Re{exp(j phase) (1 + s/w_z) v_cm}.
+
+        With c = v_cm + v_cm'/w_z and q its quadrature partner (same from
+        ``cm_quad_v``), a rotation by the phase is cos(phase) c - sin(phase) q.
+        """
+        p = self.params
+        fields = {"cm_v": chunk.cm_v, "cm_dvdt_v_per_s": chunk.cm_dvdt_v_per_s}
+        rotated = unit_phasor(p.cmrr_phase_rad)[1] != 0.0
+        if rotated:
+            fields.update(cm_quad_v=chunk.cm_quad_v, cm_quad_dvdt_v_per_s=chunk.cm_quad_dvdt_v_per_s)
+        corner = math.isfinite(p.cmrr_zero_hz)
+        for name, value in fields.items():
+            if value is None and (corner or not name.endswith("dvdt_v_per_s")):
+                raise ValueError(f"This amplifier (cmrr_zero_hz={p.cmrr_zero_hz:g} Hz, cmrr_phase_rad="
+                                 f"{p.cmrr_phase_rad:g}) needs the chunk's {name}, which the mains stage "
+                                 "generates analytically; it is None here.")
+        w_z = 2 * np.pi * p.cmrr_zero_hz
+        cm = np.asarray(chunk.cm_v, dtype=float)
+        if corner:
+            cm = cm + np.asarray(chunk.cm_dvdt_v_per_s, dtype=float) / w_z
+        cos_phase, sin_phase = unit_phasor(p.cmrr_phase_rad)
+        term = cos_phase * cm
+        if rotated:
+            q = np.asarray(chunk.cm_quad_v, dtype=float)
+            if corner:
+                q = q + np.asarray(chunk.cm_quad_dvdt_v_per_s, dtype=float) / w_z
+            term = term - sin_phase * q
+        return self._cm_scale * term
 
     def diff_gain(self, f_hz) -> np.ndarray:
         """Analytic differential gain, complex (see :meth:`InAmpParams.diff_gain`)."""
@@ -464,10 +442,3 @@ class InstrumentationAmplifier:
             if z is not None:
                 psd = psd + p.current_noise_a_per_rthz ** 2 * np.abs(z.z_ohm(f)) ** 2
         return psd
-
-
-def _scaled(sos: np.ndarray, gain: float) -> np.ndarray:
-    """``sos`` with its overall gain multiplied by ``gain``."""
-    sos = sos.copy()
-    sos[0, :3] *= gain
-    return sos

@@ -184,3 +184,60 @@ def test_stage_contract(params):
     mains = MainsParams(50, drift_hz_rms=0.1, drift_tau_s=0.1, am_depth=0.1)
     chunk = MainsStage(mains, BodyParams(), FS, seed=2).process(Chunk(np.zeros((2, 2500)), start_sample=900))
     check_stage_contract(lambda: ElectrodeStage(params, Z_CM, FS, 2, seed=4), chunk)
+
+
+# --- input mismatch: Z_cm per input and cable capacitance -------------------------------------
+
+def _stage_transfer(params, z_cm, f_hz, *, z_cm_mismatch=0.0, duration_s=1.0):
+    """v_d/v_cm of the time-domain ElectrodeStage at f_hz, by lock-in on a 1 V rms common mode."""
+    src = MainsStage(MainsParams(frequency_hz=f_hz, harmonic_ratios={}), BodyParams(mode="direct", cm_v_rms=1.0), FS)
+    chunk = src.process(Chunk(np.zeros((1, int(duration_s * FS)))))
+    out = ElectrodeStage(params, z_cm, FS, 1, z_cm_mismatch=z_cm_mismatch).process(chunk).diff_v[0]
+    skip = int(0.1 * FS)  # the divider's start-up (ms)
+    return lockin(out[skip:], FS, f_hz) / lockin(chunk.cm_v[skip:], FS, f_hz)
+
+
+@pytest.mark.parametrize("mismatch", [0.01, -0.05, 0.2])
+def test_z_cm_mismatch_alone_matches_the_closed_form(mismatch):
+    # Closed form with equal electrodes Z_e and no imbalance: v_d/v_cm = Z_e/(Z_e + Z_cm1) - Z_e/(Z_e + Z_cm2),
+    # Z_cm1 the negative input's shunt Z_cm (1 - m/2), Z_cm2 the positive's Z_cm (1 + m/2).
+    f = 60.0
+    params = ElectrodeParams(z_electrode=TEN_K, imbalance=0.0)
+    z_cm = ParallelRC(1e9, 5e-12)
+    k1, k2 = 1 - mismatch / 2, 1 + mismatch / 2
+    z1, z2 = ParallelRC(z_cm.r_ohm * k1, z_cm.c_f / k1).z_ohm(f), ParallelRC(z_cm.r_ohm * k2, z_cm.c_f / k2).z_ohm(f)
+    ze = TEN_K.z_ohm(f)
+    closed = ze / (ze + z1) - ze / (ze + z2)
+    shunts = params.input_shunts(z_cm, mismatch)
+    h = cm_to_dm_transfer(f, params.z_pos, params.z_neg, *shunts)
+    assert abs(h - closed) <= 1e-6 * abs(closed)  # the acceptance's 1e-6 (same algebra, other form)
+    # The time-domain stage realises the same divider: Hermite-exact integration, error ~(wT)^4/384 = 5e-9.
+    assert abs(_stage_transfer(params, z_cm, f, z_cm_mismatch=mismatch) - closed) <= 1e-4 * abs(closed)
+
+
+def test_cable_capacitance_mismatch_enters_the_divider_exactly():
+    # 100 pF cables mismatched by 10 % against a 10 GOhm || 5 pF Z_cm: each input's shunt is
+    # Z_cm || C_cable (1 +- 5 %); closed form with the shunts' admittances written out here.
+    f, c = 60.0, 100e-12
+    params = ElectrodeParams(z_electrode=TEN_K, imbalance=0.0, cable_c_f=c, cable_c_mismatch=0.1)
+    z_cm = ParallelRC(10e9, 5e-12)
+    w = 2 * np.pi * f
+    z_pos = 1 / (1 / 10e9 + 1j * w * (5e-12 + c * 1.05))
+    z_neg = 1 / (1 / 10e9 + 1j * w * (5e-12 + c * 0.95))
+    ze = TEN_K.z_ohm(f)
+    closed = z_pos / (ze + z_pos) - z_neg / (ze + z_neg)
+    h = cm_to_dm_transfer(f, params.z_pos, params.z_neg, *params.input_shunts(z_cm))
+    assert abs(h - closed) <= 1e-9 * abs(closed)
+    assert abs(_stage_transfer(params, z_cm, f) - closed) <= 1e-4 * abs(closed)
+
+
+def test_imbalance_lead_swaps_the_sign_of_the_divider():
+    pos = ElectrodeParams(z_electrode=TEN_K, imbalance="iec", imbalance_lead="+")
+    neg = ElectrodeParams(z_electrode=TEN_K, imbalance="iec", imbalance_lead="-")
+    h_pos = cm_to_dm_transfer(60.0, pos.z_pos, pos.z_neg, Z_CM)
+    h_neg = cm_to_dm_transfer(60.0, neg.z_pos, neg.z_neg, Z_CM)
+    assert h_pos == pytest.approx(-h_neg, rel=1e-12)
+    with pytest.raises(ValueError, match="imbalance_lead must be one of '\\+', '-'"):
+        ElectrodeParams(imbalance_lead="left")
+    with pytest.raises(ValueError, match="cable_c_mismatch must be a fraction"):
+        ElectrodeParams(cable_c_mismatch=1.5)

@@ -142,10 +142,9 @@ class Adc:
         k0 = (n0 + first) // M
         pick = slice(first, None, M)
         v = np.asarray(chunk.diff_v, dtype=float)[:, pick]
-        cm = (None if chunk.cm_v is None else chunk.cm_v[pick],
-              None if chunk.cm_dvdt_v_per_s is None else chunk.cm_dvdt_v_per_s[pick])
+        cm = [None if c is None else c[pick] for c in chunk.common_mode()]
         if self.ideal:
-            return Chunk(diff_v=v, cm_v=cm[0], cm_dvdt_v_per_s=cm[1], start_sample=k0)
+            return Chunk(v, cm[0], cm[1], k0, cm[2], cm[3])
         if self.params.noise_v_rms > 0:
             if self.noise_ is None:
                 self.noise_ = BlockNoise(self.seed, NOISE_STREAM, v.shape[0], NOISE_BLOCK)
@@ -155,6 +154,4 @@ class Adc:
         clipped = (code < -half) | (code > half - 1)
         self.n_clipped_ += int(np.count_nonzero(clipped))
         code = np.clip(code, -half, half - 1)
-        return Chunk(
-            diff_v=code * self.lsb_v, cm_v=cm[0], cm_dvdt_v_per_s=cm[1], start_sample=k0,
-        )
+        return Chunk(code * self.lsb_v, cm[0], cm[1], k0, cm[2], cm[3])

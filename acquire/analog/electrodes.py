@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from acquire._check import FrontendWarning, check_positive, suggest
+from acquire._check import FrontendWarning, check_option, check_positive, suggest
 from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk
@@ -93,7 +93,7 @@ def _z_ohm(z, f_hz) -> np.ndarray:
     return sum(part.z_ohm(f_hz) for part in _parts(z))
 
 
-def cm_to_dm_transfer(f_hz, z_pos, z_neg, z_cm: ParallelRC):
+def cm_to_dm_transfer(f_hz, z_pos, z_neg, z_cm: ParallelRC, z_cm_neg: ParallelRC | None = None):
     """Differential error per volt of body common mode, v_d / v_cm.
 
     Parameters
@@ -104,7 +104,12 @@ def cm_to_dm_transfer(f_hz, z_pos, z_neg, z_cm: ParallelRC):
         Electrode impedances of the positive and negative input (objects with
         ``z_ohm(f_hz)``; a sequence means its members in series).
     z_cm : ParallelRC
-        Common-mode input impedance of each amplifier input, to ground.
+        Impedance from each amplifier input to ground (its common-mode
+        input impedance, with any cable capacitance): of the positive input,
+        and of the negative one too unless ``z_cm_neg`` is given.
+    z_cm_neg : ParallelRC, optional
+        That of the negative input, when the two differ
+        (:meth:`ElectrodeParams.input_shunts`).
 
     Returns
     -------
@@ -112,18 +117,19 @@ def cm_to_dm_transfer(f_hz, z_pos, z_neg, z_cm: ParallelRC):
 
     Notes
     -----
-    Each input sees the divider Z_cm/(Z + Z_cm), so
+    Each input sees the divider Z_c/(Z + Z_c), so
 
-        v_d/v_cm = Z_cm/(Z_pos + Z_cm) - Z_cm/(Z_neg + Z_cm)
-                 = Z_cm (Z_neg - Z_pos) / ((Z_pos + Z_cm)(Z_neg + Z_cm)),
+        v_d/v_cm = Z_cp/(Z_pos + Z_cp) - Z_cn/(Z_neg + Z_cn)
+                 = (Z_cp Z_neg - Z_cn Z_pos) / ((Z_pos + Z_cp)(Z_neg + Z_cn)),
 
-    evaluated in the second form (no cancellation); about
+    evaluated in the second form (no cancellation); with equal shunts about
     (Z_neg - Z_pos)/Z_cm when Z_cm >> Z (facts.md 2.2). Worked example:
     10 kOhm against 10 kOhm + 51 kOhm || 47 nF with Z_cm = 100 MOhm || 2 pF
     gives 4.080e-4 at 50 Hz.
     """
-    zp, zn, zc = _z_ohm(z_pos, f_hz), _z_ohm(z_neg, f_hz), z_cm.z_ohm(f_hz)
-    h = zc * (zn - zp) / ((zp + zc) * (zn + zc))
+    zp, zn, zcp = _z_ohm(z_pos, f_hz), _z_ohm(z_neg, f_hz), z_cm.z_ohm(f_hz)
+    zcn = zcp if z_cm_neg is None else z_cm_neg.z_ohm(f_hz)
+    h = (zcp * zn - zcn * zp) / ((zp + zcp) * (zn + zcn))
     return complex(h) if np.ndim(h) == 0 else h
 
 
@@ -171,6 +177,14 @@ class ElectrodeParams:
     noise_v_rms : float
         Electrode noise of each lead, V rms, Gaussian, band-limited to
         :data:`NOISE_BAND_HZ` (a few uV p-p is typical, facts.md 2.1).
+    imbalance_lead : {"-", "+"}
+        The input whose electrode carries the imbalance.
+    cable_c_f : float
+        Capacitance of each input's lead (cable, protection) to ground, F;
+        it is in parallel with the amplifier's common-mode input impedance.
+    cable_c_mismatch : float
+        Signed mismatch of the two leads' capacitances: C (1 + m/2) on the
+        positive input, C (1 - m/2) on the negative (|m| < 1).
     """
 
     z_electrode: ElectrodeImpedance = DEFAULT_ELECTRODE
@@ -178,6 +192,9 @@ class ElectrodeParams:
     offset_v: float | tuple[float, ...] = 0.0
     offset_drift_v_per_rts: float = 0.0
     noise_v_rms: float = 0.0
+    imbalance_lead: str = "-"
+    cable_c_f: float = 0.0
+    cable_c_mismatch: float = 0.0
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -200,16 +217,39 @@ class ElectrodeParams:
         set_(self, "offset_drift_v_per_rts",
              check_positive("offset_drift_v_per_rts", self.offset_drift_v_per_rts, allow_zero=True))
         set_(self, "noise_v_rms", check_positive("noise_v_rms", self.noise_v_rms, allow_zero=True))
+        check_option("imbalance_lead", self.imbalance_lead, ("-", "+"))
+        set_(self, "cable_c_f", check_positive("cable_c_f", self.cable_c_f, allow_zero=True))
+        if not (math.isfinite(self.cable_c_mismatch) and abs(self.cable_c_mismatch) < 1):
+            raise ValueError(f"cable_c_mismatch must be a fraction with |cable_c_mismatch| < 1; "
+                             f"got {self.cable_c_mismatch!r}.")
 
     @property
-    def z_pos(self) -> ElectrodeImpedance:
-        """Impedance in front of each positive input."""
-        return self.z_electrode
+    def z_pos(self):
+        """Impedance(s) in series in front of each positive input (the electrode, and the imbalance on "+")."""
+        return (self.z_electrode, self.imbalance) if self.imbalance_lead == "+" else self.z_electrode
 
     @property
-    def z_neg(self) -> tuple[ElectrodeImpedance, ElectrodeImpedance]:
-        """Impedances in series in front of each negative input: electrode, imbalance."""
-        return (self.z_electrode, self.imbalance)
+    def z_neg(self):
+        """Impedance(s) in series in front of each negative input (the electrode, and the imbalance on "-")."""
+        return (self.z_electrode, self.imbalance) if self.imbalance_lead == "-" else self.z_electrode
+
+    def input_shunts(self, z_cm: ParallelRC, z_cm_mismatch: float = 0.0) -> tuple[ParallelRC, ParallelRC]:
+        """Impedance to ground at the positive and negative input: Z_cm (1 +- m/2) in parallel with the cable.
+
+        Parameters
+        ----------
+        z_cm : ParallelRC
+            The amplifier's nominal common-mode input impedance.
+        z_cm_mismatch : float
+            Its signed mismatch m between the inputs (``InAmpParams.z_cm_mismatch``);
+            scaling an R || C impedance by k scales R by k and C by 1/k.
+        """
+        out = []
+        for sign in (1.0, -1.0):
+            k = 1.0 + sign * z_cm_mismatch / 2
+            c_cable = self.cable_c_f * (1.0 + sign * self.cable_c_mismatch / 2)
+            out.append(ParallelRC(z_cm.r_ohm * k, z_cm.c_f / k + c_cable))
+        return out[0], out[1]
 
     def offsets_v(self, n_channels: int) -> np.ndarray:
         """Offset of each of ``n_channels`` leads, shape (n_channels, 1)."""
@@ -278,6 +318,9 @@ class ElectrodeStage:
         Number of leads.
     seed : int
         Seed of the noise and the drift.
+    z_cm_mismatch : float
+        Signed mismatch of the inputs' Z_cm (:meth:`ElectrodeParams.input_shunts`,
+        which also adds the cable capacitance).
 
     Notes
     -----
@@ -288,7 +331,8 @@ class ElectrodeStage:
       low-pass at min(NOISE_BAND_HZ, 0.4 fs), scaled to ``noise_v_rms`` by
       the filter's noise gain (root sum of its squared impulse response).
     * h * v_cm: the divider of :func:`cm_to_dm_transfer`, H(s) =
-      H_pos(s) - H_neg(s) with H_x = Z_cm/(Z_x + Z_cm), written as partial
+      H_pos(s) - H_neg(s) with H_x = Z_cx/(Z_x + Z_cx) (Z_cx the input's
+      shunt: Z_cm with its mismatch, parallel to the cable), written as partial
       fractions sum_i r_i/(s - p_i) (+ a direct term). Each first-order part
       is integrated exactly for the cubic Hermite interpolant of v_cm built
       from ``cm_v`` and the exact derivative ``cm_dvdt_v_per_s`` at the
@@ -310,7 +354,7 @@ class ElectrodeStage:
     """
 
     def __init__(self, params: ElectrodeParams, z_cm: ParallelRC, fs_hz: float, n_channels: int, *,
-                 seed: int = 0):
+                 seed: int = 0, z_cm_mismatch: float = 0.0):
         if not isinstance(params, ElectrodeParams):
             raise TypeError(f"params must be an ElectrodeParams; got {type(params).__name__}.")
         if not isinstance(z_cm, ParallelRC):
@@ -324,8 +368,9 @@ class ElectrodeStage:
         self._offsets = params.offsets_v(self.n_channels)
 
         t = 1.0 / fs_hz
-        pp, rp, dp = _divider_fractions(params.z_pos, z_cm)
-        pn, rn, dn = _divider_fractions(params.z_neg, z_cm)
+        shunt_pos, shunt_neg = params.input_shunts(z_cm, z_cm_mismatch)
+        pp, rp, dp = _divider_fractions(params.z_pos, shunt_pos)
+        pn, rn, dn = _divider_fractions(params.z_neg, shunt_neg)
         poles, residues = np.concatenate([pp, pn]), np.concatenate([rp, -rn])
         self._direct = dp - dn
         decay = np.exp(poles * t)
@@ -397,5 +442,4 @@ class ElectrodeStage:
                 raise ValueError("ElectrodeStage needs cm_dvdt_v_per_s with cm_v (MainsStage provides both).")
             out = out + self._cm_to_dm(np.asarray(chunk.cm_v, dtype=float),
                                        np.asarray(chunk.cm_dvdt_v_per_s, dtype=float))
-        return Chunk(diff_v=out, cm_v=chunk.cm_v, cm_dvdt_v_per_s=chunk.cm_dvdt_v_per_s,
-                     start_sample=chunk.start_sample)
+        return chunk.with_diff(out)

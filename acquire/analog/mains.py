@@ -348,7 +348,10 @@ class MainsStage:
         cm_v(t) = E(t) sum_k Re(sqrt(2) V_k exp(j k phi(t))),
         E(t) = 1 + m sin(2 pi f_am t),
 
-    and ``cm_dvdt_v_per_s`` is its exact derivative,
+    ``cm_quad_v`` is the same sum with every harmonic delayed by 90 degrees,
+    E(t) sum_k Re(-j sqrt(2) V_k exp(j k phi(t))) (the Hilbert transform of
+    cm_v for constant E and f; with modulation, its narrow-band form), and
+    ``cm_dvdt_v_per_s`` is the exact derivative of cm_v,
     E' s(t) + E(t) sum_k Re(j k phi'(t) sqrt(2) V_k exp(j k phi(t))), with
     phi'(t) = 2 pi f(t). V_k is evaluated at the undrifted harmonic
     frequency: with drift within +-1 % the body transfer changes by at most
@@ -440,6 +443,7 @@ class MainsStage:
         c1, s1 = np.cos(phi), np.sin(phi)
         ck, sk = c1, s1
         cm, dcm_dphi = np.zeros(n.shape), np.zeros(n.shape)
+        quad, dquad_dphi = np.zeros(n.shape), np.zeros(n.shape)
         for k in range(1, self._k_max + 1):
             if k > 1:
                 ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1
@@ -447,18 +451,23 @@ class MainsStage:
                 a, b = self._cos_coef[k], self._sin_coef[k]
                 cm = cm + (a * ck + b * sk)
                 dcm_dphi = dcm_dphi + k * (b * ck - a * sk)
-        dcm = w * dcm_dphi
+                quad = quad + (a * sk - b * ck)
+                dquad_dphi = dquad_dphi + k * (a * ck + b * sk)
+        dcm, dquad = w * dcm_dphi, w * dquad_dphi
         p = self.mains
         if p.am_depth:
             theta = 2 * np.pi * _frac(n * (p.am_hz / self.fs_in_hz))
             env = 1.0 + p.am_depth * np.sin(theta)
             denv = (2 * np.pi * p.am_hz * p.am_depth) * np.cos(theta)
             cm, dcm = env * cm, env * dcm + denv * cm
+            quad, dquad = env * quad, env * dquad + denv * quad
         if chunk.cm_v is not None:
             if chunk.cm_dvdt_v_per_s is None:
                 raise ValueError("The input chunk has cm_v but no cm_dvdt_v_per_s; MainsStage "
                                  "adds to both, so it needs both.")
             cm, dcm = chunk.cm_v + cm, chunk.cm_dvdt_v_per_s + dcm
+            if chunk.cm_quad_v is not None:
+                quad, dquad = chunk.cm_quad_v + quad, chunk.cm_quad_dvdt_v_per_s + dquad
         if self._mag_ba:
             x = x + (self._mag_ba * w * s1)
-        return Chunk(diff_v=x, cm_v=cm, cm_dvdt_v_per_s=dcm, start_sample=chunk.start_sample)
+        return Chunk(x, cm, dcm, chunk.start_sample, quad, dquad)

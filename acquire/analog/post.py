@@ -42,8 +42,7 @@ class AnalogSosStage:
         if self.zi_ is None:
             self.zi_ = np.zeros((self.sos.shape[0], x.shape[0], 2))
         y, self.zi_ = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi_)
-        return Chunk(diff_v=y, cm_v=chunk.cm_v, cm_dvdt_v_per_s=chunk.cm_dvdt_v_per_s,
-                     start_sample=chunk.start_sample)
+        return chunk.with_diff(y)
 
 
 class _PrewarpedFilter(AnalogSosStage):
@@ -176,5 +175,4 @@ class GainStage:
         if self.output_swing_v is not None:
             self.n_clipped_ += int(np.count_nonzero(np.abs(y) > self.output_swing_v))
             y = np.clip(y, -self.output_swing_v, self.output_swing_v)
-        return Chunk(diff_v=y, cm_v=chunk.cm_v, cm_dvdt_v_per_s=chunk.cm_dvdt_v_per_s,
-                     start_sample=chunk.start_sample)
+        return chunk.with_diff(y)

@@ -31,7 +31,7 @@ from scipy import signal
 
 from acquire._version import __version__
 from acquire.evaluation import metrics as m
-from acquire.frontend import build_frontend, predicted_residual_mains
+from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
 from acquire.evaluation.qrs import detect_qrs
 from acquire.runner import TAPS, RunResult, run
 from acquire.evaluation.scoring import score_record
@@ -149,14 +149,36 @@ def json_number(x):
     return x
 
 
+def mains_metrics(residual_v, fs_hz: float, mains_hz: float, v_cm_rms: float, gain_rel, saturated: bool) -> dict:
+    """Residual mains of one channel at one tap, and its rejection (see :func:`simulate`).
+
+    ``gain_rel`` is |A_d(f_mains)| of the chain up to the acquired tap
+    relative to the nominal gain (None at the recovered tap). Returns
+    ``residual_mains_uv_rms``, ``residual_mains_by_harmonic_uv_rms``,
+    ``residual_mains_floor_uv_rms`` and ``cmrr_effective_db`` (acquired tap)
+    or ``mains_rejection_db`` (recovered tap).
+    """
+    n_harmonics = min(N_HARMONICS_MEASURED, math.ceil(fs_hz / 2 / mains_hz) - 1)
+    total_uv, by_harmonic = m.residual_mains_uv_rms(residual_v, fs_hz, mains_hz, n_harmonics)
+    floor_v = m.tone_floor_v_rms(residual_v, fs_hz, mains_hz)
+    fundamental_v = by_harmonic[1] * 1e-6
+    out = {"residual_mains_uv_rms": json_number(total_uv),
+           "residual_mains_by_harmonic_uv_rms": {str(k): json_number(v) for k, v in by_harmonic.items()},
+           "residual_mains_floor_uv_rms": json_number(floor_v * 1e6)}
+    if gain_rel is None:
+        out["mains_rejection_db"] = m.mains_measure_db(v_cm_rms, fundamental_v, floor_v, saturated=saturated)
+    else:  # refer the residual through the chain's own differential gain at the mains frequency
+        out["cmrr_effective_db"] = m.mains_measure_db(v_cm_rms, fundamental_v / gain_rel, floor_v / gain_rel,
+                                                      saturated=saturated)
+    return out
+
+
 def tap_metrics(y, x_ideal, x_source, beats, fs_hz, skip, mains_hz, v_cm_rms, acquired_snr_db,
-                detected, ref_beats, ref_symbols, saturated_fraction, score_exclude_s) -> dict:
+                detected, ref_beats, ref_symbols, saturated_fraction, score_exclude_s, *, gain_rel=None) -> dict:
     """Metrics of one channel at one tap (see :func:`simulate` for the definitions)."""
     y, xi, xs = y[skip:], x_ideal[skip:], x_source[skip:]
     beats = beats[(beats >= skip + int(0.1 * fs_hz)) & (beats < skip + y.size - int(0.2 * fs_hz))] - skip
     snr_out = m.snr_db(xi, y)
-    n_harmonics = min(N_HARMONICS_MEASURED, math.ceil(fs_hz / 2 / mains_hz) - 1)
-    total_uv, by_harmonic = m.residual_mains_uv_rms(y - xi, fs_hz, mains_hz, n_harmonics)
     qrs_amp = m.qrs_amplitude_error_uv(xi, y, beats, fs_hz)
     st = m.st_level_error_uv(xi, y, beats, fs_hz)
     if ref_beats.size:
@@ -166,7 +188,6 @@ def tap_metrics(y, x_ideal, x_source, beats, fs_hz, skip, mains_hz, v_cm_rms, ac
     else:  # no reference annotations: nothing to score against
         qrs = dict.fromkeys(("qrs_sensitivity", "qrs_ppv", "qrs_f1", "qrs_tp", "qrs_fn", "qrs_fp"))
     settle = start_up_settling_s(x_ideal - x_source, fs_hz)
-    fundamental_v = by_harmonic[1] * 1e-6
     return {
         "snr_in_db": json_number(acquired_snr_db if acquired_snr_db is not None else snr_out),
         "snr_out_db": json_number(snr_out),
@@ -175,10 +196,7 @@ def tap_metrics(y, x_ideal, x_source, beats, fs_hz, skip, mains_hz, v_cm_rms, ac
         "prd_percent": json_number(m.prd_percent(xi, y)),
         "prdn_percent": json_number(m.prdn_percent(xi, y)),
         "correlation": json_number(m.correlation(xi, y)),
-        "residual_mains_uv_rms": json_number(total_uv),
-        "residual_mains_by_harmonic_uv_rms": {str(k): json_number(v) for k, v in by_harmonic.items()},
-        "cmrr_effective_db": json_number(m.cmrr_effective_db(v_cm_rms, fundamental_v)
-                                         if v_cm_rms > 0 else math.nan),
+        **mains_metrics(y - xi, fs_hz, mains_hz, v_cm_rms, gain_rel, saturated_fraction > 0),
         "qrs_amplitude_error_median_uv": json_number(qrs_amp["median_uv"]),
         "qrs_amplitude_error_p95_uv": json_number(qrs_amp["p95_uv"]),
         "st_level_error_median_uv": json_number(st["median_uv"]),
@@ -293,8 +311,18 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
       with the mean of x removed in the denominator (Nemcova et al. 2018).
     - ``residual_mains_uv_rms``: joint least-squares amplitude of the
       fundamental and harmonics of the actual mains frequency in y - x.
-    - ``cmrr_effective_db`` = 20 log10(v_cm / e), body common mode at the
-      fundamental over the fundamental residual (input-referred).
+    - ``cmrr_effective_db`` (acquired tap only) = 20 log10(v_cm / e) with
+      v_cm the body common mode at the fundamental and e the fundamental
+      residual referred to the input through the chain's differential gain
+      at that frequency, |A_d(f)| (not the nominal gain): exactly
+      |A_d(f)| / |A_cm,total(f)| of the chain up to the ADC.
+    - ``mains_rejection_db`` (recovered tap only) = 20 log10(v_cm / e) with e
+      the recovered residual referred through the nominal (passband) gain:
+      how far below in-band ECG the whole device, digital stages included,
+      puts the mains.
+    - Both are null when the tap saturated or when the residual is not above
+      3x its measurement floor ``residual_mains_floor_uv_rms`` (the lock-in's
+      reading at nearby frequencies with no tone).
     - QRS amplitude and ST level (J + 60 ms) errors per reference beat,
       median and 95th percentile, uV; QRS Se, +P and F1 of the streaming
       detector on y against the reference beats (EC57 matching, 150 ms);
@@ -332,6 +360,8 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     outputs = {"acquired": (result.acquired_v, ideal.acquired_v, result.fs_acquired_hz),
                "recovered": (result.recovered_v, ideal.recovered_v, result.fs_recovered_hz)}
     sat = saturated_fractions(frontend, result, n_ch, n_src)
+    f1 = mains.center_hz
+    gain_rel = {"acquired": tap_gain_rel(frontend, f1), "recovered": None}
     source_ref, detections, ref_beats, channels = {}, {}, {}, {}
     snr_in = {}
     for tap in TAPS:
@@ -348,7 +378,8 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
         skip = min(int(settle_s * fs), y.shape[1] // 2)
         for c, name in enumerate(recording.channel_names):
             doc = tap_metrics(y[c], xi[c], xs[c], beats, fs, skip, mains.center_hz, v_cm_rms,
-                              snr_in.get(c), detections[tap][c], beats, symbols, sat, score_exclude_s)
+                              snr_in.get(c), detections[tap][c], beats, symbols, sat, score_exclude_s,
+                              gain_rel=gain_rel[tap])
             if tap == "acquired":
                 snr_in[c] = m.snr_db(xi[c, skip:], y[c, skip:])
             channels.setdefault(name, {})[tap] = doc
@@ -372,6 +403,8 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
         "mains_hz": mains.center_hz,
         "body_cm_v_rms": v_cm_rms,
         "predicted_residual_mains_uv_rms": {f"{f:g}": json_number(v * 1e6) for f, v in harmonics},
+        "predicted_cmrr_effective_db": json_number(analytic_cmrr_effective_db(frontend, f1)),
+        "cmrr_phase_deg": math.degrees(frontend.info["amp"].cmrr_phase_rad),
         "counts": result.counts,
         "channels": channels,
     }

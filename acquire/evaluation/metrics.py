@@ -248,6 +248,51 @@ def cmrr_effective_db(v_cm_rms: float, residual_rti_v_rms: float) -> float:
     return float("inf") if residual == 0 else float(20.0 * np.log10(v_cm / residual))
 
 
+#: Probe frequencies of the measurement floor, as offsets from the fundamental in fractions of it.
+FLOOR_PROBE_OFFSETS = (-0.16, -0.12, -0.08, -0.04, 0.04, 0.08, 0.12, 0.16)
+#: A mains residual counts as measured only when it exceeds the floor by this factor (about 10 dB).
+FLOOR_RATIO = 3.0
+
+
+def tone_floor_v_rms(x, fs_hz: float, f_hz: float) -> float:
+    """Measurement floor of a lock-in at ``f_hz``: rms of the lock-in amplitudes at nearby probe frequencies.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        Signal (e.g. output minus ideal), volts.
+    fs_hz : float
+    f_hz : float
+        The tone whose measurement floor is wanted.
+
+    Returns
+    -------
+    float
+        sqrt(mean(A_i^2)) over the probes at f (1 + o) for o in
+        :data:`FLOOR_PROBE_OFFSETS` (those below Nyquist), volts rms: what the
+        same lock-in reads where there is no tone (noise, quantisation,
+        leakage of the ECG difference). Away from harmonics of a 50/60 Hz
+        fundamental and outside a notch's 2 Hz stop band.
+    """
+    probes = [f_hz * (1 + o) for o in FLOOR_PROBE_OFFSETS if 0 < f_hz * (1 + o) < fs_hz / 2]
+    return float(np.sqrt(np.mean(_tone_rms(x, fs_hz, probes) ** 2)))
+
+
+def mains_measure_db(v_cm_rms: float, residual_v_rms: float, floor_v_rms: float, *, saturated: bool):
+    """``20 log10(v_cm / residual)``, or None when it cannot be measured.
+
+    None (JSON null) when the tap saturated (the residual of a clipped
+    signal is not the linear chain's), when there is no common mode, or when
+    the residual is not above :data:`FLOOR_RATIO` times the lock-in's
+    measurement floor (:func:`tone_floor_v_rms`): below it the number would
+    be the noise's, not the front end's, and would look better than the
+    physics allows.
+    """
+    if saturated or not v_cm_rms > 0 or not residual_v_rms > FLOOR_RATIO * floor_v_rms:
+        return None
+    return cmrr_effective_db(v_cm_rms, residual_v_rms)
+
+
 def _beats_inside(beats, n_samples: int, first: int, last: int) -> np.ndarray:
     """Beats whose samples ``beat + first .. beat + last`` all lie in ``0 .. n_samples - 1``."""
     beats = np.asarray(beats, dtype=np.int64)

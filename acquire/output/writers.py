@@ -29,17 +29,12 @@ def bode_curves(frontend, f_hz=BODE_F_HZ) -> dict:
     post-amplifier response; ``cmrr_eff_db`` adds the electrode divider's
     conversion: |A_d| / |A_cm + D A_d| (facts.md 2.2).
     """
-    from acquire.analog.electrodes import cm_to_dm_transfer
-    from acquire.frontend import chain_response
+    from acquire.frontend import analytic_cmrr_effective_db, chain_response
 
     amp = frontend.analog["amplifier"]
-    el = frontend.info["electrodes"]
     post = chain_response(frontend, f_hz) * float(frontend.info["post"]["gain2_v_per_v"])
     a_d, a_cm = amp.diff_gain(f_hz) * post, amp.cm_gain(f_hz) * post
-    d = cm_to_dm_transfer(f_hz, el.z_pos, el.z_neg, amp.params.z_cm)
-    with np.errstate(divide="ignore"):
-        cmrr_eff = 20 * np.log10(np.abs(a_d) / np.abs(a_cm + d * a_d))
-    return {"f_hz": f_hz, "diff": a_d, "cm": a_cm, "cmrr_eff_db": cmrr_eff}
+    return {"f_hz": f_hz, "diff": a_d, "cm": a_cm, "cmrr_eff_db": analytic_cmrr_effective_db(frontend, f_hz)}
 
 
 def simulation_figures(sim) -> dict:

@@ -62,8 +62,8 @@ from acquire.stage import Chunk
 log = logging.getLogger(__name__)
 
 SCHEMA = "ecgfe.sweep/1"
-#: Metrics written to sweep.csv / sweep.json, at both taps (``tap.metric`` columns).
-SUMMARY_METRICS = ("residual_mains_uv_rms", "snr_out_db", "cmrr_effective_db", "qrs_sensitivity",
+#: Metrics written to sweep.csv / sweep.json, at each tap that reports them (``tap.metric`` columns).
+SUMMARY_METRICS = ("residual_mains_uv_rms", "snr_out_db", "cmrr_effective_db", "mains_rejection_db", "qrs_sensitivity",
                    "qrs_ppv", "qrs_f1", "prd_percent")
 #: Most values one range may expand to (a guard against a mistyped step).
 MAX_RANGE_VALUES = 10_000
@@ -403,8 +403,8 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
             except BaseException:
                 pool.shutdown(cancel_futures=True)
                 raise
-    result.rows = [{"id": i, **p, **{f"{tap}.{m}": docs[i]["metrics"].get(f"{tap}.{m}")
-                                     for tap in TAPS for m in SUMMARY_METRICS}}
+    result.rows = [{"id": i, **p, **{f"{tap}.{m}": docs[i]["metrics"][f"{tap}.{m}"]
+                                     for tap in TAPS for m in SUMMARY_METRICS if f"{tap}.{m}" in docs[i]["metrics"]}}
                    for i, p in zip(ids, points)]
     channel = docs[ids[0]]["channel"]
     summary = {"schema": SCHEMA, "varied": dict(varies), "channel": channel, "points": result.rows}

@@ -1,0 +1,94 @@
+"""Discrete-time filters of the amplifier model: prewarped bilinear poles, current-noise shaping, 1/f noise.
+
+Used by :class:`frontend_models.inamp.InstrumentationAmplifier`; each is
+checked against its analytic response in ``tests/test_inamp.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import signal
+
+from acquire.analog.impedance import ElectrodeImpedance
+
+#: Upper edge of the band where the discretised filters are checked against
+#: the analytic response, as a fraction of the sampling rate.
+ACCURACY_BAND_FRACTION = 0.4
+#: Lowest pole of the 1/f (pink) noise synthesis filter; the synthesised
+#: spectrum is flat below it.
+PINK_F_MIN_HZ = 0.01
+#: Pole-zero pairs per decade of the pink-noise filter.
+PINK_PAIRS_PER_DECADE = 2
+
+
+def bilinear_sos(num_s, den_s, fs_hz: float, f_warp_hz: float) -> np.ndarray:
+    """Bilinear transform of num_s/den_s (highest power first), exact at ``f_warp_hz``."""
+    k = 2 * np.pi * f_warp_hz / math.tan(math.pi * f_warp_hz / fs_hz)
+    b, a = signal.bilinear(num_s, den_s, fs=k / 2)
+    return signal.tf2sos(b, a)
+
+
+def magnitude_matched_sos(z: ElectrodeImpedance, tau_s: float, fs_hz: float) -> np.ndarray:
+    """First-order filter with |H| = |Z(f)| at dc and 0.4 fs, for noise shaping (phase is irrelevant).
+
+    H(z) = k (1 + b z^-1) / (1 - p z^-1) with the matched pole p = exp(-1/(tau fs));
+    k and the minimum-phase b solve |H(1)| = Z(0) and |H(e^{j 0.8 pi})| = |Z(0.4 fs)|.
+    Within 0.3 dB of |Z(f)| over (0, 0.4 fs] for any pole, where a bilinear
+    section of a pole far below fs/2 is several dB low near 0.4 fs.
+    """
+    c = math.cos(2 * math.pi * ACCURACY_BAND_FRACTION)
+    a0, a1 = z.r_dc_ohm, abs(z.z_ohm(ACCURACY_BAND_FRACTION * fs_hz))
+    p = math.exp(-1 / (tau_s * fs_hz))
+    r = (a1 / a0) ** 2 * (1 + p * p - 2 * p * c) / (1 - p) ** 2
+    # (1 - r) b^2 + 2 (c - r) b + (1 - r) = 0 has roots b and 1/b; take |b| <= 1.
+    b = 0.0 if math.isclose(r, 1.0) else float(min(np.roots([1 - r, 2 * (c - r), 1 - r]).real, key=abs))
+    k = a0 * (1 - p) / (1 + b)
+    return np.array([[k, k * b, 0.0, 1.0, -p, 0.0]])
+
+
+def warp_hz(f_pole_hz: float, fs_hz: float) -> float:
+    """Prewarp frequency: the pole itself, or the top of the accuracy band if higher."""
+    return min(f_pole_hz, ACCURACY_BAND_FRACTION * fs_hz)
+
+
+def pink_noise_sos(fs_hz: float) -> np.ndarray:
+    """Filter that turns unit one-sided-PSD white noise into PSD 1/f (V^2/Hz per V^2).
+
+    Notes
+    -----
+    Interlaced real poles p_k = f_min r^k and zeros p_k sqrt(r), r =
+    10^(1/PINK_PAIRS_PER_DECADE), from f_min = 0.01 Hz until a pole passes
+    fs/2: the rational approximation of 1/f noise (Keshner, Proc. IEEE
+    70(3):212, 1982; alternatives reviewed by Kasdin, Proc. IEEE 83(5):802,
+    1995). Equivalent in spectrum to a bank of low-passed white sources with
+    the same poles, but it needs one white source instead of one per pole. Discretised by the bilinear transform; the gain
+    makes the mean of 10 log10(|H|^2 f) over 0.1 Hz .. fs/10 zero. With two
+    pairs per decade the realised PSD is within +-0.15 dB of 1/f from 0.1 Hz
+    to fs/10 (checked in tests); below 0.01 Hz it flattens.
+    """
+    n_pairs = math.ceil(math.log10(fs_hz / 2 / PINK_F_MIN_HZ) * PINK_PAIRS_PER_DECADE) + 1
+    poles_hz = PINK_F_MIN_HZ * 10 ** (np.arange(n_pairs) / PINK_PAIRS_PER_DECADE)
+    zeros_hz = poles_hz * 10 ** (0.5 / PINK_PAIRS_PER_DECADE)
+    z, p, k = signal.bilinear_zpk(-2 * np.pi * zeros_hz, -2 * np.pi * poles_hz, 1.0, fs_hz)
+    sos = signal.zpk2sos(z, p, k)
+    f_hz = np.logspace(-1, math.log10(fs_hz / 10), 200)
+    _, h = signal.sosfreqz(sos, worN=f_hz, fs=fs_hz)
+    sos[0, :3] *= 10 ** (-np.mean(10 * np.log10(np.abs(h) ** 2 * f_hz)) / 20)
+    return sos
+
+
+def unit_phasor(phase_rad: float) -> tuple[float, float]:
+    """(cos, sin) of ``phase_rad``, exact (0, +-1) at multiples of pi/2 so that a sign flip is exact."""
+    quarter = 2 * phase_rad / math.pi
+    if quarter == round(quarter):
+        return ((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))[int(round(quarter)) % 4]
+    return math.cos(phase_rad), math.sin(phase_rad)
+
+
+def scaled(sos: np.ndarray, gain: float) -> np.ndarray:
+    """``sos`` with its overall gain multiplied by ``gain``."""
+    sos = sos.copy()
+    sos[0, :3] *= gain
+    return sos
