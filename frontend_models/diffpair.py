@@ -359,16 +359,21 @@ def summarize_loads(source, *, polarity: str = "worst") -> dict[str, dict]:
     polarity : {"worst", "best", "given"}
         As for :func:`design`.
     """
-    table = _read_table(source)
+    table = read_table(source)
     if "load" in table:
         raise ValueError(f"summarize_loads compares every load; remove the 'load' key "
                          f"(got load={table['load']!r}).")
-    rows = {}
-    for load in LOADS:
-        drop = ("mirror_mismatch_fraction",) if load == "resistive" else ("r_d_ohm", "r_d_mismatch_fraction")
-        kept = {k: v for k, v in table.items() if k not in drop}
-        rows[load] = summarize(load_design({**kept, "load": load}), polarity=polarity)
-    return rows
+    return {load: summarize(load_design(table_for_load(table, load)), polarity=polarity) for load in LOADS}
+
+
+def table_for_load(table: Mapping, load: str) -> dict:
+    """``table`` with ``load`` set and only the keys that apply to it.
+
+    ``r_d_ohm`` and ``r_d_mismatch_fraction`` are kept for the resistive
+    load only, ``mirror_mismatch_fraction`` for the active and cascode loads.
+    """
+    drop = ("mirror_mismatch_fraction",) if load == "resistive" else ("r_d_ohm", "r_d_mismatch_fraction")
+    return {**{k: v for k, v in table.items() if k not in drop}, "load": check_option("load", load, LOADS)}
 
 
 def sweep_design(base_kwargs, key: str, values: Iterable, *, polarity: str = "worst") -> list[dict]:
@@ -391,7 +396,7 @@ def sweep_design(base_kwargs, key: str, values: Iterable, *, polarity: str = "wo
     list of dict
         ``{key: value, **summarize(...)}`` per value, in order.
     """
-    base = _read_table(base_kwargs)
+    base = read_table(base_kwargs)
     if key not in _ALL_KEYS:
         raise ValueError(f"cannot sweep unknown key {key!r}.{suggest(key, _ALL_KEYS)}")
     return [{key: v, **summarize(load_design({**base, key: v}), polarity=polarity)} for v in values]
@@ -419,7 +424,7 @@ def load_design(source) -> DiffPairParams:
         non-numeric value, small-signal and device-level keys mixed, missing
         keys, or inconsistent ones (e.g. a resistive load without ``r_d_ohm``).
     """
-    table = _read_table(source)
+    table = read_table(source)
     for k, v in table.items():
         if k not in _ALL_KEYS:
             raise ValueError(f"unknown diff-pair key {k!r}.{suggest(k, _ALL_KEYS)}")
@@ -440,8 +445,8 @@ def load_design(source) -> DiffPairParams:
     return DiffPairParams(**{k: table[k] for k in small}, **circuit)
 
 
-def _read_table(source) -> dict:
-    """A flat dict from a mapping, a TOML inline-table string or a TOML file path."""
+def read_table(source) -> dict:
+    """A flat dict from a mapping, a TOML inline-table string or a TOML file path (as given)."""
     if isinstance(source, Mapping):
         return dict(source)
     if isinstance(source, str) and source.lstrip().startswith("{"):
@@ -456,6 +461,8 @@ def _read_table(source) -> dict:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise ValueError(f"cannot read the design file {path}: {err.strerror or err}.") from None
 
 
 def to_inamp_params(result: DiffPairResult) -> dict:

@@ -8,8 +8,10 @@ with :func:`load_user_preset`.
 from __future__ import annotations
 
 import math
+import os
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +47,9 @@ class Preset:
     ----------
     name, kind, description : str
         ``kind`` is "inamp", "hr_afe" (AD8232-style: in-amp + gain/filter
-        stage) or "ecg_afe" (delta-sigma AFE: unity-gain input model; the
-        PGA gain and total noise are in ``adc``).
+        stage), "ecg_afe" (delta-sigma AFE: unity-gain input model; the
+        PGA gain and total noise are in ``adc``) or "diffpair" (a designed
+        stage, :func:`designed_preset`).
     amp : InAmpParams
         The amplifier at ``amp_fields["gain_v_per_v"]``.
     amp_fields : dict
@@ -301,11 +304,96 @@ def preset_table() -> list[dict]:
 
 
 #: ``[amplifier]`` keys that name the model; setting one starts the table afresh.
-MODEL_KEYS = ("preset", "file")
+MODEL_KEYS = ("preset", "file", "design")
+#: A preset name ``design:PATH`` (or ``design:{...}``, a TOML inline table) names a designed stage.
+DESIGN_PREFIX = "design:"
 
 
 def resolve_model(amp_cfg: dict) -> Preset:
-    """The amplifier model an ``[amplifier]`` table names: a built-in ``preset`` or a user ``file``."""
+    """The amplifier model an ``[amplifier]`` table names.
+
+    A built-in ``preset`` (``"design:PATH"`` names a designed stage, as
+    ``design`` does), a user ``file`` in the presets' format, or a
+    ``design``: a differential pair (a TOML file path, a TOML inline-table
+    string or a table) made a behavioural stage by :func:`designed_preset`.
+    """
+    named = [k for k in MODEL_KEYS if k in amp_cfg]
+    if "design" in named and len(named) > 1:
+        raise ValueError(f"[amplifier] names its model once: give one of {', '.join(MODEL_KEYS)}; "
+                         f"got {', '.join(named)}.")
+    if "design" in amp_cfg:
+        return designed_preset(amp_cfg["design"])
     if "file" in amp_cfg:
         return load_user_preset(amp_cfg["file"])
-    return get_preset(str(amp_cfg.get("preset", "ina128")))
+    name = str(amp_cfg.get("preset", "ina128"))
+    if name.lower().startswith(DESIGN_PREFIX):
+        return designed_preset(name[len(DESIGN_PREFIX):], name=name)
+    return get_preset(name)
+
+
+def designed_preset(source, *, name: str | None = None) -> Preset:
+    """A behavioural amplifier stage from a designed differential pair.
+
+    Parameters
+    ----------
+    source : mapping, str or path-like
+        The design, as for :func:`frontend_models.diffpair.load_design` (a
+        TOML file, a TOML inline-table string or a table), with its ``load``
+        given.
+    name : str, optional
+        The preset's name (the run's ``provenance.preset``); default
+        ``"design:<path>"`` for a file, ``"design:<load>"`` for a table.
+
+    Returns
+    -------
+    Preset
+        ``kind="diffpair"``; ``amp`` has the gain, CMRR and -3 dB bandwidth of
+        the worst-case design (:func:`~frontend_models.diffpair.design` with
+        ``polarity="worst"``, then :func:`~frontend_models.diffpair.to_inamp_params`)
+        and the generic defaults of :class:`InAmpParams` for everything the
+        design does not give (noise, offsets, bias currents, Z_cm, swing,
+        CMRR corner), each listed in ``assumptions``.
+
+    Raises
+    ------
+    ValueError
+        One line: a design without ``load``, any design error, or an infinite
+        CMRR (ideal tail and no mismatch): the behavioural amplifier needs a
+        finite CMRR, so give ``r_tail_ohm`` or a mismatch fraction.
+    """
+    from frontend_models.diffpair import design, load_design, read_table, to_inamp_params
+
+    if not isinstance(source, (str, os.PathLike, Mapping)):
+        raise ValueError(f"[amplifier] design must be a TOML file path or a table of diff-pair keys; "
+                         f"got {source!r}.")
+    table = read_table(source)
+    is_file = not isinstance(source, Mapping) and not str(source).lstrip().startswith("{")
+    label = f"design {source}" if is_file else "design"
+    if "load" not in table:
+        raise ValueError(f"{label}: a designed amplifier stage needs its load (resistive, active or cascode); "
+                         f"got the keys {', '.join(table) or 'none'}.")
+    try:
+        result = design(load_design(table), polarity="worst")
+    except ValueError as err:
+        raise ValueError(f"{label}: {err}") from None
+    fields_ = to_inamp_params(result)
+    if math.isinf(fields_["cmrr_db"]):
+        raise ValueError(f"{label}: the designed stage has an infinite CMRR (ideal tail source, no mismatch) "
+                         f"and the behavioural amplifier needs a finite one; give r_tail_ohm or a mismatch "
+                         f"fraction.")
+    try:
+        amp = InAmpParams(**fields_)
+    except ValueError as err:
+        raise ValueError(f"{label}: the designed stage cannot be an amplifier: {err}") from None
+    inputs = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in table.items())
+    how = f"differential pair ({table['load']} load, worst-case mismatch signs) from {inputs}"
+    sources = {k: f"designed {how}: frontend_models.diffpair.design, {what}"
+               for k, what in (("gain_v_per_v", "A_d"), ("cmrr_db", "CMRR = A_d/A_cm"),
+                               ("bandwidth_hz", "f_-3dB of the output pole"))}
+    assumptions = {f.name: f"not given by the design: the generic InAmpParams default "
+                           f"{getattr(amp, f.name)!r}" for f in fields(InAmpParams) if f.name not in fields_}
+    return Preset(
+        name=name or (f"{DESIGN_PREFIX}{source}" if is_file else f"{DESIGN_PREFIX}{table['load']}"),
+        kind="diffpair", description=f"designed {how}: A_d = {result.a_d_v_per_v:.4g} V/V, CMRR = "
+        f"{result.cmrr_db:.4g} dB, f_-3dB = {result.f_3db_hz:.4g} Hz", amp=amp, amp_fields=dict(fields_),
+        sources=sources, assumptions=assumptions)

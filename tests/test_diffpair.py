@@ -367,3 +367,92 @@ def test_designed_pair_parameterises_an_amplifier_stage():
     assert goertzel_amplitude_v_rms(y, 8000.0, 10.0) == pytest.approx(gain * 1e-3 / np.sqrt(2), rel=1e-4)
     expected_cm = gain * 10 ** (-r.cmrr_db / 20) / np.sqrt(2)
     assert goertzel_amplitude_v_rms(y, 8000.0, 60.0) == pytest.approx(expected_cm, rel=1e-3)
+
+
+def test_table_for_load_and_missing_file(tmp_path):
+    from frontend_models.diffpair import read_table, table_for_load
+
+    table = {"gm_s": GM, "ro_n_ohm": RO, "r_d_ohm": RD, "r_d_mismatch_fraction": 0.01,
+             "mirror_mismatch_fraction": 0.02}
+    assert table_for_load(table, "resistive") == {"gm_s": GM, "ro_n_ohm": RO, "r_d_ohm": RD,
+                                                  "r_d_mismatch_fraction": 0.01, "load": "resistive"}
+    assert table_for_load(table, "cascode") == {"gm_s": GM, "ro_n_ohm": RO, "mirror_mismatch_fraction": 0.02,
+                                                "load": "cascode"}
+    with pytest.raises(ValueError, match="Did you mean 'active'"):
+        table_for_load(table, "activ")
+    with pytest.raises(ValueError, match=r"cannot read the design file .*nope\.toml: No such file"):
+        read_table(tmp_path / "nope.toml")
+
+
+# --- the designed pair as the simulation's amplifier (frontend_models.presets.resolve_model) -----------
+
+PAIR = {"load": "active", "gm_s": GM, "ro_n_ohm": RO, "r_tail_ohm": RSS, "gm_mismatch_fraction": 0.01}
+GENERIC = 'kind = "inamp"\ndescription = "generic behavioural amplifier"\n' \
+          '[amp]\ngain_v_per_v = 10.0\ncmrr_db = 100.0\nbandwidth_hz = 1e5\n'
+
+
+def test_designed_preset_from_a_table_a_file_and_a_preset_name(tmp_path, monkeypatch):
+    from frontend_models.inamp import InAmpParams
+    from frontend_models.presets import MODEL_KEYS, resolve_model
+
+    assert "design" in MODEL_KEYS
+    worst = design(load_design(PAIR), polarity="worst")
+    p = resolve_model({"design": PAIR})
+    assert p.name == "design:active" and p.kind == "diffpair"
+    assert p.amp == InAmpParams(**to_inamp_params(worst))  # everything else: InAmpParams' generic defaults
+    assert p.amp.cmrr_db == worst.cmrr_db == pytest.approx(72.179, abs=1e-3)  # the worst case, not the best
+    assert p.adc is None and p.post is None
+    assert "designed differential pair (active load, worst-case mismatch signs)" in p.description
+    assert "gm_mismatch_fraction=0.01" in p.description and "r_tail_ohm=100000" in p.description
+    assert set(p.sources) == {"gain_v_per_v", "cmrr_db", "bandwidth_hz"}
+    for name in ("noise_v_per_rthz", "z_cm", "output_swing_v", "offset_v", "bias_current_a"):
+        assert p.assumptions[name].startswith("not given by the design: the generic InAmpParams default")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pair.toml").write_text("".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in PAIR.items()))
+    for cfg, name in (({"design": "pair.toml"}, "design:pair.toml"),
+                      ({"preset": "design:pair.toml"}, "design:pair.toml"),
+                      ({"design": "{load = 'active', gm_s = 1e-3, ro_n_ohm = 1e5, r_tail_ohm = 1e5, "
+                                  "gm_mismatch_fraction = 0.01}"}, "design:active")):
+        q = resolve_model(cfg)
+        assert (q.name, q.amp) == (name, p.amp)
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"design": {"gm_s": GM, "ro_n_ohm": RO}}, "needs its load"),
+    ({"design": {"load": "active", "gm_s": GM, "ro_n_ohm": RO}}, "infinite CMRR"),  # ideal tail, matched
+    ({"design": {**PAIR, "gm": GM}}, "Did you mean 'gm_s'"),
+    ({"design": "nope.toml"}, "cannot read the design file nope.toml"),
+    ({"design": 5}, "must be a TOML file path or a table"),
+    ({"design": PAIR, "preset": "ina128"}, "names its model once"),
+])
+def test_designed_preset_errors(cfg, message):
+    from frontend_models.presets import resolve_model
+
+    with pytest.raises(ValueError, match=message) as info:
+        resolve_model(cfg)
+    assert "\n" not in str(info.value)
+
+
+def test_designed_stage_simulates_bit_for_bit_like_its_numbers_by_hand(tmp_path, monkeypatch):
+    # Acceptance: [amplifier] design gives exactly the run that the design's gain, CMRR and
+    # bandwidth give when typed in over a generic preset with the same (default) other parameters.
+    import numpy as np
+
+    import acquire
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "generic.toml").write_text(GENERIC)
+    fields = to_inamp_params(design(load_design(PAIR), polarity="worst"))
+    designed = acquire.simulate(config={"amplifier": {"design": PAIR}}, source__duration_s=5)
+    by_hand = acquire.simulate(source__duration_s=5, sets=["amplifier.file=generic.toml",
+                                                           *(f"amplifier.{k}={v!r}" for k, v in fields.items())])
+    amp = lambda sim: sim.simulation.frontend.analog["amplifier"].params  # noqa: E731
+    assert amp(designed) == amp(by_hand)
+    for tap in ("acquired_v", "recovered_v"):
+        a, b = getattr(designed.simulation.result, tap), getattr(by_hand.simulation.result, tap)
+        assert a.shape == b.shape and a.size > 0 and np.array_equal(a, b)
+    strip = lambda doc: {k: v for k, v in doc.items() if k != "provenance"}  # noqa: E731
+    assert strip(designed.metrics) == strip(by_hand.metrics)
+    assert designed.metrics["provenance"]["preset"] == "design:active"
+    assert by_hand.metrics["provenance"]["preset"] == "generic"
+    assert designed.metrics["nominal_gain_v_per_v"] == fields["gain_v_per_v"]
