@@ -430,5 +430,63 @@ def demo(out: OutOpt = None) -> None:
     say(f"open {out / 'report.html'} in a browser")
 
 
+design_app = typer.Typer(help="Design amplifier stages (use one in a run: [amplifier] design).", no_args_is_help=True)
+app.add_typer(design_app, name="design")
+CIRCUIT, DEVICE = "Circuit", "Device level (instead of --gm-s, --ro-n-ohm, --ro-p-ohm)"
+
+
+def design_opt(flag: str, text: str, panel: str = "Small signal"):
+    """An optional number option of ``design diffpair``, named like its design key and unit."""
+    return Annotated[Optional[float], typer.Option(flag, help=text, rich_help_panel=panel)]
+
+
+@design_app.command("diffpair")
+@friendly
+def design_diffpair(
+    file: Annotated[Optional[Path], typer.Option("--file", help="TOML design (keys as the flags, with _).")] = None,
+    load: Annotated[Optional[str], typer.Option(
+        "--load", help="resistive, active, cascode or all (side by side; default: the file's load, else all).")] = None,
+    gm_s: design_opt("--gm-s", "Transconductance of each device, S.") = None,
+    ro_n_ohm: design_opt("--ro-n-ohm", "Output resistance of the NMOS devices, ohms.") = None,
+    ro_p_ohm: design_opt("--ro-p-ohm", "Output resistance of the PMOS load devices, ohms (default: r_o,n).") = None,
+    r_d_ohm: design_opt("--r-d-ohm", "Drain resistance, ohms (resistive load).", CIRCUIT) = None,
+    c_load_f: design_opt("--c-load-f", "Capacitance at each output node, F (default 1e-12).", CIRCUIT) = None,
+    r_tail_ohm: design_opt("--r-tail-ohm", "Tail source output resistance, ohms (default inf).", CIRCUIT) = None,
+    gm_mismatch: design_opt("--gm-mismatch", "Signed g_m mismatch, fraction (0.01 = 1 %).", CIRCUIT) = None,
+    r_d_mismatch: design_opt("--r-d-mismatch", "Signed R_D mismatch, fraction (resistive).", CIRCUIT) = None,
+    mirror_mismatch: design_opt("--mirror-mismatch", "Signed mirror-ratio error, fraction.", CIRCUIT) = None,
+    polarity: Annotated[str, typer.Option("--polarity", help="Mismatch signs: worst, best or given.")] = "worst",
+    id_a: design_opt("--id-a", "Drain current of each device, A.", DEVICE) = None,
+    w_over_l: design_opt("--w-over-l", "Aspect ratio W/L (with --mu-cox-a-per-v2).", DEVICE) = None,
+    l_m: design_opt("--l-m", "Channel length, m.", DEVICE) = None,
+    mu_cox_a_per_v2: design_opt("--mu-cox-a-per-v2", "Process transconductance mu*C_ox, A/V^2.", DEVICE) = None,
+    lambda0_per_v: design_opt("--lambda0-per-v", "Channel-length modulation at --l0-m, 1/V.", DEVICE) = None,
+    l0_m: design_opt("--l0-m", "Reference length of --lambda0-per-v, m.", DEVICE) = None,
+    v_ov_v: design_opt("--v-ov-v", "Overdrive V_GS - V_T, V (instead of the geometry).", DEVICE) = None,
+    sweep: Annotated[Optional[str], typer.Option("--sweep", help=(
+        "Vary one input: l_m=0.18e-6:2e-6:5 (N points), l_m=1e-6:2e-6:0.5e-6 (a STEP) or l_m=1e-6,2e-6."))] = None,
+    out: OutOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the design document as strict JSON only.")] = False,
+) -> None:
+    """A MOS differential pair: A_d, R_out, A_cm, CMRR, f_-3dB, f_T, GBW; --sweep: a table and a figure."""
+    import json
+
+    from acquire.api import design_diffpair as run_design
+    from acquire.output.figures.design import design_table
+
+    doc = run_design(file, load=load, polarity=polarity, sweep=sweep, out=out, gm_s=gm_s, ro_n_ohm=ro_n_ohm,
+                     ro_p_ohm=ro_p_ohm, r_d_ohm=r_d_ohm, c_load_f=c_load_f, r_tail_ohm=r_tail_ohm,
+                     gm_mismatch_fraction=gm_mismatch, r_d_mismatch_fraction=r_d_mismatch,
+                     mirror_mismatch_fraction=mirror_mismatch, id_a=id_a, w_over_l=w_over_l, l_m=l_m,
+                     mu_cox_a_per_v2=mu_cox_a_per_v2, lambda0_per_v=lambda0_per_v, l0_m=l0_m, v_ov_v=v_ov_v)
+    if json_:
+        return typer.echo(json.dumps(doc, indent=2, allow_nan=False))
+    swept = doc["sweep"] or {"key": None, "values": ()}
+    signs = {"worst": "worst-case", "best": "best-case"}.get(doc["polarity"], doc["polarity"])
+    say(f"MOS differential pair: {' | '.join(doc['loads'])} load, {signs} mismatch signs")
+    typer.echo(format_table(*reversed(design_table(doc["rows"], swept["key"], swept["values"]))))
+    if doc["files"]:
+        say(f"wrote {', '.join(doc['files'])}")
+
 if __name__ == "__main__":
     app()
