@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from acquire.sources import physionet  # first: it imports wfdb with a pandas deprecation silenced
-from acquire.sources.recording import AAMI_CLASS
+from acquire.sources.recording import AAMI_CLASS, QRS_SYMBOLS
 
 import wfdb  # noqa: E402  (after acquire.sources.physionet, see above)
 
@@ -161,26 +161,40 @@ def test_mitdb_100_annotations_map_to_aami(mirror, monkeypatch):
         "path": str(mirror / "mitdb" / "1.0.0" / "100"),
     }
     ann = wfdb.rdann(str(mirror / "mitdb" / "1.0.0" / "100"), "atr")
-    beats = [(s, sym) for s, sym in zip(ann.sample, ann.symbol) if sym in AAMI_CLASS]
-    np.testing.assert_array_equal(rec.annotations.sample, [s for s, _ in beats])
-    counts = collections.Counter(rec.annotations.aami_class)
-    assert counts == collections.Counter(AAMI_CLASS[sym] for _, sym in beats)
-    # MIT-BIH directory, record 100: 2239 normal beats, 33 APCs, 1 PVC (the one
-    # '+' rhythm annotation is not a beat and is dropped).
+    # Every annotation is kept, in file order (bxb reads the rhythm and VF marks too).
+    np.testing.assert_array_equal(rec.annotations.sample, ann.sample)
+    assert rec.annotations.symbol.tolist() == ann.symbol
+    beats = rec.annotations.beats()
+    counts = collections.Counter(beats.aami_class)
+    assert counts == collections.Counter(AAMI_CLASS[sym] for sym in ann.symbol if sym in QRS_SYMBOLS)
+    # MIT-BIH directory, record 100: 2239 normal beats, 33 APCs, 1 PVC, and one '+' rhythm
+    # annotation, which is no beat.
     assert counts == {"N": 2239, "S": 33, "V": 1}
+    assert collections.Counter(rec.annotations.symbol[~rec.annotations.is_beat]) == {"+": 1}
 
 
-def test_beat_symbols_kept_and_mapped(mirror, tmp_path):
+def test_mitdb_207_keeps_its_vf_episodes(mirror):
+    # Counted with WFDB's C rdann on the mirror's 207.atr: six '[' and ']', 472 '!', and
+    # 2332 annotations in WFDB's QRS set (472 !, 1457 L, 86 R, 107 A, 105 V, 105 E).
+    rec = physionet.load_wfdb_path(mirror / "mitdb" / "1.0.0" / "207")
+    symbols = collections.Counter(rec.annotations.symbol.tolist())
+    assert (symbols["["], symbols["]"], symbols["!"]) == (6, 6, 472)
+    assert rec.annotations.is_beat.sum() == 2332
+
+
+def test_every_annotation_kept_and_beats_mapped(mirror, tmp_path):
     for name in ("100.hea", "100.dat"):
         shutil.copy(mirror / "mitdb" / "1.0.0" / name, tmp_path / name)
-    symbols = ["L", "A", "E", "F", "/", "+", "~", "|", "N"]
-    wfdb.wrann("100", "atr", np.arange(10, 100, 10), symbol=symbols, write_dir=str(tmp_path))
+    symbols = ["L", "A", "E", "F", "/", "+", "~", "|", "[", "!", "]", "B", "r", "n", "N"]
+    wfdb.wrann("100", "atr", np.arange(10, 160, 10), symbol=symbols, write_dir=str(tmp_path))
     rec = physionet.load_wfdb_path(tmp_path / "100")
-    # Non-beat annotations (+ rhythm, ~ noise, | artefact) are dropped.
-    assert rec.annotations.symbol.tolist() == ["L", "A", "E", "F", "/", "N"]
-    assert rec.annotations.sample.tolist() == [10, 20, 30, 40, 50, 90]
-    # Hand-checked AAMI EC57 classes: L->N, A->S, E->V, F->F, /->Q, N->N.
-    assert rec.annotations.aami_class.tolist() == ["N", "S", "V", "F", "Q", "N"]
+    assert rec.annotations.symbol.tolist() == symbols
+    assert rec.annotations.sample.tolist() == list(range(10, 160, 10))
+    beats = rec.annotations.beats()
+    # WFDB's QRS set: all but + (rhythm), ~ (noise), | (artefact), [ and ] (VF bounds).
+    assert beats.symbol.tolist() == ["L", "A", "E", "F", "/", "!", "B", "r", "n", "N"]
+    # Hand-checked AAMI EC57 classes: L->N, A->S, E->V, F->F, /->Q, ! none, B->N, r->V, n->N.
+    assert beats.aami_class.tolist() == ["N", "S", "V", "F", "Q", "", "N", "V", "N", "N"]
 
 
 def test_ptbdb_record_loads_15_leads(mirror, monkeypatch):

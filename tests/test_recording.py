@@ -1,9 +1,9 @@
-"""Tests for the Recording value type and AAMI mapping."""
+"""Tests for the Recording value type, the annotation type and the WFDB/AAMI symbol tables."""
 
 import numpy as np
 import pytest
 
-from acquire.sources.recording import AAMI_CLASS, Annotations, Recording
+from acquire.sources.recording import AAMI_CLASS, QRS_SYMBOLS, Annotations, Recording, retime_samples
 
 
 def make():
@@ -12,11 +12,40 @@ def make():
     return Recording(sig, 10.0, ("MLII", "V5"), ann, {"database": "x"})
 
 
+def test_qrs_symbols_are_wfdbs_isqrs_set():
+    # lib/ecgmap.h wfdb_qrs[] marks codes 1-13, 25, 30, 31, 34, 35, 38, 41; lib/annot.c
+    # cstring[] names them N L R a V F J A S E j / Q, B, ?, !, e, n, f, r.
+    assert QRS_SYMBOLS == set("NLRaVFJASEj/Q") | {"B", "?", "!", "e", "n", "f", "r"}
+    assert not {"[", "]", "+", "~", "|", "x", "p", "t", '"'} & QRS_SYMBOLS
+
+
 def test_aami_mapping_by_hand():
-    # ANSI/AAMI EC57 classes (de Chazal 2004 Table I).
+    # ANSI/AAMI EC57 classes (de Chazal 2004 Table I) for the MIT-BIH symbols; B as L/R,
+    # n as the escape beats e/j, r (R-on-T) as V, ? (learning) as Q; '!' has no class.
     expected = {"N": "N", "L": "N", "R": "N", "e": "N", "j": "N", "A": "S", "a": "S", "J": "S",
-                "S": "S", "V": "V", "E": "V", "F": "F", "/": "Q", "f": "Q", "Q": "Q"}
+                "S": "S", "V": "V", "E": "V", "F": "F", "/": "Q", "f": "Q", "Q": "Q",
+                "B": "N", "n": "N", "r": "V", "?": "Q"}
     assert AAMI_CLASS == expected
+    assert set(AAMI_CLASS) == QRS_SYMBOLS - {"!"}
+
+
+def test_annotations_keep_non_beats_and_select_beats():
+    ann = Annotations(np.array([5, 10, 12, 20, 30]), np.array(["N", "[", "!", "]", "+"]))
+    assert ann.is_beat.tolist() == [True, False, True, False, False]
+    assert ann.beats().sample.tolist() == [5, 12]
+    assert ann.aami_class.tolist() == ["N", "", "", "", ""]
+    assert ann.window(10, 25).symbol.tolist() == ["[", "!", "]"]
+
+
+def test_retimed_rounds_half_up_and_accumulates_the_delay():
+    # n = 1 at 2 Hz is 0.5 s; +0.25 s at 2 Hz: 1.5 samples -> 2 (half up, as strtim).
+    assert retime_samples([1], 2.0, 2.0, 0.25).tolist() == [2]
+    ann = Annotations(np.array([0, 360, 719]), np.array(["N", "[", "N"]))
+    moved = ann.retimed(360.0, 500.0, 0.01).retimed(500.0, 500.0, 0.002)
+    # (0 + 0.01) 500 = 5 -> +1; 360: 505 -> 506; 719/360 = 1.99722 s -> 1003.61 -> 1004 -> 1005.
+    assert moved.sample.tolist() == [6, 506, 1005]
+    assert moved.symbol.tolist() == ["N", "[", "N"]
+    assert moved.delay_s == pytest.approx(0.012)
 
 
 def test_select_window_and_channels():

@@ -23,7 +23,7 @@ import numpy as np
 
 import acquire
 from acquire._check import check_positive, suggest
-from acquire.sources.recording import AAMI_CLASS, Annotations, Recording
+from acquire.sources.recording import Annotations, Recording
 
 
 @contextmanager
@@ -211,8 +211,10 @@ def load_wfdb_path(path, *, annotator: str | None = "atr") -> Recording:
     path : str or Path
         Record path without extension (``.../mitdb/1.0.0/100``).
     annotator : str or None
-        Extension of the beat annotation file, read when it exists. Only beat
-        symbols (the keys of :data:`acquire.recording.AAMI_CLASS`) are kept.
+        Extension of the reference annotation file, read when it exists.
+        Every annotation is kept: beats, VF episode bounds ``[`` ``]``,
+        rhythm ``+``, noise ``~`` and the others, as WFDB ``bxb`` reads them
+        (:class:`acquire.sources.recording.Annotations`).
 
     Returns
     -------
@@ -281,9 +283,7 @@ def _load(path: Path, annotator: str | None, provenance: dict, refetch: str) -> 
     scale = [_volts_per_unit(u, ch, header_file) for u, ch in zip(record.units, record.sig_name)]
     annotations = None
     if ann is not None:
-        symbol = np.asarray(ann.symbol)
-        beat = np.isin(symbol, list(AAMI_CLASS))
-        annotations = Annotations(np.asarray(ann.sample)[beat].astype(np.int64), symbol[beat])
+        annotations = Annotations(np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype=str))
     return Recording(
         signals_v=np.ascontiguousarray((record.p_signal * np.array(scale)).T),
         fs_hz=float(record.fs),

@@ -1,4 +1,5 @@
-"""The value type for a loaded ECG: signals in volts, rate, channels, beats, provenance."""
+"""The value type for a loaded ECG (signals in volts, rate, channels, annotations, provenance)
+and the annotation-symbol tables of WFDB and AAMI EC57."""
 
 from __future__ import annotations
 
@@ -8,42 +9,88 @@ import numpy as np
 
 from acquire._check import check_positive, suggest
 
-#: MIT-BIH beat symbols mapped to the AAMI EC57 classes (N, S, V, F, Q).
-#: Source: ANSI/AAMI EC57; the mapping used by WFDB ``bxb`` and de Chazal et
-#: al., IEEE TBME 51(7), 2004, Table I.
+#: Annotation symbols WFDB counts as QRS complexes: the codes its ``isqrs``
+#: table marks (``lib/ecgmap.h``: NORMAL .. UNKNOWN, BBB, LEARN, FLWAV, AESC,
+#: SVESC, PFUS, RONT) by their mnemonics (``lib/annot.c``). Source: WFDB 10.7
+#: (G. Moody, PhysioNet).
+QRS_SYMBOLS = frozenset("NLRaVFJASEj/QB?!enfr")
+
+#: QRS symbols mapped to the AAMI EC57 classes (N, S, V, F, Q). Source:
+#: ANSI/AAMI EC57; de Chazal et al., IEEE TBME 51(7), 2004, Table I, for the
+#: MIT-BIH symbols; the symbols MIT-BIH does not use follow their kind: ``B``
+#: (bundle branch block) as L and R, ``n`` (supraventricular escape) as the
+#: escape beats e and j, ``r`` (R-on-T) as V, ``?`` (learning) as Q (bxb's
+#: ``amap``). ``!`` (ventricular flutter wave) has no class: bxb's ``amap``
+#: labels it a non-beat although ``isqrs`` reads it as a QRS.
 AAMI_CLASS = {
-    **dict.fromkeys("NLRej", "N"),
+    **dict.fromkeys("NLRejBn", "N"),
     **dict.fromkeys("AaJS", "S"),
-    **dict.fromkeys("VE", "V"),
+    **dict.fromkeys("VEr", "V"),
     "F": "F",
-    **dict.fromkeys("/fQ", "Q"),
+    **dict.fromkeys("/fQ?", "Q"),
 }
+
+#: Reference annotation symbols that open and close ventricular flutter or
+#: fibrillation episodes (WFDB VFON and VFOFF).
+VF_ON, VF_OFF = "[", "]"
+
+
+def retime_samples(sample, fs_hz: float, fs_out_hz: float, delay_s: float = 0.0) -> np.ndarray:
+    """Sample indices at ``fs_hz`` moved to ``fs_out_hz`` and delayed by ``delay_s``.
+
+    ``n_out = floor((n / fs_hz + delay_s) fs_out_hz + 1/2)``: the nearest
+    output sample, halves rounded up as WFDB's ``strtim`` rounds.
+    """
+    t_s = np.asarray(sample, dtype=np.int64) / check_positive("fs_hz", fs_hz) + float(delay_s)
+    return np.floor(t_s * check_positive("fs_out_hz", fs_out_hz) + 0.5).astype(np.int64)
 
 
 @dataclass(frozen=True)
 class Annotations:
-    """Beat annotations.
+    """Reference annotations of a record: beats, and the others bxb reads.
 
     Parameters
     ----------
-    sample : ndarray of int, shape (n_beats,)
-        Sample index of each beat at the recording's ``fs_hz``.
-    symbol : ndarray of str, shape (n_beats,)
-        MIT-BIH beat symbol of each beat.
+    sample : ndarray of int, shape (n,)
+        Sample index of each annotation at the recording's ``fs_hz``.
+    symbol : ndarray of str, shape (n,)
+        WFDB mnemonic of each annotation: beats (:data:`QRS_SYMBOLS`),
+        ventricular flutter/fibrillation bounds (:data:`VF_ON`,
+        :data:`VF_OFF`), rhythm changes ``+``, noise ``~`` and the rest.
+    delay_s : float
+        How far these annotations, and the signal they belong to, lag the
+        original record (0 as loaded; a resampler's delay after resampling).
+        Record time is ``sample / fs_hz - delay_s``.
     """
 
     sample: np.ndarray
     symbol: np.ndarray
+    delay_s: float = 0.0
+
+    @property
+    def is_beat(self) -> np.ndarray:
+        """True for the QRS annotations (:data:`QRS_SYMBOLS`)."""
+        return np.array([s in QRS_SYMBOLS for s in self.symbol.tolist()], dtype=bool)
 
     @property
     def aami_class(self) -> np.ndarray:
-        """AAMI class (N, S, V, F or Q) of each beat."""
-        return np.array([AAMI_CLASS.get(s, "Q") for s in self.symbol], dtype="<U1")
+        """AAMI class (N, S, V, F or Q) of each annotation; "" where it is no classified beat."""
+        return np.array([AAMI_CLASS.get(s, "") for s in self.symbol.tolist()], dtype="<U1")
+
+    def beats(self) -> "Annotations":
+        """The QRS annotations only."""
+        keep = self.is_beat
+        return Annotations(self.sample[keep], self.symbol[keep], self.delay_s)
 
     def window(self, start: int, stop: int) -> "Annotations":
-        """Beats with ``start <= sample < stop``, re-indexed to start at 0."""
+        """Annotations with ``start <= sample < stop``, re-indexed to start at 0."""
         keep = (self.sample >= start) & (self.sample < stop)
-        return Annotations(self.sample[keep] - start, self.symbol[keep])
+        return Annotations(self.sample[keep] - start, self.symbol[keep], self.delay_s)
+
+    def retimed(self, fs_hz: float, fs_out_hz: float, delay_s: float = 0.0) -> "Annotations":
+        """All annotations at ``fs_out_hz``, delayed by ``delay_s`` more (:func:`retime_samples`)."""
+        return Annotations(retime_samples(self.sample, fs_hz, fs_out_hz, delay_s), self.symbol,
+                           self.delay_s + float(delay_s))
 
 
 @dataclass(frozen=True)
@@ -59,7 +106,8 @@ class Recording:
     channel_names : tuple of str
         One name per channel.
     annotations : Annotations or None
-        Beat annotations, when an annotation file or generator provides them.
+        Reference annotations (beats, VF episodes, rhythm and noise marks),
+        when an annotation file or generator provides them.
     provenance : dict
         Where the samples came from: ``database``, ``version``, ``record`` for
         PhysioNet; ``generator`` and ``seed`` for synthetic signals.
