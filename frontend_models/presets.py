@@ -352,7 +352,8 @@ def designed_preset(source, *, name: str | None = None) -> Preset:
         ``polarity="worst"``, then :func:`~frontend_models.diffpair.to_inamp_params`)
         and the generic defaults of :class:`InAmpParams` for everything the
         design does not give (noise, offsets, bias currents, Z_cm, swing,
-        CMRR corner), each listed in ``assumptions``.
+        CMRR corner), each listed in ``assumptions`` (the phase of A_cm is
+        ``amplifier.cmrr_polarity``'s, worst case by default).
 
     Raises
     ------
@@ -390,8 +391,11 @@ def designed_preset(source, *, name: str | None = None) -> Preset:
     sources = {k: f"designed {how}: frontend_models.diffpair.design, {what}"
                for k, what in (("gain_v_per_v", "A_d"), ("cmrr_db", "CMRR = A_d/A_cm"),
                                ("bandwidth_hz", "f_-3dB of the output pole"))}
-    assumptions = {f.name: f"not given by the design: the generic InAmpParams default "
-                           f"{getattr(amp, f.name)!r}" for f in fields(InAmpParams) if f.name not in fields_}
+    assumptions = {f.name: f"not given by the design: the generic InAmpParams default {getattr(amp, f.name)!r}"
+                   for f in fields(InAmpParams) if f.name not in (*fields_, "gbw_hz", "cmrr_hf_point")}
+    assumptions["cmrr_corner_hz"] += " (the design models C_L only: CMRR flat with frequency)"
+    if "cmrr_phase_rad" in assumptions:  # the builder sets it from amplifier.cmrr_polarity
+        assumptions["cmrr_phase_rad"] = "the sign/phase of A_cm is not given by the design: amplifier.cmrr_polarity"
     return Preset(
         name=name or (f"{DESIGN_PREFIX}{source}" if is_file else f"{DESIGN_PREFIX}{table['load']}"),
         kind="diffpair", description=f"designed {how}: A_d = {result.a_d_v_per_v:.4g} V/V, CMRR = "

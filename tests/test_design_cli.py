@@ -17,6 +17,7 @@ from acquire.api import design_diffpair
 from acquire.output.figures import plot_design_sweep
 from acquire.output.figures.design import design_table, format_si, scenario
 from cli import app
+from test_cli import one_line_error
 from frontend_models.diffpair import DiffPairParams, design, load_design, summarize, sweep_design
 
 runner = CliRunner()
@@ -30,16 +31,6 @@ PAIR_TOML = 'load = "active"\ngm_s = 1e-3\nro_n_ohm = 1e5\nr_tail_ohm = 1e5\ngm_
 
 def invoke(*args):
     return runner.invoke(app, ["design", "diffpair", *args])
-
-
-def one_line_error(result, code, *fragments):
-    """Exit code, a single 'error:' line on stderr naming the problem, and no traceback."""
-    assert result.exit_code == code, result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    assert "Traceback" not in result.output
 
 
 def table_cells(stdout: str) -> tuple[list[str], list[list[str]]]:
