@@ -58,7 +58,7 @@ def _exponent(v: float) -> int:
 def format_si(value, unit: str = "", digits: int = 4) -> str:
     """A number with an SI prefix and its unit: ``format_si(1.592e8, "Hz") == "159.2 MHz"``.
 
-    Fractions (``unit="%"``) are shown in percent; gains, dB, 1/V and
+    Fractions (``unit="%"``) are shown in percent; gains, dB, V⁻¹ and
     dimensionless numbers without a prefix. ``None`` is ``"-"``; a string
     (``"inf"`` from a strict-JSON document) and non-finite numbers are shown
     as they are, with the unit.
