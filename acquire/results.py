@@ -202,3 +202,91 @@ class ComplianceMatrix:
         write_html_report(out / "compliance_matrix.html", title="ecgfe: presets x standards",
                           sections=[Section("Which presets pass which standard", tables={"matrix": self.rows})])
         return out
+
+
+class MonteCarloResult:
+    """A Monte Carlo tolerance analysis over one or more presets on the same draws.
+
+    Attributes
+    ----------
+    run : acquire.studies.montecarlo.MonteCarloRun
+    config : dict
+        The base configuration.
+    distributions : list
+        The varied keys with their distributions (defaults included).
+    """
+
+    def __init__(self, run, config: dict, distributions: list):
+        self.run = run
+        self.config = config
+        self.distributions = distributions
+
+    @property
+    def yields(self) -> dict:
+        """Preset -> fraction of draws within the limit."""
+        return {name: p["yield"] for name, p in self.run.presets.items()}
+
+    @property
+    def rows(self) -> list[dict]:
+        """One summary row per preset: yield and p50/p90/p99 of residual (µV rms and p-p) and CMRR_eff."""
+        rows = []
+        for name, p in self.run.presets.items():
+            s = p["stats"]
+            rows.append({"preset": name, "yield": p["yield"], "limit_uv_pp": self.run.limit_uv_pp,
+                         **{f"residual_uv_pp_{q}": s["uv_pp"][q] for q in ("p50", "p90", "p99")},
+                         **{f"residual_uv_rms_{q}": s["total_uv_rms"][q] for q in ("p50", "p90", "p99")},
+                         # effective CMRR: the low tail is the bad one (p10, p1)
+                         **{f"cmrr_effective_db_{q}": s["cmrr_effective_db"][q] for q in ("p50", "p10", "p1")},
+                         "simulated_max_relative_difference": max(
+                             (abs(r["relative_difference"]) for r in p["simulated"] if not r["saturated"]),
+                             default=None),
+                         "simulated_saturated": sum(r["saturated"] for r in p["simulated"])})
+        return rows
+
+    @property
+    def metrics(self) -> dict:
+        """The ``montecarlo.json`` document."""
+        return {"schema": "ecgfe.montecarlo/1", "draws": self.run.n_draws, "seed": self.run.seed,
+                "distributions": [f"{d.key}={d.kind}{d.args}" for d in self.distributions],
+                "limit_uv_pp": self.run.limit_uv_pp, "limit_source": self.run.limit_source,
+                "presets": {name: {"yield": p["yield"], "stats": p["stats"], "simulated": p["simulated"]}
+                            for name, p in self.run.presets.items()},
+                "summary": self.rows, "config": self.config}
+
+    def plot(self) -> dict:
+        """One CDF figure per preset (matplotlib Figures), by preset name."""
+        from acquire.output.figures.montecarlo import plot_residual_cdf
+
+        mains = self.config["mains"]["frequency_hz"]
+        keys = ", ".join(d.key.split(".")[-1] for d in self.distributions)
+        return {name: plot_residual_cdf(
+            p["analytic"]["uv_pp"], limit_uv_pp=self.run.limit_uv_pp,
+            limit_label=f"limit {self.run.limit_uv_pp:.4g} µV p-p\n({self.run.limit_source})",
+            title=f"Residual mains, {name}: {mains:g} Hz, {p['analytic']['v_cm_rms']:.3g} V rms common mode",
+            subtitle=f"{self.run.n_draws} draws (seed {self.run.seed}) of {keys}")
+            for name, p in self.run.presets.items()}
+
+    def save(self, out_dir) -> Path:
+        """Write ``montecarlo.json``, ``montecarlo.csv`` (every draw), the CDF figures and ``report.html``."""
+        import csv
+        import io
+
+        from acquire.output.figures import save_figure
+        from acquire.output.files import atomic_write, ensure_writable_dir, write_json
+        from acquire.output.report import report_from_dir
+
+        out = ensure_writable_dir(out_dir)
+        write_json(out / "montecarlo.json", self.metrics)
+        buf = io.StringIO()
+        keys = [d.key for d in self.distributions]
+        quantities = ("fundamental_uv_rms", "total_uv_rms", "uv_pp", "cmrr_effective_db")
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["preset", "draw", *keys, *quantities])
+        for name, p in self.run.presets.items():
+            for i, d in enumerate(p["draws"]):
+                writer.writerow([name, i, *(d[k] for k in keys), *(float(p["analytic"][q][i]) for q in quantities)])
+        atomic_write(out / "montecarlo.csv", buf.getvalue().encode())
+        for name, fig in self.plot().items():
+            save_figure(fig, out / f"montecarlo_cdf_{name}")
+        report_from_dir(out, title="ecgfe Monte Carlo: " + ", ".join(self.run.presets))
+        return out

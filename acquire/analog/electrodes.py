@@ -55,9 +55,10 @@ def parse_imbalance(value) -> ElectrodeImpedance:
 
     Parameters
     ----------
-    value : {'iec'} or float or str or ElectrodeImpedance
+    value : {'iec'} or float or str or dict or ElectrodeImpedance
         'iec' is 51 kOhm || 47 nF (IEC 60601-2-25/-27, AAMI EC13); a number,
-        or a string such as ``"51e3"``, is a resistance in ohms (>= 0).
+        or a string such as ``"51e3"``, is a resistance in ohms (>= 0); a
+        table ``{r_s_ohm, r_d_ohm, c_d_f}`` is R_s + (R_d || C_d).
 
     Raises
     ------
@@ -68,6 +69,11 @@ def parse_imbalance(value) -> ElectrodeImpedance:
     """
     if isinstance(value, ElectrodeImpedance):
         return value
+    if isinstance(value, dict):
+        unknown = set(value) - {"r_s_ohm", "r_d_ohm", "c_d_f"}
+        if unknown:
+            raise ValueError(f"an imbalance table has the keys r_s_ohm, r_d_ohm, c_d_f; got {sorted(unknown)}.")
+        return ElectrodeImpedance(**{k: float(v) for k, v in value.items()})
     if isinstance(value, str):
         name = value.strip().lower()
         if name in IMBALANCE_NAMES:

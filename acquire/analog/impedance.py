@@ -17,6 +17,21 @@ import numpy as np
 from acquire._check import check_positive
 
 
+def parallel_rc_z_ohm(r_ohm, c_f, f_hz):
+    """R || C: R / (1 + j w R C), or 1/(j w C) where R is infinite; arrays broadcast."""
+    s = 2j * np.pi * np.asarray(f_hz, dtype=float)
+    r, c = np.asarray(r_ohm, dtype=float), np.asarray(c_f, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(np.isinf(r), 1.0 / (s * c), r / (1.0 + s * np.where(np.isinf(r), 0.0, r) * c))
+    return z[()] if z.ndim == 0 else z
+
+
+def electrode_z_ohm(r_s_ohm, r_d_ohm, c_d_f, f_hz):
+    """R_s + (R_d || C_d): R_s + R_d / (1 + j w R_d C_d); arrays broadcast."""
+    s = 2j * np.pi * np.asarray(f_hz, dtype=float)
+    return r_s_ohm + r_d_ohm / (1.0 + s * r_d_ohm * c_d_f)
+
+
 @dataclass(frozen=True)
 class ParallelRC:
     """Resistor ``r_ohm`` in parallel with capacitor ``c_f``.
@@ -41,10 +56,7 @@ class ParallelRC:
 
     def z_ohm(self, f_hz) -> np.ndarray:
         """Complex impedance at ``f_hz`` (scalar or array)."""
-        s = 2j * np.pi * np.asarray(f_hz, dtype=float)
-        if math.isinf(self.r_ohm):
-            return 1.0 / (s * self.c_f)
-        return self.r_ohm / (1.0 + s * self.r_ohm * self.c_f)
+        return parallel_rc_z_ohm(self.r_ohm, self.c_f, f_hz)
 
     @property
     def r_dc_ohm(self) -> float:
@@ -90,8 +102,7 @@ class ElectrodeImpedance:
 
     def z_ohm(self, f_hz) -> np.ndarray:
         """Complex impedance at ``f_hz`` (scalar or array)."""
-        s = 2j * np.pi * np.asarray(f_hz, dtype=float)
-        return self.r_s_ohm + self.r_d_ohm / (1.0 + s * self.r_d_ohm * self.c_d_f)
+        return electrode_z_ohm(self.r_s_ohm, self.r_d_ohm, self.c_d_f, f_hz)
 
     @property
     def r_dc_ohm(self) -> float:

@@ -43,7 +43,7 @@ _MIME = {".png": "image/png", ".svg": "image/svg+xml"}
 
 #: The result files :func:`report_from_dir` turns into tables, with their section headings.
 RESULT_FILES = {"metrics.json": "Metrics", "comparison.json": "Preset comparison",
-                "sweep.json": "Sweep"}
+                "sweep.json": "Sweep", "montecarlo.json": "Monte Carlo tolerance analysis"}
 
 
 @dataclass(frozen=True)

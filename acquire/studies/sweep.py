@@ -48,9 +48,10 @@ from pathlib import Path
 
 import numpy as np
 
+from acquire.output.figures.sweep import sweep_figures
 from acquire.output.files import atomic_write
 from acquire.output import figures as viz
-from acquire.config import check_keys, parse_value, set_dotted, toml_value
+from acquire.config import check_keys, parse_value, set_value
 from acquire.evaluation.evaluate import simulate
 from acquire.frontend import build_frontend
 from acquire.sources.recording import Annotations, Recording
@@ -68,9 +69,6 @@ SUMMARY_METRICS = ("residual_mains_uv_rms", "snr_out_db", "cmrr_effective_db", "
 #: Most values one range may expand to (a guard against a mistyped step).
 MAX_RANGE_VALUES = 10_000
 #: Display units of config-key suffixes, longest match first.
-UNIT_SUFFIXES = {"_v_per_v": "V/V", "_v_per_rthz": "V/√Hz", "_a_per_rthz": "A/√Hz", "_v_rms": "V rms",
-                 "_db": "dB", "_hz": "Hz", "_ohm": "Ω", "_f": "F", "_v": "V", "_a": "A", "_s": "s",
-                 "_m2": "m²", "_t": "T", "_bpm": "bpm"}
 VARY_FORM = "KEY=START:STOP:STEP or KEY=v1,v2,... (e.g. amplifier.cmrr_db=60:140:20)"
 
 
@@ -185,7 +183,7 @@ def point_id(overrides: dict) -> str:
 def point_config(cfg: dict, overrides: dict) -> dict:
     """A copy of ``cfg`` with one point's overrides applied and the key names checked.
 
-    Overrides go through :func:`acquire.config.set_dotted`, so they follow
+    Overrides go through :func:`acquire.config.set_value`, so they follow
     ``--set`` rules: ``amplifier.preset`` or ``amplifier.file`` (applied
     first) replaces the whole ``[amplifier]`` table.
 
@@ -197,7 +195,7 @@ def point_config(cfg: dict, overrides: dict) -> dict:
     out = copy.deepcopy(cfg)
     first = sorted(overrides, key=lambda k: k not in ("amplifier.preset", "amplifier.file"))
     for key in first:
-        set_dotted(out, f"{key}={toml_value(overrides[key])}")
+        set_value(out, key, overrides[key])
     check_keys(out)
     return out
 
@@ -302,6 +300,10 @@ class SweepRun:
         Ids of the points run now and of those found finished.
     files : list of Path
         ``sweep.json``, ``sweep.csv`` and the figures.
+    documents : list of dict
+        The full metrics document of each point, in row order.
+    channel : str or None
+        The channel the rows summarise (the first).
     """
 
     out_dir: Path
@@ -310,6 +312,8 @@ class SweepRun:
     computed: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     files: list = field(default_factory=list)
+    documents: list = field(default_factory=list)
+    channel: str | None = None
 
 
 def _json_bytes(obj) -> bytes:
@@ -358,11 +362,44 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
         A malformed sweep, an unknown key, or any invalid value at any
         point (naming the point), before any simulation runs.
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}.")
     varies = list(varies)
     points = sweep_points(varies)
     keys = [k for k, _ in varies]
+    result = run_points(cfg, points, out_dir, jobs=jobs, progress=progress, recording=recording)
+    result.keys = keys
+    out_dir = Path(out_dir)
+    summary = {"schema": SCHEMA, "varied": dict(varies), "channel": result.channel, "points": result.rows}
+    result.files = [atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
+                    atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
+                    *(path for stem, fig in sweep_figures(result.rows, keys).items()
+                      for path in viz.save_figure(fig, out_dir / stem))]
+    return result
+
+
+def run_points(cfg: dict, points: list[dict], out_dir, *, jobs: int = 1, progress=None,
+               recording: Recording | None = None) -> SweepRun:
+    """The engine of sweeps and Monte Carlo subsets: simulate ``cfg`` with each point's overrides.
+
+    Parameters
+    ----------
+    cfg : dict
+        Base configuration.
+    points : list of dict
+        ``{"section.key": value}`` overrides, one dict per point (all with the same keys).
+    out_dir : path
+        ``points/<id>.json`` per finished point; those already there (same
+        tool version and configuration) are not rerun.
+    jobs, progress, recording
+        As in :func:`run_sweep`.
+
+    Returns
+    -------
+    SweepRun
+        ``rows`` in the order of ``points``; ``files`` empty (the caller writes its summaries).
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}.")
+    keys = list(points[0]) if points else []
     if recording is not None and any(k.startswith("source.") for k in keys):
         raise ValueError(f"cannot vary source keys ({', '.join(k for k in keys if k.startswith('source.'))}) "
                          "with a fixed recording.")
@@ -406,12 +443,8 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
     result.rows = [{"id": i, **p, **{f"{tap}.{m}": docs[i]["metrics"][f"{tap}.{m}"]
                                      for tap in TAPS for m in SUMMARY_METRICS if f"{tap}.{m}" in docs[i]["metrics"]}}
                    for i, p in zip(ids, points)]
-    channel = docs[ids[0]]["channel"]
-    summary = {"schema": SCHEMA, "varied": dict(varies), "channel": channel, "points": result.rows}
-    result.files = [atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
-                    atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
-                    *(path for stem, fig in sweep_figures(result.rows, keys).items()
-                      for path in viz.save_figure(fig, out_dir / stem))]
+    result.documents = [docs[i]["document"] for i in ids]
+    result.channel = docs[ids[0]]["channel"] if ids else None
     return result
 
 
@@ -422,69 +455,3 @@ def csv_bytes(rows: list[dict]) -> bytes:
     writer.writeheader()
     writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
     return buf.getvalue().encode()
-
-
-def axis_label(key: str) -> str:
-    """``"amplifier.cmrr_db (dB)"``: the key with the unit of its suffix, if any."""
-    unit = next((u for s, u in UNIT_SUFFIXES.items() if key.endswith(s)), None)
-    return f"{key} ({unit})" if unit else key
-
-
-def _number(v) -> float:
-    """A metric value as a float (JSON "inf"/None back to inf/NaN)."""
-    return math.nan if v is None else float(v)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _wide(values) -> bool:
-    """Whether positive values span two decades or more (plotted on a log axis)."""
-    v = np.asarray([x for x in values if math.isfinite(x)])
-    return v.size > 1 and bool(np.all(v > 0)) and v.max() / v.min() >= 100
-
-
-def sweep_figures(rows: list[dict], keys: list[str]) -> dict:
-    """Residual mains, SNR (both taps) and QRS Se/+P figures against the first numeric key.
-
-    One curve per combination of the other varied keys. No figure when no
-    varied key is numeric. Returns the figures by file stem.
-    """
-    x_key = next((k for k in keys if all(_is_number(r[k]) for r in rows)), None)
-    if x_key is None:
-        log.info("sweep: no numeric varied key, no figures")
-        return {}
-    others = [k for k in keys if k != x_key]
-    families: dict[str, list[dict]] = {}
-    for r in rows:
-        label = ", ".join(f"{k}={r[k]}" for k in others)
-        families.setdefault(label, []).append(r)
-    families = {label: sorted(fam, key=lambda r: r[x_key]) for label, fam in families.items()}
-    # A Cartesian product: every family has the same x values.
-    x = [r[x_key] for r in next(iter(families.values()))]
-    xlabel, logx = axis_label(x_key), _wide(x)
-    figs = {}
-
-    def curves(column):
-        """Label -> y per family; a lone curve is labelled with its tap (and takes its colour)."""
-        return {(label or column.split(".")[0]): [_number(r[column]) for r in fam]
-                for label, fam in families.items()}
-
-    for tap in TAPS:
-        residual = curves(f"{tap}.residual_mains_uv_rms")
-        figs[f"residual_mains_{tap}"] = viz.plot_sweep(x, residual, xlabel=xlabel,
-                             ylabel="Residual mains (µV rms, input-referred)",
-                             limit=viz.ONE_MV_PP_IN_UV_RMS, logx=logx,
-                             logy=_wide([v for ys in residual.values() for v in ys]),
-                             title=f"Residual mains at the {tap} tap")
-        figs[f"snr_{tap}"] = viz.plot_sweep(x, curves(f"{tap}.snr_out_db"), xlabel=xlabel, ylabel="SNR (dB)",
-                                            logx=logx, title=f"SNR at the {tap} tap")
-    for n, (label, fam) in enumerate(families.items(), start=1):
-        se = [100 * _number(r["recovered.qrs_sensitivity"]) for r in fam]
-        ppv = [100 * _number(r["recovered.qrs_ppv"]) for r in fam]
-        title = "QRS detection at the recovered tap" + (f", {label}" if label else "")
-        stem = "qrs" if len(families) == 1 else f"qrs_{n}"
-        figs[stem] = viz.plot_qrs_sweep(x, se, ppv, xlabel=xlabel, logx=logx, title=title)
-    return figs
-
