@@ -15,6 +15,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from acquire.output.text import format_table, metrics_summary, shorten
+
 app = typer.Typer(help="Simulate ECG acquisition front ends.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 STATE = {"quiet": False, "debug": False}
@@ -159,26 +161,6 @@ def progress_bar(label: str):
     return update, bar.render_finish
 
 
-def shorten(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters with an ellipsis (full text is in the files)."""
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def format_table(rows: list[dict], columns: list[str]) -> str:
-    """A plain-text table of ``rows`` with the given columns."""
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return "-" if v is None else str(v)
-
-    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
-
-
 SourceArg = Annotated[Optional[str], typer.Argument(
     help="'synthetic' (default), a PhysioNet name such as mitdb/100, or a local WFDB record path.")]
 PresetOpt = Annotated[Optional[str], typer.Option("--preset", help="Amplifier model (see 'ecgfe presets').")]
@@ -218,24 +200,11 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
     if json_:
         typer.echo(json.dumps(sim.metrics, indent=2, allow_nan=False))
     else:
-        say(summary(sim.metrics))
+        say(metrics_summary(sim.metrics))
     if out is not None:
         sim.save(out)
         if not json_:
             say(f"wrote {out}/ (metrics.json, acquired/recovered WFDB records, figures, report.html)")
-
-
-def summary(doc: dict) -> str:
-    """A short human summary of a metrics document."""
-    keys = ["residual_mains_uv_rms", "cmrr_effective_db", "mains_rejection_db", "snr_out_db", "prdn_percent",
-            "qrs_sensitivity", "qrs_ppv", "saturated_fraction"]
-    rows = [{"channel": ch, "tap": tap, **{k: taps[tap].get(k) for k in keys}}
-            for ch, taps in doc["channels"].items() for tap in ("acquired", "recovered")]
-    src = doc["provenance"]["source"]
-    name = src.get("record") and f"{src.get('database')}/{src.get('record')}" or src.get("generator", "?")
-    head = (f"source {name}, preset {doc['provenance']['preset']}, mains {doc['mains_hz']:g} Hz, "
-            f"body common mode {doc['body_cm_v_rms']:.3g} V rms (input-referred values)")
-    return head + "\n" + format_table(rows, ["channel", "tap", *keys])
 
 
 @app.command()
@@ -315,6 +284,43 @@ def sweep(
                                           "recovered.qrs_sensitivity", "recovered.qrs_ppv"]))
     result.save()
     say(f"wrote {out}/ (sweep.csv, sweep.json, points/, figures, report.html)")
+
+
+@app.command()
+@friendly
+def montecarlo(
+    source: SourceArg = None,
+    draws: Annotated[int, typer.Option("--draws", help="Number of draws (analytic; thousands per second).")] = 1000,
+    vary_dist: Annotated[Optional[list[str]], typer.Option("--vary-dist", help=(
+        "KEY=DIST: lognormal(s), normal(sd), tolerance(t), uniform(lo, hi), choice(a, b, ...) (repeatable). "
+        "CMRR phase (uniform 0-360 deg) and imbalance lead vary by default."))] = None,
+    preset: Annotated[Optional[list[str]], typer.Option(
+        "--preset", help="Amplifier model; repeat to compare parts on the same draws.")] = None,
+    simulate_k: Annotated[int, typer.Option("--simulate", help=(
+        "Also simulate the first K draws in the time domain (checks the analytic path)."))] = 0,
+    limit_uv_pp: Annotated[Optional[float], typer.Option("--limit-uv-pp", help=(
+        "Yield limit, µV p-p RTI (default: the standards' 1 mV p-p at 10 V rms scaled to the common mode)."))] = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Worker processes for the time-domain draws.")] = 1,
+    config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None, cm_v_rms: CmOpt = None,
+    imbalance: ImbOpt = None, duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
+) -> None:
+    """Monte Carlo tolerance analysis: residual mains percentiles and yield over drawn tolerances."""
+    import acquire
+    from acquire.output.files import ensure_writable_dir
+
+    out = out or Path("ecgfe-montecarlo")
+    ensure_writable_dir(out)
+    update, close = progress_bar("time-domain draws") if simulate_k else (None, lambda: None)
+    result = acquire.montecarlo(source, preset, draws=draws, vary_dist=vary_dist or (), seed=seed,
+                                simulate=simulate_k, limit_uv_pp=limit_uv_pp, out=out, jobs=jobs, config=config,
+                                sets=set_ or (), progress=update,
+                                **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, None, None,
+                                                duration_s, None))
+    close()
+    typer.echo(format_table(result.rows, list(result.rows[0])))
+    result.save(out)
+    say(f"limit {result.run.limit_uv_pp:.4g} µV p-p ({result.run.limit_source}); "
+        f"wrote {out}/ (montecarlo.json, montecarlo.csv, CDF figures, report.html)")
 
 
 @app.command()

@@ -270,3 +270,25 @@ def test_user_amplifier_model_file(tmp_path):
     # identical electrodes, 0): 1 % for the lock-in and the anti-alias filter's gain at 60 Hz.
     res = doc["channels"]["ECG"]["acquired"]["residual_mains_by_harmonic_uv_rms"]["1"]
     assert res == pytest.approx(1e6 * 10 ** (-90 / 20), rel=0.01)
+
+
+def test_montecarlo_command_writes_its_outputs(tmp_path):
+    out = tmp_path / "mc"
+    r = invoke("montecarlo", "--draws", "300", "--preset", "ina128", "--preset", "ad8232", "--seed", "3",
+               "--vary-dist", "electrodes.imbalance=lognormal(0.5)", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert "ina128" in r.stdout and "ad8232" in r.stdout and "yield" in r.stdout
+    doc = json.loads((out / "montecarlo.json").read_text())
+    assert doc["draws"] == 300 and set(doc["presets"]) == {"ina128", "ad8232"}
+    assert doc["distributions"][0].startswith("electrodes.imbalance=lognormal")
+    assert (out / "montecarlo_cdf_ad8232.png").is_file() and (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--draws", "0"], "draws must be an integer from 1"),
+    (["--vary-dist", "electrodes.r_d_ohm=gauss(1)"], "unknown distribution 'gauss'"),
+    (["--vary-dist", "electrodes.r_d_ohm=lognormal(-0.2)"], "spread of lognormal() must be >= 0"),
+    (["--limit-uv-pp", "0"], "limit_uv_pp must be finite and > 0"),
+])
+def test_montecarlo_bad_input_is_one_line_exit_2(tmp_path, args, fragment):
+    one_line_error(invoke("montecarlo", *args, "--out", str(tmp_path)), 2, fragment)
