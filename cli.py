@@ -391,7 +391,7 @@ def presets() -> None:
 
     rows = acquire.presets()
     typer.echo(format_table(rows, ["name", "kind", "gain_v_per_v", "cmrr_db_at_60_hz", "bandwidth_hz",
-                                   "noise_v_per_rthz", "adc_noise_v_rms", "description"]))
+                                   "noise_v_per_rthz", "adc_noise_v_rms", "z_cm_r_ohm", "z_cm_c_f", "z_cm_basis"]))
     typer.echo("\nSources: " + "; ".join(f"{r['name']}: {r['cmrr_source']}" for r in rows))
 
 

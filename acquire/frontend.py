@@ -252,7 +252,7 @@ def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool 
             fs = stage.fs_out_hz
         digital = Chain(digital_stages)
     gain = amp.gain_v_per_v * float(post["gain2_v_per_v"])
-    info = {"preset": preset.name, "amp": amp, "electrodes": electrodes, "mains": mains, "body": body,
+    info = {"preset": preset.name, "model": preset, "amp": amp, "electrodes": electrodes, "mains": mains, "body": body,
             "adc": adc, "post": post, "fs_sim_hz": fs_sim}
     return Frontend(analog, converter, digital, gain, info)
 

@@ -278,12 +278,24 @@ def load_user_preset(path: str | Path) -> Preset:
     return _build(name, data, str(path))
 
 
+def z_cm_basis(preset: Preset) -> str:
+    """Where a model's common-mode input impedance comes from: "datasheet", or which part is assumed.
+
+    The presets' ``[assumptions]`` name ``z_cm_r_ohm`` / ``z_cm_c_f`` when
+    the value is not a datasheet's; the ranking of parts by effective CMRR
+    depends mostly on this capacitance, so tables show it.
+    """
+    assumed = [label for key, label in (("z_cm_r_ohm", "R"), ("z_cm_c_f", "C"))
+               if key in preset.assumptions or key not in preset.sources]
+    return "datasheet" if not assumed else f"{' and '.join(assumed)} assumed"
+
+
 def preset_table() -> list[dict]:
     """Key figures of every built-in preset at its default gain, for ``ecgfe presets``.
 
     Each row: name, kind, gain_v_per_v, cmrr_db_at_60_hz, bandwidth_hz,
-    noise_v_per_rthz, adc_noise_v_rms (None without an ADC), description,
-    cmrr_source.
+    noise_v_per_rthz, adc_noise_v_rms (None without an ADC), z_cm_r_ohm,
+    z_cm_c_f, z_cm_basis (:func:`z_cm_basis`), description, cmrr_source.
     """
     rows = []
     for name in preset_names():
@@ -297,6 +309,9 @@ def preset_table() -> list[dict]:
             "bandwidth_hz": p.amp.f_3db_hz,
             "noise_v_per_rthz": p.amp.noise_v_per_rthz,
             "adc_noise_v_rms": None if p.adc is None else p.adc["noise_v_rms"],
+            "z_cm_r_ohm": p.amp.z_cm.r_ohm,
+            "z_cm_c_f": p.amp.z_cm.c_f,
+            "z_cm_basis": z_cm_basis(p),
             "description": p.description,
             "cmrr_source": p.sources.get(cmrr_key, ""),
         })

@@ -173,3 +173,13 @@ def test_preset_table_key_figures():
     assert rows["ads1298"]["adc_noise_v_rms"] == pytest.approx(4e-6 / 6.6, rel=1e-3, abs=0)
     assert rows["ad620"]["adc_noise_v_rms"] is None
     assert "INA128 datasheet" in rows["ina128"]["cmrr_source"]
+
+
+def test_tables_show_where_each_z_cm_comes_from():
+    # The effective-CMRR ranking of parts rests mostly on Z_cm's capacitance, so every table says
+    # whether it is a datasheet value: INA128's 1e11 Ohm || 9 pF is (datasheet p.3), AD620's is not.
+    rows = {r["name"]: r for r in preset_table()}
+    assert rows["ina128"]["z_cm_basis"] == "datasheet"
+    assert (rows["ina128"]["z_cm_r_ohm"], rows["ina128"]["z_cm_c_f"]) == (1e11, 9e-12)
+    assert rows["ad620"]["z_cm_basis"] == "R and C assumed"
+    assert rows["ad8221"]["z_cm_basis"] == "C assumed"

@@ -94,13 +94,18 @@ def write_simulation(sim, cfg: dict, out_dir) -> Path:
 
 def comparison_rows(sims: dict) -> list[dict]:
     """One row per preset with the headline numbers (first channel)."""
+    from frontend_models.presets import z_cm_basis
+
     rows = []
     for preset, sim in sims.items():
+        amp = sim.frontend.info["amp"]
         ch = next(iter(sim.metrics["channels"].values()))
         acq, rec = ch["acquired"], ch["recovered"]
         rows.append({
             "preset": preset,
             "cmrr_effective_db": acq["cmrr_effective_db"],
+            "z_cm": f"{amp.z_cm.r_ohm:.3g} Ω ∥ {amp.z_cm.c_f * 1e12:.3g} pF",
+            "z_cm_basis": z_cm_basis(sim.frontend.info["model"]),
             "acquired_residual_mains_uv_rms": acq["residual_mains_uv_rms"],
             "recovered_residual_mains_uv_rms": rec["residual_mains_uv_rms"],
             "recovered_snr_out_db": rec["snr_out_db"],
