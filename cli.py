@@ -352,7 +352,7 @@ def comply(
                             progress=update)
     close()
     rows = [{"test": r.test, "condition": r.condition, "measured": r.measured, "limit": r.limit,
-             "unit": r.unit, "margin_db": r.margin_db, "result": "pass" if r.passed else "FAIL",
+             "unit": r.unit, "margin_db": r.margin_db, "result": r.verdict if r.passed else r.verdict.upper(),
              "assumption": "yes" if r.assumption else "", "source": shorten(r.source, 48)}
             for r in result.rows]
     typer.echo(format_table(rows, list(rows[0])))

@@ -30,7 +30,8 @@ from acquire.analog.adc import Adc, AdcParams
 from acquire.analog.post import AcCoupling, AntiAliasFilter, GainStage
 from acquire.analog.electrodes import ElectrodeParams, ElectrodeStage, cm_to_dm_transfer, parse_imbalance
 from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
-from acquire.analog.mains import BodyParams, MainsParams, MainsStage, cm_harmonics
+from acquire.analog.mains import MainsParams, MainsStage, cm_harmonics
+from acquire.analog.patient import BodyParams, PatientCircuit
 from acquire.analog.resample import Resampler
 from acquire.runner import Frontend
 from acquire.stage import Chain
@@ -144,6 +145,22 @@ def lumped(parts) -> ElectrodeImpedance:
     return ElectrodeImpedance(sum(p.r_s_ohm for p in parts), r_d, tau / r_d if r_d else 0.0)
 
 
+def patient_circuit(body: BodyParams, electrodes: ElectrodeParams, amp: InAmpParams, n_channels: int):
+    """The patient circuit loaded by every input: each lead's two electrodes, each into its shunt.
+
+    Each lead is modelled with its own electrode pair, so ``n_channels``
+    leads load the body with ``2 n_channels`` inputs (an assumption: a real
+    lead set shares electrodes between leads).
+    """
+    shunt_pos, shunt_neg = electrodes.input_shunts(amp.z_cm, amp.z_cm_mismatch)
+    pair = ((_parts(electrodes.z_pos), shunt_pos), (_parts(electrodes.z_neg), shunt_neg))
+    return PatientCircuit(body, pair * n_channels)
+
+
+def _parts(z) -> tuple:
+    return z if isinstance(z, tuple) else (z,)
+
+
 def body_params(cfg: dict) -> BodyParams:
     """BodyParams from ``[body]``."""
     body = dict(cfg["body"])
@@ -218,11 +235,12 @@ def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool 
                                          noise_v_rms=0.0)
     amp = dataclasses.replace(amp, cmrr_phase_rad=cmrr_phase_rad(
         cfg["amplifier"].get("cmrr_polarity", "worst"), amp, electrodes, mains.center_hz))
+    patient = patient_circuit(body, electrodes, amp, n_channels)
     stages = []
     if not math.isclose(fs_src_hz, fs_sim):
         stages.append(("resample", Resampler(fs_src_hz, fs_sim)))
     if not ideal:
-        stages.append(("mains", MainsStage(mains, body, fs_sim, seed=seed + SEED_STREAMS["mains"])))
+        stages.append(("mains", MainsStage(mains, patient, fs_sim, seed=seed + SEED_STREAMS["mains"])))
     stages += [
         ("electrodes", ElectrodeStage(electrodes, amp.z_cm, fs_sim, n_channels,
                                       seed=seed + SEED_STREAMS["electrodes"], z_cm_mismatch=amp.z_cm_mismatch)),
@@ -253,6 +271,7 @@ def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool 
         digital = Chain(digital_stages)
     gain = amp.gain_v_per_v * float(post["gain2_v_per_v"])
     info = {"preset": preset.name, "model": preset, "amp": amp, "electrodes": electrodes, "mains": mains, "body": body,
+            "patient": patient,
             "adc": adc, "post": post, "fs_sim_hz": fs_sim}
     return Frontend(analog, converter, digital, gain, info)
 
@@ -312,7 +331,7 @@ def predicted_residual_mains(frontend: Frontend) -> list[tuple[float, float]]:
     el = frontend.info["electrodes"]
     g = amp.params.gain_v_per_v
     out = []
-    for f, v_cm in cm_harmonics(frontend.info["mains"], frontend.info["body"]):
+    for f, v_cm in cm_harmonics(frontend.info["mains"], frontend.info["patient"]):
         d = divider_transfer(el, amp.params, f)
         e = v_cm * (amp.cm_gain(f) + d * amp.diff_gain(f)) / g * chain_response(frontend, f)
         out.append((f, float(np.abs(e).item())))

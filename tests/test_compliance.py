@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from acquire.studies.compliance.fixture import FixtureElectrodes, SourceImpedanceDivider, input_impedance, tone_amplitudes_v
+from acquire.studies.compliance.fixture import SourceImpedanceDivider, input_impedance, tone_amplitudes_v
 from acquire.studies.compliance.procedures import impulse_measures, run_compliance
 from acquire.studies.compliance.report import preset_compliance_matrix, report_dict, write_compliance
 from acquire.studies.compliance.standards import load_standard, standard_names
@@ -159,22 +159,39 @@ def test_cmr_window_length_does_not_change_the_settled_p_v(tmp_path):
         assert a.measured == pytest.approx(b.measured, abs=3 * lsb_rti_mv)
 
 
+def fixture_cm_v_rms(z_cm, f_hz, c_g=100e-12, c_n=100e-12, v_node=10.0):
+    """The EC13 node (20 V through 100 pF, 100 pF to earth) loaded by two inputs of Z_cm, written out."""
+    w = 2 * math.pi * f_hz
+    y_g, y_n = 1j * w * c_g, 1j * w * c_n
+    v_gen = v_node * (c_g + c_n) / c_g
+    return abs(v_gen * y_g / (y_g + y_n + 2 / z_cm.z_ohm(f_hz)))
+
+
 def test_cmr_electrode_divider_and_side_of_the_network(tmp_path):
-    # An amplifier with CMRR 90 dB and Z_cm = 10 GOhm || 5 pF: the error is the phasor sum
-    # v_cm (1/CMRR -+ D(f)) with D the electrode divider, its sign set by the side of the network.
+    # An amplifier with CMRR 90 dB and Z_cm = 10 GOhm || 5 pF in the EC13 fixture: the inputs load the
+    # node (2 x 5 pF against 200 pF: 9.52 V), and the error is v_cm (1/CMRR e^(j phase) + D(f)) with D the
+    # electrode divider, its sign set by the side of the network.
     z_cm = ParallelRC(10e9, 5e-12)
     path = only("cmr", tmp_path, name="aami-ec13", mains_hz="[50.0]", offsets_v="[0.0]")
-    report = run_compliance(ideal_cfg({"cmrr_db": 90.0, "z_cm": z_cm}), path, duration_scale=FAST)
     zero = ElectrodeImpedance(0.0)
     d = cm_to_dm_transfer(50.0, zero, (zero, IEC_IMBALANCE), z_cm)
     a = 10 ** (-90 / 20)
-    expected = {False: CM_PP_V * abs(a + d), True: CM_PP_V * abs(a - d)}
+    cm_pp = 2 * math.sqrt(2) * fixture_cm_v_rms(z_cm, 50.0)
+    assert cm_pp / CM_PP_V == pytest.approx(200 / 210, rel=1e-3)
+    # A_cm in phase with v_cm: the two sides give the phasor sum and difference.
+    report = run_compliance(ideal_cfg({"cmrr_db": 90.0, "z_cm": z_cm, "cmrr_polarity": "+"}), path,
+                            duration_scale=FAST)
+    expected = {False: cm_pp * abs(a + d), True: cm_pp * abs(a - d)}
     for r in report.rows:
         side = "+ input" in r.condition
         # Divider integrated exactly (electrodes.py, 2e-8 checked by tone fit); the p-v is read on
         # the 32x band-limited reconstruction, at most 1 - cos(pi/320) = 4.8e-5 low at 50 Hz.
         assert r.measured * 1e-3 == pytest.approx(expected[side], rel=1e-4)
     assert abs(expected[True] / expected[False] - 1) > 0.05  # the sides really differ
+    # Worst case (the default): either side adds in magnitude, |1/CMRR| + |D|.
+    report = run_compliance(ideal_cfg({"cmrr_db": 90.0, "z_cm": z_cm}), path, duration_scale=FAST)
+    for r in report.rows:
+        assert r.measured * 1e-3 == pytest.approx(cm_pp * (a + abs(d)), rel=1e-4)
 
 
 def test_input_impedance_drop_matches_the_divider():
@@ -267,7 +284,38 @@ def test_offset_saturating_the_adc_fails():
     report = run_compliance(cfg, "aami-ec13", duration_scale=FAST)
     for r in rows_of(report, "offset"):
         assert not r.passed and "saturated: adc.n_clipped" in r.note
+        # a clipped row has its own verdict and no fake margin
+        assert r.verdict == "saturated" and r.margin is None and r.margin_db is None
     assert all(r.passed for r in rows_of(report, "gain"))
+    (worst,) = [r for r in report.worst() if r.test == "offset"]
+    assert worst.verdict == "saturated"
+
+
+def test_cmr_fixture_with_the_devices_reference_electrode_drl_and_isolation(tmp_path):
+    # The device's own RL electrode (driven, A = 100) and a 100 pF isolation barrier load the EC13 node:
+    # the inputs see the patient circuit's v_cm (closed form here), and the CMR output is
+    # v_cm |1/CMRR| (no divider against a 1e15 Ohm Z_cm). With the network on the RL electrode (51k || 47n):
+    # i = jw C_g V_gen, v_cm ~ i Z_RL / (1 + A) x C_iso/(C_g + C_n + C_iso) -- microvolts, passing easily.
+    path = only("cmr", tmp_path, name="aami-ec13", mains_hz="[60.0]", offsets_v="[0.0]")
+    cfg = ideal_cfg({"cmrr_db": 60.0})
+    cfg["adc"]["vref_v"] = 0.5  # 0.23 nV steps: the sub-uV output is ~1000 LSB p-v (0 mV offset only)
+    cfg["body"] = {"grounded": True, "drl_loop_gain": 100.0, "c_iso_f": 100e-12}
+    report = run_compliance(cfg, path, duration_scale=FAST)
+    rows = {r.condition.split("network on ")[1]: r for r in rows_of(report, "cmr")}
+    assert set(rows) == {"- input", "+ input", "reference electrode"}
+    w = 2 * math.pi * 60
+    y_g = y_n = 1j * w * 100e-12
+    y_iso, v_gen = 1j * w * 100e-12, 20.0
+    z_rl = IEC_IMBALANCE.z_ohm(60.0)
+    s = 1 / z_rl  # Z_cm = 1e15 Ohm: the inputs' load is negligible
+    d = (y_g + y_n) * (s + y_iso) + s * y_iso
+    h_m, h_o = y_g * y_iso / d, (1 / z_rl) * (y_g + y_n + y_iso) / d
+    v_cm = abs(v_gen * h_m / (1 + 100 * h_o))
+    expected_pv = 2 * math.sqrt(2) * v_cm * 1e-3  # 60 dB; no imbalance divider against 1e15 Ohm
+    assert rows["reference electrode"].measured * 1e-3 == pytest.approx(expected_pv, rel=2e-3)  # ~1 LSB in 1000
+    # With the network on an input the RL is a 1 Ohm wire: v_cm is 4e4 times smaller, below one LSB.
+    assert rows["+ input"].measured * 1e-3 < 1e-9
+    assert all(r.passed for r in rows.values())
 
 
 # ----------------------------------------------------------------------------- parts
@@ -290,18 +338,6 @@ def test_input_impedance_combines_common_mode_and_differential():
     z = input_impedance(amp)
     assert z.r_ohm == pytest.approx(1e11 * 1e10 / 1.1e11) and z.c_f == pytest.approx(11e-12)
     assert input_impedance(InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e5)) == ParallelRC(10e9, 5e-12)
-
-
-def test_fixture_electrodes_swap_the_network_side():
-    net = IEC_IMBALANCE
-    zero = ElectrodeImpedance(0.0)
-    neg = FixtureElectrodes(z_electrode=zero, imbalance=net)
-    pos = FixtureElectrodes(z_electrode=zero, imbalance=net, network_on_positive=True)
-    assert neg.z_pos == zero and neg.z_neg == (zero, net)
-    assert pos.z_pos == (zero, net) and pos.z_neg == zero
-    z_cm = ParallelRC(1e9, 5e-12)
-    assert cm_to_dm_transfer(50.0, pos.z_pos, pos.z_neg, z_cm) == pytest.approx(
-        -cm_to_dm_transfer(50.0, neg.z_pos, neg.z_neg, z_cm), rel=1e-12)
 
 
 def test_tone_amplitudes_with_dc_and_trend():

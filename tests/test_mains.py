@@ -7,12 +7,17 @@ import pytest
 
 from acquire._check import FrontendWarning
 from acquire.analog.impedance import ElectrodeImpedance
-from acquire.analog.mains import (BodyParams, MainsParams, MainsStage, body_cm_phasor_v, cm_harmonics,
-                           magnetic_pickup_v_peak)
+from acquire.analog.mains import MainsParams, MainsStage, cm_harmonics, magnetic_pickup_v_peak
+from acquire.analog.patient import BodyParams, PatientCircuit
 from acquire.stage import Chunk
 from tests.contract import check_stage_contract
 
 FS = 8000.0
+
+
+def body_cm_phasor_v(mains, body, f_hz):
+    """The unloaded patient circuit's common mode for ``mains`` at ``f_hz``."""
+    return PatientCircuit(body).cm_phasor_v(mains.mains_v_rms, f_hz)
 
 
 def run(mains, body, n, *, fs=FS, n_leads=1, seed=0, start=0):
@@ -52,13 +57,18 @@ def test_grounded_body_through_reference_electrode():
 
 
 def test_drl_divides_by_one_plus_loop_gain():
+    # Closed form of an earthed device: v_cm = V Y_p / (Y_p + Y_b + Y_RL) / (1 + A Y_RL/(Y_p + Y_b + Y_RL)).
     mains = MainsParams(50)
+    w = 2 * math.pi * 50
+    y_p, y_b, y_rl = 1j * w * 3e-12, 1j * w * 300e-12, 1 / 51e3
     plain = body_cm_phasor_v(mains, BodyParams(grounded=True), 50)
-    flat = body_cm_phasor_v(mains, BodyParams(grounded=True, drl_loop_gain=99.0), 50)
-    assert flat == pytest.approx(plain / 100, rel=1e-12)
-    # A(jf) = A0/(1 + jf/f_drl), Winter & Webster 1983: at 50 Hz with f_drl = 10 Hz, 1 + 1000/(1+5j).
-    banded = body_cm_phasor_v(mains, BodyParams(drl_loop_gain=1000.0, drl_bandwidth_hz=10.0), 50)
-    assert banded == pytest.approx((230 * 3 / 303) / (1 + 1000 / (1 + 5j)), rel=1e-12)
+    assert plain == pytest.approx(230 * y_p / (y_p + y_b + y_rl), rel=1e-12)
+    for body, a in ((BodyParams(grounded=True, drl_loop_gain=99.0), 99.0),
+                    (BodyParams(grounded=True, drl_loop_gain=1000.0, drl_bandwidth_hz=10.0), 1000 / (1 + 5j))):
+        got = body_cm_phasor_v(mains, body, 50)
+        assert got == pytest.approx(plain / (1 + a * y_rl / (y_p + y_b + y_rl)), rel=1e-12)
+        # ... which is the textbook 1/(1 + A) to within |Y_p + Y_b|/Y_RL = 5e-3 (Winter & Webster 1983).
+        assert abs(got) == pytest.approx(abs(plain / (1 + a)), rel=5e-3)
 
 
 def test_direct_mode_and_harmonic_table():

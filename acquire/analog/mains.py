@@ -1,9 +1,10 @@
-"""Power-line interference: the mains voltage, the body's common mode and magnetic pickup.
+"""Power-line interference: the mains voltage, the amplifier's common mode and magnetic pickup.
 
 The mains voltage (fundamental, harmonics, slow frequency drift and amplitude
-modulation) couples to the patient's body through stray capacitances, which
-sets the body common-mode voltage ``v_cm`` shared by every electrode
-(optionally lowered by a driven right leg); the mains current's magnetic
+modulation) couples to the patient's body through stray capacitances; the
+patient circuit (:mod:`acquire.analog.patient`: reference electrode, driven
+right leg, isolation, the inputs' load) sets the common-mode voltage ``v_cm``
+the amplifier sees, shared by every electrode; the mains current's magnetic
 field induces a differential voltage in the loop formed by the lead wires.
 :class:`MainsStage` adds both to the signal path, generating ``v_cm`` and its
 exact time derivative analytically from the absolute sample index.
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acquire._check import FrontendWarning, check_below_nyquist, check_option, check_positive
-from acquire.analog.impedance import ElectrodeImpedance
+from acquire._check import FrontendWarning, check_below_nyquist, check_positive
+from acquire.analog.patient import BodyParams, PatientCircuit, as_circuit
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk
 
@@ -45,7 +46,6 @@ DEFAULT_DRIFT_TAU_S = 60.0
 #: BlockNoise stream of the frequency-drift innovations.
 _STREAM_DRIFT = 101
 
-BODY_MODES = ("displacement", "direct")
 
 
 def _finite(param: str, value) -> float:
@@ -188,142 +188,29 @@ class MainsParams:
                                   for k, r in self.harmonic_ratios.items()]
 
 
-@dataclass(frozen=True)
-class BodyParams:
-    """How the mains voltage reaches the patient's body, and the DRL loop.
+def cm_harmonics(mains: MainsParams, patient, y_in=None) -> list[tuple[float, complex]]:
+    """The amplifier's common mode as ``(f_hz, rms phasor in volts)``, fundamental first.
 
-    Parameters
-    ----------
-    mode : {'displacement', 'direct'}
-        'displacement': v_cm from the capacitive divider below; 'direct': the
-        fundamental of v_cm is ``cm_v_rms`` (harmonics scaled by the mains'
-        ``harmonic_ratios``).
-    cm_v_rms : float or None
-        Body common mode at the fundamental, V rms; 'direct' mode only.
-    c_body_mains_f : float
-        Body-to-mains capacitance C_pow (3 pF typical, facts.md section 2.1).
-    c_body_ground_f : float
-        Body-to-ground capacitance C_body (300 pF typical; the IEC test
-        fixture uses 200 pF).
-    grounded : bool
-        True: the body is held to amplifier ground through the reference
-        electrode ``z_ref``. False: the body floats.
-    z_ref : ElectrodeImpedance or float
-        Reference (right-leg) electrode impedance, or a resistance in ohms;
-        default 51 kOhm (the worked example). Used only when ``grounded``.
-    drl_loop_gain : float
-        Dc loop gain A0 of a driven right leg (0: no DRL).
-    drl_bandwidth_hz : float
-        Corner f_drl of the DRL loop gain (math.inf: flat).
-    loop_area_m2 : float
-        Area A of the loop formed by the lead wires, m^2.
-    flux_density_t : float
-        Peak mains magnetic flux density B through that loop, tesla.
-
-    Notes
-    -----
-    Displacement-current model (Metting van Rijn et al., facts.md 2.1-2.2):
-    with Z_pow = 1/(jw C_pow) and Z_b = 1/(jw C_body), in parallel with
-    ``z_ref`` when grounded,
-
-        v_cm = V_mains Z_b / (Z_b + Z_pow).
-
-    Floating, this is V_mains C_pow/(C_pow + C_body): 230 V * 3/303 = 2.28 V
-    rms. Grounded through 51 kOhm at 230 V/50 Hz it is about
-    jw C_pow V_mains Z_ref = 11.1 mV rms. A driven right leg with loop gain
-    A(jf) = A0/(1 + jf/f_drl) divides v_cm by 1 + A(jf) (Winter & Webster,
-    IEEE TBME 30(1):62, 1983). Magnetic pickup (Huhta & Webster 1973): a flux
-    B A cos(phi) through the lead loop induces w B A sin(phi) differentially
-    in every lead (1 uT, 100 cm^2, 50 Hz: 3.1 uV peak).
+    ``patient`` is a :class:`~acquire.analog.patient.PatientCircuit` (or a
+    bare :class:`~acquire.analog.patient.BodyParams`: no input loading). The
+    analytic prediction of what :class:`MainsStage` generates without drift or
+    modulation: ``cm_v(t) = sum_k Re(sqrt(2) V_k exp(j 2 pi f_k t))``, at
+    ``f_k = k (frequency_hz + offset_hz)``, V_k the harmonic's share of the
+    mains through the patient circuit. ``y_in``: a callable f -> the inputs'
+    load admittance (arrays over Monte Carlo draws), instead of the circuit's own.
     """
-
-    mode: str = "displacement"
-    cm_v_rms: float | None = None
-    c_body_mains_f: float = 3e-12
-    c_body_ground_f: float = 300e-12
-    grounded: bool = False
-    z_ref: ElectrodeImpedance | float = field(default_factory=lambda: ElectrodeImpedance(r_s_ohm=51e3))
-    drl_loop_gain: float = 0.0
-    drl_bandwidth_hz: float = math.inf
-    loop_area_m2: float = 0.0
-    flux_density_t: float = 0.0
-
-    def __post_init__(self):
-        set_ = object.__setattr__
-        check_option("mode", self.mode, BODY_MODES)
-        if self.mode == "direct":
-            if self.cm_v_rms is None:
-                raise ValueError("mode='direct' needs cm_v_rms (body common mode, V rms); got None.")
-            set_(self, "cm_v_rms", check_positive("cm_v_rms", self.cm_v_rms, allow_zero=True))
-        elif self.cm_v_rms is not None:
-            raise ValueError(f"cm_v_rms applies to mode='direct' only; got cm_v_rms={self.cm_v_rms!r} "
-                             f"with mode={self.mode!r}.")
-        set_(self, "c_body_mains_f", check_positive("c_body_mains_f", self.c_body_mains_f))
-        set_(self, "c_body_ground_f", check_positive("c_body_ground_f", self.c_body_ground_f))
-        if not isinstance(self.grounded, (bool, np.bool_)):
-            raise TypeError(f"grounded must be True or False; got {self.grounded!r}.")
-        if not isinstance(self.z_ref, ElectrodeImpedance):
-            if isinstance(self.z_ref, bool) or not isinstance(self.z_ref, (int, float, np.number)):
-                raise TypeError(f"z_ref must be an ElectrodeImpedance or a resistance in ohms; "
-                                f"got {self.z_ref!r}.")
-            set_(self, "z_ref", ElectrodeImpedance(r_s_ohm=check_positive("z_ref", self.z_ref)))
-        set_(self, "drl_loop_gain", check_positive("drl_loop_gain", self.drl_loop_gain, allow_zero=True))
-        if not float(self.drl_bandwidth_hz) > 0:
-            raise ValueError(f"drl_bandwidth_hz must be > 0 (math.inf: flat loop gain); "
-                             f"got {self.drl_bandwidth_hz!r}.")
-        set_(self, "loop_area_m2", check_positive("loop_area_m2", self.loop_area_m2, allow_zero=True))
-        set_(self, "flux_density_t", check_positive("flux_density_t", self.flux_density_t, allow_zero=True))
-
-
-def body_cm_phasor_v(mains: MainsParams, body: BodyParams, f_hz):
-    """Body common mode produced by the fundamental's voltage at frequency ``f_hz``.
-
-    Parameters
-    ----------
-    mains : MainsParams
-    body : BodyParams
-    f_hz : float or array
-        Frequency (> 0) at which a mains component of ``mains.mains_v_rms``
-        volts rms and zero phase is applied.
-
-    Returns
-    -------
-    complex or complex ndarray
-        Rms phasor of v_cm, volts (the transfer function of :class:`BodyParams`
-        Notes times ``mains_v_rms``, DRL included). Multiply by a harmonic's
-        ratio and phase for that harmonic; see :func:`cm_harmonics`.
-    """
-    f = np.asarray(f_hz, dtype=float)
-    if np.any(~(f > 0)):
-        raise ValueError(f"f_hz must be > 0; got {f_hz!r}.")
-    if body.mode == "direct":
-        v = np.full(f.shape, complex(body.cm_v_rms))
-    else:
-        jw = 2j * np.pi * f
-        z_pow = 1.0 / (jw * body.c_body_mains_f)
-        z_b = 1.0 / (jw * body.c_body_ground_f)
-        if body.grounded:
-            z_r = body.z_ref.z_ohm(f)
-            z_b = z_b * z_r / (z_b + z_r)
-        v = mains.mains_v_rms * z_b / (z_b + z_pow)
-    loop = body.drl_loop_gain / (1.0 + 1j * f / body.drl_bandwidth_hz)
-    out = v / (1.0 + loop)
-    return complex(out) if out.ndim == 0 else out
-
-
-def cm_harmonics(mains: MainsParams, body: BodyParams) -> list[tuple[float, complex]]:
-    """The body common mode as ``(f_hz, rms phasor in volts)``, fundamental first.
-
-    The analytic prediction of what :class:`MainsStage` generates without
-    drift or modulation: ``cm_v(t) = sum_k Re(sqrt(2) V_k exp(j 2 pi f_k t))``,
-    at ``f_k = k (frequency_hz + offset_hz)``.
-    """
+    circuit = as_circuit(patient)
     f1 = mains.center_hz
-    return [(k * f1, complex(c * body_cm_phasor_v(mains, body, k * f1))) for k, c in mains.components()]
+    out = []
+    for k, c in mains.components():
+        v = c * circuit.cm_phasor_v(mains.mains_v_rms, k * f1, None if y_in is None else y_in(k * f1))
+        out.append((k * f1, v if np.ndim(v) else complex(v)))
+    return out
 
 
 def magnetic_pickup_v_peak(mains: MainsParams, body: BodyParams) -> float:
     """Peak differential voltage induced in the lead loop, ``w B A`` (volts)."""
+    body = as_circuit(body).body
     return 2 * np.pi * mains.center_hz * body.flux_density_t * body.loop_area_m2
 
 
@@ -333,7 +220,9 @@ class MainsStage:
     Parameters
     ----------
     mains : MainsParams
-    body : BodyParams
+    body : PatientCircuit or BodyParams
+        The patient circuit from the mains to the amplifier's inputs (a bare
+        BodyParams has no input loading).
     fs_hz : float
         Sampling rate (the analog simulation rate); every generated
         component must lie below Nyquist.
@@ -365,22 +254,23 @@ class MainsStage:
     def __init__(self, mains: MainsParams, body: BodyParams, fs_hz: float, *, seed: int = 0):
         if not isinstance(mains, MainsParams):
             raise TypeError(f"mains must be a MainsParams; got {type(mains).__name__}.")
-        if not isinstance(body, BodyParams):
-            raise TypeError(f"body must be a BodyParams; got {type(body).__name__}.")
+        if not isinstance(body, (BodyParams, PatientCircuit)):
+            raise TypeError(f"body must be a PatientCircuit or BodyParams; got {type(body).__name__}.")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0; got {seed!r}.")
         self.fs_in_hz = self.fs_out_hz = fs_hz = check_positive("fs_hz", fs_hz)
-        self.mains, self.body, self.seed = mains, body, int(seed)
+        self.circuit = as_circuit(body)
+        self.mains, self.body, self.seed = mains, self.circuit.body, int(seed)
         k_max = max(k for k, _ in mains.components())
         f_top = k_max * (mains.center_hz + (mains.drift_bound_hz if mains.drift_hz_rms else 0.0))
         check_below_nyquist(f"highest mains harmonic ({k_max} x {mains.center_hz:g} Hz)", f_top, fs_hz)
         if mains.am_depth:
             check_below_nyquist("am_hz", mains.am_hz, fs_hz)
-        peaks = {k: math.sqrt(2) * v for (k, _), (_, v) in zip(mains.components(), cm_harmonics(mains, body))}
+        peaks = {k: math.sqrt(2) * v for (k, _), (_, v) in zip(mains.components(), cm_harmonics(mains, self.circuit))}
         self._k_max = k_max
         self._cos_coef = {k: c.real for k, c in peaks.items()}
         self._sin_coef = {k: -c.imag for k, c in peaks.items()}
-        self._mag_ba = body.flux_density_t * body.loop_area_m2
+        self._mag_ba = self.body.flux_density_t * self.body.loop_area_m2
         self._knot_samples = max(1, round(DRIFT_KNOT_S * fs_hz))
         self._drift = BlockNoise(self.seed, _STREAM_DRIFT, 1, block_size=1024)
         self.reset()

@@ -352,8 +352,9 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     mains = frontend.info["mains"]
     harmonics = predicted_residual_mains(frontend)
     from acquire.analog.mains import cm_harmonics
+    from acquire.analog.patient import circuit_report
 
-    v_cm_rms = abs(cm_harmonics(mains, frontend.info["body"])[0][1])
+    v_cm_rms = abs(cm_harmonics(mains, frontend.info["patient"])[0][1])
     settle_s = settle_time_s(cfg["run"].get("settle_s", "auto"), frontend, n_src / recording.fs_hz)
     score_exclude_s = scoring_exclusion_s(cfg["run"].get("score_exclude_s", "settle"), settle_s)
     ann = recording.annotations
@@ -402,6 +403,8 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
         "score_exclude_s": score_exclude_s,
         "mains_hz": mains.center_hz,
         "body_cm_v_rms": v_cm_rms,
+        "patient": {k: json_number(v) if isinstance(v, float) else v for k, v in circuit_report(
+            frontend.info["patient"], cm_harmonics(mains, frontend.info["patient"])).items()},
         "predicted_residual_mains_uv_rms": {f"{f:g}": json_number(v * 1e6) for f, v in harmonics},
         "predicted_cmrr_effective_db": json_number(analytic_cmrr_effective_db(frontend, f1)),
         "cmrr_phase_deg": math.degrees(frontend.info["amp"].cmrr_phase_rad),

@@ -215,9 +215,8 @@ def analytic_residuals(cfg: dict, draws: list[dict]) -> dict:
     def column(key, default):
         return np.array([d.get(key, default) for d in draws], dtype=object)
 
-    harmonics = cm_harmonics(base.info["mains"], base.info["body"])
-    f = np.array([h[0] for h in harmonics])
-    v = np.array([h[1] for h in harmonics])
+    mains, circuit = base.info["mains"], base.info["patient"]
+    f = np.array([k * mains.center_hz for k, _ in mains.components()])
     z_e = electrode_z_ohm(*(column(f"electrodes.{k}", getattr(el.z_electrode, k)).astype(float)[:, None]
                             for k in ("r_s_ohm", "r_d_ohm", "c_d_f")), f)
     imbalance = [_imbalance_z(x, f) for x in column("electrodes.imbalance", el.imbalance)]
@@ -231,6 +230,10 @@ def analytic_residuals(cfg: dict, draws: list[dict]) -> dict:
     shunt_p = parallel_rc_z_ohm(amp.z_cm.r_ohm * (1 + m / 2), amp.z_cm.c_f / (1 + m / 2) + c_cable * (1 + m_cable / 2), f)
     shunt_n = parallel_rc_z_ohm(amp.z_cm.r_ohm * (1 - m / 2), amp.z_cm.c_f / (1 - m / 2) + c_cable * (1 - m_cable / 2), f)
     d = (shunt_p * z_n - shunt_n * z_p) / ((z_p + shunt_p) * (z_n + shunt_n))
+    # the inputs load the body (a draw's cables change v_cm itself): the patient circuit per draw
+    y_in = 1.0 / (z_p + shunt_p) + 1.0 / (z_n + shunt_n)
+    v = np.stack([c * circuit.cm_phasor_v(mains.mains_v_rms, f[i], y_in[:, i])
+                  for i, (_, c) in enumerate(mains.components())], axis=1)
     a_d = amp.diff_gain(f)
     unrotated = amp.cm_gain(f) * np.exp(-1j * amp.cmrr_phase_rad)
     cmrr = column("amplifier.cmrr_db", amp.cmrr_db).astype(float)[:, None]
@@ -238,7 +241,8 @@ def analytic_residuals(cfg: dict, draws: list[dict]) -> dict:
     phase = _phases(column("amplifier.cmrr_polarity", cfg["amplifier"].get("cmrr_polarity", "worst")),
                     d[:, 0] * a_d[0], a_cm[:, 0])
     e = v * (a_cm * np.exp(1j * phase)[:, None] + d * a_d) / amp.gain_v_per_v * chain_response(base, f)
-    return _summaries(e, f, abs(v[0]), abs(a_d[0] / amp.gain_v_per_v * chain_response(base, f[0])))
+    return _summaries(e, f, np.abs(v[:, 0]), abs(a_d[0] / amp.gain_v_per_v * chain_response(base, f[0])),
+                      abs(cm_harmonics(mains, circuit)[0][1]))
 
 
 def _imbalance_z(value, f: np.ndarray) -> np.ndarray:
@@ -263,28 +267,34 @@ def _residuals_one_by_one(cfg: dict, draws: list[dict]) -> dict:
     from acquire.frontend import divider_transfer
     from acquire.studies.sweep import point_config
 
-    rows, v_cm, gain = [], None, None
+    rows, v_cm, gain, base_v = [], [], None, None
     for overrides in draws:
         fe = build_frontend(point_config(cfg, overrides), float(cfg["run"]["fs_sim_hz"]), 1)
         amp = fe.analog["amplifier"].params
-        harmonics = cm_harmonics(fe.info["mains"], fe.info["body"])
+        harmonics = cm_harmonics(fe.info["mains"], fe.info["patient"])
         f = np.array([h[0] for h in harmonics])
         v = np.array([h[1] for h in harmonics])
         rows.append(v * (amp.cm_gain(f) + divider_transfer(fe.info["electrodes"], amp, f) * amp.diff_gain(f))
                     / amp.gain_v_per_v * chain_response(fe, f))
-        v_cm = abs(v[0])
+        v_cm.append(abs(v[0]))
         gain = abs(amp.diff_gain(f[0]) / amp.gain_v_per_v * chain_response(fe, f[0]))
-    return _summaries(np.array(rows), f, v_cm, gain)
+    base = build_frontend(cfg, float(cfg["run"]["fs_sim_hz"]), 1)
+    base_v = abs(cm_harmonics(base.info["mains"], base.info["patient"])[0][1])
+    return _summaries(np.array(rows), f, np.array(v_cm), gain, base_v)
 
 
-def _summaries(e: np.ndarray, f: np.ndarray, v_cm_rms: float, gain_rel: float) -> dict:
-    """Rms, total and peak-to-peak of per-harmonic rms phasors ``e`` (n_draws, n_harmonics), in µV."""
+def _summaries(e: np.ndarray, f: np.ndarray, v_cm_draws: np.ndarray, gain_rel: float, v_cm_rms: float) -> dict:
+    """Rms, total and peak-to-peak of per-harmonic rms phasors ``e`` (n_draws, n_harmonics), in µV.
+
+    ``v_cm_draws``: each draw's common mode at the fundamental (the inputs load
+    the body); ``v_cm_rms``: the configured design's, for the limit.
+    """
     theta = 2 * np.pi * np.arange(PP_SAMPLES) / PP_SAMPLES
     k = np.rint(f / f[0])
     wave = np.real(np.sqrt(2) * e[:, :, None] * np.exp(1j * k[None, :, None] * theta[None, None, :])).sum(axis=1)
     fundamental = np.abs(e[:, 0])
     with np.errstate(divide="ignore"):
-        cmrr = 20 * np.log10(v_cm_rms / (fundamental / gain_rel))
+        cmrr = 20 * np.log10(v_cm_draws / (fundamental / gain_rel))
     return {"fundamental_uv_rms": fundamental * 1e6, "total_uv_rms": np.sqrt((np.abs(e) ** 2).sum(axis=1)) * 1e6,
             "uv_pp": (wave.max(axis=1) - wave.min(axis=1)) * 1e6, "cmrr_effective_db": cmrr, "v_cm_rms": v_cm_rms}
 

@@ -15,7 +15,8 @@ from acquire._check import check_positive
 from acquire.analog.post import AcCoupling, AnalogSosStage
 from acquire.analog.electrodes import ElectrodeParams, ElectrodeStage
 from acquire.digital.filters import SETTLING_FRACTION
-from acquire.frontend import SEED_STREAMS, build_frontend, lumped
+from acquire.analog.mains import MainsParams, MainsStage, cm_harmonics
+from acquire.frontend import SEED_STREAMS, body_params, build_frontend, cmrr_phase_rad, lumped, patient_circuit
 from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.runner import Frontend, run
 from acquire.stage import Chain
@@ -23,33 +24,6 @@ from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
 
 #: Oversampling of the CMR output before its p-v is read (band-limited reconstruction).
 CMR_OVERSAMPLE = 32
-
-
-@dataclass(frozen=True)
-class FixtureElectrodes(ElectrodeParams):
-    """Electrode pair whose series network (``imbalance``) may sit in front of either input.
-
-    Parameters
-    ----------
-    network_on_positive : bool
-        False: the network is in series with the negative input (the
-        :class:`ElectrodeParams` layout); True: with the positive one. The
-        standards insert it in each lead electrode in turn; swapping the side
-        flips the sign of the electrode divider's common-mode error relative
-        to the amplifier's own, so the two sides can differ.
-    """
-
-    network_on_positive: bool = False
-
-    @property
-    def z_pos(self):
-        """Impedances in front of the positive input."""
-        return (self.z_electrode, self.imbalance) if self.network_on_positive else self.z_electrode
-
-    @property
-    def z_neg(self):
-        """Impedances in front of the negative input."""
-        return self.z_electrode if self.network_on_positive else (self.z_electrode, self.imbalance)
 
 
 def input_impedance(amp: InAmpParams) -> ParallelRC:
@@ -148,18 +122,41 @@ class ArraySource:
         return out
 
 
+#: Resistance of a lead wire tied straight to the fixture's node, ohms (an assumption; it only keeps a
+#: reference electrode without the network finite).
+LEAD_WIRE_OHM = 1.0
+#: Leads the CMR network can sit on: the two measuring inputs and the reference (right-leg) electrode.
+LEADS = ("-", "+", "rl")
+
+
 @dataclass(frozen=True)
 class Fixture:
-    """What the bench connects: network, side, offset, common mode, series loading, noise."""
+    """What the bench connects: network and the lead it sits on, offset, common-mode fixture, loading, noise.
+
+    ``cm_v_rms`` is the fixture node's voltage with the cable unplugged: a
+    generator drives the node through ``generator_c_f``, the node has
+    ``node_c_f`` to earth, and the generator is trimmed so that, unloaded,
+    the node is at ``cm_v_rms``. The device (its inputs, its reference
+    electrode or driven right leg, its isolation) then loads the node: the
+    patient circuit of :mod:`acquire.analog.patient` with the fixture as the
+    body.
+    """
 
     network: ElectrodeImpedance | None = None
-    on_positive: bool = False
+    network_lead: str = "-"
     both_electrodes: bool = False
     offset_v: float = 0.0
     cm_v_rms: float = 0.0
     mains_hz: float = 60.0
+    generator_c_f: float = 100e-12
+    node_c_f: float = 100e-12
     divider: bool = False
     noise: bool = False
+
+    @property
+    def generator_v_rms(self) -> float:
+        """The trimmed generator: cm_v_rms (C_g + C_n) / C_g."""
+        return self.cm_v_rms * (self.generator_c_f + self.node_c_f) / self.generator_c_f
 
 
 class Bench:
@@ -178,32 +175,56 @@ class Bench:
     def device(self, fx: Fixture) -> Frontend:
         cfg = copy.deepcopy(self.cfg)
         cfg["mains"] = {"frequency_hz": fx.mains_hz, "harmonic_ratios": {}}
-        cfg["body"] = {"mode": "direct", "cm_v_rms": fx.cm_v_rms}
         cfg["electrodes"] = {"imbalance": 0.0}
         if not fx.noise:
             cfg["amplifier"].update(noise_v_per_rthz=0.0, current_noise_a_per_rthz=0.0)
             cfg["adc"]["noise_v_rms"] = 0.0
         base = build_frontend(cfg, self.fs_sim_hz, 1)
-        amp, fs, seed = base.info["amp"], self.fs_sim_hz, int(cfg["run"]["seed"])
-        zero = ElectrodeImpedance(0.0)
-        network = fx.network if fx.network is not None else zero
-        electrodes = FixtureElectrodes(z_electrode=network if fx.both_electrodes else zero,
-                                       imbalance=zero if fx.both_electrodes else network,
-                                       offset_v=fx.offset_v, network_on_positive=fx.on_positive)
+        fs, seed = self.fs_sim_hz, int(cfg["run"]["seed"])
+        network = fx.network if fx.network is not None else ElectrodeImpedance(0.0)
+        electrodes = self._electrodes(fx)
+        # the amplifier's common-mode phase for this fixture's network (worst case by default)
+        amp = dataclasses.replace(base.info["amp"], cmrr_phase_rad=0.0)
+        amp = dataclasses.replace(amp, cmrr_phase_rad=cmrr_phase_rad(
+            cfg["amplifier"].get("cmrr_polarity", "worst"), amp, electrodes, fx.mains_hz))
         stages = []
         if fx.divider:
             stages.append(("source_impedance", SourceImpedanceDivider(network, input_impedance(amp), fs)))
         if fx.cm_v_rms:
-            stages.append(("mains", base.analog["mains"]))
+            stages.append(("mains", self._mains_stage(fx, electrodes, amp)))
         stages += [
-            ("electrodes", ElectrodeStage(electrodes, amp.z_cm, fs, 1, seed=seed + SEED_STREAMS["electrodes"])),
+            ("electrodes", ElectrodeStage(electrodes, amp.z_cm, fs, 1, seed=seed + SEED_STREAMS["electrodes"],
+                                          z_cm_mismatch=amp.z_cm_mismatch)),
             ("amplifier", InstrumentationAmplifier(amp, fs, z_pos=lumped(electrodes.z_pos),
                                                    z_neg=lumped(electrodes.z_neg), n_channels=1,
                                                    seed=seed + SEED_STREAMS["amplifier"])),
         ]
         stages += [(n, s) for n, s in base.analog.stages if n not in ("resample", "mains", "electrodes", "amplifier")]
         return Frontend(Chain(stages), base.adc, base.digital, base.nominal_gain_v_per_v,
-                        {**base.info, "electrodes": electrodes})
+                        {**base.info, "electrodes": electrodes, "amp": amp})
+
+    @staticmethod
+    def _electrodes(fx: Fixture) -> ElectrodeParams:
+        """The fixture's leads: the network on one input (or on both electrodes), the dc offset."""
+        zero = ElectrodeImpedance(0.0)
+        network = fx.network if fx.network is not None else zero
+        on_input = fx.network_lead in ("+", "-")
+        return ElectrodeParams(z_electrode=network if fx.both_electrodes else zero,
+                               imbalance=network if on_input and not fx.both_electrodes else zero,
+                               imbalance_lead=fx.network_lead if on_input else "-", offset_v=fx.offset_v)
+
+    def _mains_stage(self, fx: Fixture, electrodes: ElectrodeParams, amp: InAmpParams) -> MainsStage:
+        """The fixture node driving the device: the device's own reference electrode, DRL and isolation."""
+        z_rl = fx.network if fx.network_lead == "rl" else ElectrodeImpedance(LEAD_WIRE_OHM)
+        body = dataclasses.replace(body_params(self.cfg), mode="displacement", cm_v_rms=None,
+                                   c_body_mains_f=fx.generator_c_f, c_body_ground_f=fx.node_c_f, z_ref=z_rl)
+        mains = MainsParams(frequency_hz=fx.mains_hz, mains_v_rms=fx.generator_v_rms, harmonic_ratios={})
+        return MainsStage(mains, patient_circuit(body, electrodes, amp, 1), self.fs_sim_hz)
+
+    def common_mode_v_rms(self, fx: Fixture) -> float:
+        """The common mode at the device's inputs in fixture ``fx`` (rms, fundamental; the circuit solved)."""
+        stage = self._mains_stage(fx, self._electrodes(fx), self.amp)
+        return abs(cm_harmonics(stage.mains, stage.circuit)[0][1])
 
     def _run(self, fx: Fixture, x_v: np.ndarray) -> tuple[np.ndarray, dict]:
         result = run(self.device(fx), ArraySource(x_v, self.fs_sim_hz), chunk_s=1.0)

@@ -11,7 +11,8 @@ import numpy as np
 
 from acquire._check import check_positive
 from acquire.analog.impedance import ElectrodeImpedance
-from acquire.studies.compliance.fixture import Bench, Fixture, periodic_pv, saturation, tone_amplitudes_v
+from acquire.frontend import body_params
+from acquire.studies.compliance.fixture import LEADS, Bench, Fixture, periodic_pv, saturation, tone_amplitudes_v
 from acquire.studies.compliance.standards import TESTS, Limit, Standard, load_standard
 
 #: Shortest observation window of a sine measurement, s, and fewest cycles in it.
@@ -23,9 +24,12 @@ class ComplianceRow:
     """One test condition's result.
 
     ``measured``, ``limit`` and ``margin`` are in ``unit`` (display units:
-    mV, uV, %, dB); ``relation`` is ``"<="`` or ``">="``; ``margin`` is
+    mV, µV, %, dB); ``relation`` is ``"<="`` or ``">="``; ``margin`` is
     positive on the passing side; ``margin_db`` = 20 log10(limit/measured)
     for amplitude limits (inf when nothing was measured), None otherwise.
+    ``verdict`` is "pass", "fail", or "saturated" when a stage clipped: the
+    measurement of a clipped device is not its linear response, so a
+    saturated row has no margin (None) and fails.
     ``assumption`` is True when the limit or the set-up rests on an
     unconfirmed number.
     """
@@ -42,6 +46,7 @@ class ComplianceRow:
     source: str
     assumption: bool
     note: str = ""
+    verdict: str = "pass"
 
 
 @dataclass
@@ -69,9 +74,14 @@ class ComplianceReport:
         """The row of smallest margin of each test, in test order."""
         out = {}
         for r in self.rows:
-            if r.test not in out or (out[r.test].passed, out[r.test].margin) > (r.passed, r.margin):
+            if r.test not in out or _rank(out[r.test]) > _rank(r):
                 out[r.test] = r
         return list(out.values())
+
+
+def _rank(row: ComplianceRow) -> tuple:
+    """Sort key, worst first: saturated, then failed, then by margin."""
+    return (row.verdict != "saturated", row.passed, -math.inf if row.margin is None else row.margin)
 
 
 def _row(test: str, condition: str, measured: float, limit: Limit, section: Mapping, *, scale: float,
@@ -83,13 +93,11 @@ def _row(test: str, condition: str, measured: float, limit: Limit, section: Mapp
     if amplitude:
         margin_db = math.inf if m == 0 else 20 * math.log10(lim / abs(m))
     notes = [n for n in (note, limit.note, section["note"] if section["assumption"] else "") if n]
-    return ComplianceRow(test, condition, m, lim, unit, relation, margin, margin_db,
-                         margin >= 0 and clipped == 0, limit.source,
-                         limit.assumption or section["assumption"], "; ".join(notes))
-
-
-def _side(on_positive: bool) -> str:
-    return "network on + input" if on_positive else "network on - input"
+    verdict = "saturated" if clipped else "pass" if margin >= 0 else "fail"
+    if clipped:
+        margin = margin_db = None
+    return ComplianceRow(test, condition, m, lim, unit, relation, margin, margin_db, verdict == "pass",
+                         limit.source, limit.assumption or section["assumption"], "; ".join(notes), verdict)
 
 
 def _mv(v: float) -> str:
@@ -121,27 +129,36 @@ def _cmr(bench, sec, duration_scale):
     window_s = max(1, round(sec["window_s"] * duration_scale))
     n = int(round((bench.settle_s + window_s) * bench.fs_sim_hz))
     net = ElectrodeImpedance(0.0, sec["network_r_ohm"], sec["network_c_f"])
+    # the network in each lead in turn, the reference electrode too when the device has one
+    leads = [lead for lead in LEADS if lead != "rl" or body_params(bench.cfg).grounded]
     rows, worst = [], None
     for f in sec["mains_hz"]:
         for off in sec["offsets_v"]:
-            for pos in (False, True):
-                fx = Fixture(network=net, on_positive=pos, offset_v=off, cm_v_rms=sec["cm_v_rms"], mains_hz=f)
+            for lead in leads:
+                fx = Fixture(network=net, network_lead=lead, offset_v=off, cm_v_rms=sec["cm_v_rms"], mains_hz=f,
+                             generator_c_f=sec["generator_c_f"], node_c_f=sec["node_c_f"])
                 y, counts = bench.response(fx, None, n)
                 y = y[y.size - int(round(window_s * bench.fs_out_hz)):]
                 pv = periodic_pv(y)
                 clipped, note = saturation(counts)
-                cond = f"{sec['cm_v_rms']:g} V rms {f:g} Hz, {_mv(off)}, {_side(pos)}"
+                v_in = bench.common_mode_v_rms(fx)
+                cond = f"{sec['cm_v_rms']:g} V rms {f:g} Hz, {_mv(off)}, network on {_LEAD_NAMES[lead]}"
                 rows.append(_row("cmr", cond, pv, lim, sec, scale=1e3, unit="mV p-v", clipped=clipped,
-                                 note=f"window {window_s:g} s" + (f"; {note}" if note else "")))
+                                 note=f"window {window_s:g} s; {v_in:.4g} V rms at the inputs"
+                                      + (f"; {note}" if note else "")))
                 if worst is None or pv > worst[0]:
-                    worst = (pv, f, y)
-    pv, f, y = worst
+                    worst = (pv, f, y, v_in)
+    pv, f, y, v_in = worst
     t = np.arange(y.size) / bench.fs_out_hz
     show = t < min(t[-1], 10 / f + 1e-9)
-    cm = math.sqrt(2) * sec["cm_v_rms"] * np.cos(2 * np.pi * f * t[show])
+    cm = math.sqrt(2) * v_in * np.cos(2 * np.pi * f * t[show])
     fig = {"kind": "compliance", "t_s": t[show], "input_v": cm, "output_v": y[show], "limit_v": lim.value,
            "limit_kind": "pp", "title": f"CMR: worst case at {f:g} Hz (10 periods shown)"}
     return rows, fig
+
+
+#: How a CMR condition names the lead that carries the network.
+_LEAD_NAMES = {"-": "- input", "+": "+ input", "rl": "reference electrode"}
 
 
 def _noise(bench, sec, duration_scale):

@@ -75,7 +75,7 @@ def write_compliance(report: ComplianceReport, out_dir: str | Path) -> dict[str,
         figs.append(fig)
     verdict = "PASS" if report.passed else "FAIL"
     columns = ("test", "condition", "measured", "relation", "limit", "unit", "margin", "margin_db",
-               "passed", "assumption", "source", "note")
+               "verdict", "assumption", "source", "note")
 
     def table(rows):
         return [{c: getattr(r, c) for c in columns} for r in rows]
@@ -141,8 +141,10 @@ def preset_compliance_matrix(presets: Sequence[str] | None = None, standards: Se
         row = {"preset": p}
         for std in loaded:
             rep = run_compliance(c, std, duration_scale=duration_scale)
-            failed = list(dict.fromkeys(r.test for r in rep.rows if not r.passed))
-            row[std.name] = "pass" if not failed else "fail: " + ", ".join(failed)
+            failed = list(dict.fromkeys(r.test for r in rep.rows if r.verdict == "fail"))
+            saturated = list(dict.fromkeys(r.test for r in rep.rows if r.verdict == "saturated"))
+            parts = [f"fail: {', '.join(failed)}" if failed else "", f"saturated: {', '.join(saturated)}" if saturated else ""]
+            row[std.name] = "; ".join(p for p in parts if p) or "pass"
             done += 1
             if progress is not None:
                 progress(done, len(presets) * len(loaded))

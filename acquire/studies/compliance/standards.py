@@ -24,6 +24,7 @@ _OPTIONAL = {"note", "fixture"}
 #: Keys of each test section (all required except ``note``).
 SCHEMA = {
     "cmr": {"cm_v_rms": _NUM, "mains_hz": _NUMS, "network_r_ohm": _NUM, "network_c_f": _NUM,
+            "generator_c_f": _NUM, "node_c_f": _NUM,
             "offsets_v": _NUMS, "window_s": _NUM, "fixture": _STR, "limit_pv_v": _LIMIT},
     "noise": {"network_r_ohm": _NUM, "network_c_f": _NUM, "n_windows": _INT, "window_s": _NUM,
               "min_passing": _INT, "limit_pv_v": _LIMIT},
