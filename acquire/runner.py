@@ -58,6 +58,35 @@ class Frontend:
         if self.digital is not None:
             self.digital.reset()
 
+    def prime(self, n_channels: int) -> np.ndarray:
+        """Start every stage in steady state at the front end's dc operating point.
+
+        Parameters
+        ----------
+        n_channels : int
+            Number of leads the front end was built for.
+
+        Returns
+        -------
+        ndarray, shape (n_channels,)
+            The dc at the recovered tap, volts at the ADC's input scale (not
+            input-referred).
+
+        Notes
+        -----
+        The analog chain is primed with a zero input: the ECG's own baseline
+        belongs to the source, not to the operating point, which is what the
+        stages add (electrode half-cell offsets, the amplifier's offset
+        voltage and bias currents through the electrodes). The converter is
+        then primed with the analog chain's dc output, and the digital chain
+        with the converter's (quantised, clipped) one. ``reset()`` returns
+        every stage to this state, so a run measures steady operation while
+        chunking and reset replay stay exact. A saturating operating point
+        stays saturated: the clipped dc is what the next stage is primed with.
+        """
+        dc = self.adc.prime(self.analog.prime(np.zeros(n_channels)))
+        return dc if self.digital is None else self.digital.prime(dc)
+
     def counts(self) -> dict[str, int]:
         """Event counters of every stage (``n_clipped_``, ``n_*_violations_``), keyed ``stage.counter``."""
         out = {}
@@ -99,7 +128,8 @@ def run(frontend: Frontend, source, *, chunk_s: float = 1.0,
     Parameters
     ----------
     frontend : Frontend
-        The front end; it is reset first, so a run is repeatable.
+        The front end; it is reset first (to its primed steady state, if
+        :meth:`Frontend.prime` was called), so a run is repeatable.
     source : acquire.sources.Source
         Read in chunks; rewound first.
     chunk_s : float

@@ -5,6 +5,12 @@ own state, and returns a chunk. Running a record in one block or in chunks of
 any size (one sample included) gives bit-identical output, and ``reset()``
 restores the initial state exactly, seeded noise included. A :class:`Chain`
 of stages is itself a stage.
+
+A run starts in steady state by default: ``prime(dc_in_v)`` sets a stage's
+initial state to the one it would reach after a constant input had been
+applied forever (the dc operating point of electrode offsets and amplifier
+bias), and ``reset()`` returns to that primed state, so priming changes only
+where a run starts, never how it streams.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from scipy import signal
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,114 @@ class Stage(Protocol):
         """Consume one chunk and return the corresponding output chunk."""
 
     def reset(self) -> None:
-        """Restore the state the stage had when constructed."""
+        """Restore the initial state: at rest when constructed, or the primed one."""
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """Make the steady state for a constant input the initial state; return the dc output.
+
+        Parameters
+        ----------
+        dc_in_v : ndarray, shape (n_channels,)
+            Constant input of each channel, volts, applied since t = -inf.
+
+        Returns
+        -------
+        ndarray, shape (n_channels,)
+            The output the primed stage gives for that input, per channel.
+        """
+
+
+def dc_vector(dc_in_v, n_channels: int | None = None) -> np.ndarray:
+    """``dc_in_v`` as a finite float vector of shape (n_channels,), checked.
+
+    Raises
+    ------
+    ValueError
+        Not one finite value per channel.
+    """
+    dc = np.array(dc_in_v, dtype=float)
+    if dc.ndim != 1 or dc.size == 0 or not np.all(np.isfinite(dc)) \
+            or (n_channels is not None and dc.size != n_channels):
+        want = "n_channels" if n_channels is None else f"n_channels={n_channels}"
+        raise ValueError(f"dc_in_v must be one finite value per channel, shape ({want},); got {dc_in_v!r}.")
+    return dc
+
+
+def sos_steady_state(sos, dc_in_v) -> tuple[np.ndarray, np.ndarray]:
+    """State and output of a cascade of second-order sections at rest on a constant input.
+
+    Parameters
+    ----------
+    sos : array_like, shape (n_sections, 6)
+        ``[b0, b1, b2, 1, a1, a2]`` per section, as ``scipy.signal.sosfilt``
+        takes them; no pole at z = 1.
+    dc_in_v : array_like, shape (n_channels,)
+        Constant input of each channel.
+
+    Returns
+    -------
+    zi : ndarray, shape (n_sections, n_channels, 2)
+        The state to pass as ``sosfilt(..., zi=zi)``.
+    dc_out_v : ndarray, shape (n_channels,)
+        The constant output, ``prod_i G_i`` times the input.
+
+    Notes
+    -----
+    ``sosfilt`` runs each section in transposed direct form II::
+
+        y[n] = b0 x[n] + z0[n-1]
+        z0[n] = b1 x[n] - a1 y[n] + z1[n-1]
+        z1[n] = b2 x[n] - a2 y[n]
+
+    With ``x`` and ``y`` constant the states are constant, and solving gives
+
+        y = G x,  G = (b0 + b1 + b2) / (1 + a1 + a2),
+        z0 = (b1 + b2) x - (a1 + a2) y,   z1 = b2 x - a2 y;
+
+    each section's output is the next one's input. This is
+    ``scipy.signal.sosfilt_zi(sos)`` scaled by the input, in closed form
+    instead of a linear solve per section.
+    """
+    sos = np.asarray(sos, dtype=float)
+    x = dc_vector(dc_in_v)
+    zi = np.empty((sos.shape[0], x.size, 2))
+    for i, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+        y = (b0 + b1 + b2) / (1.0 + a1 + a2) * x
+        zi[i, :, 0] = (b1 + b2) * x - (a1 + a2) * y
+        zi[i, :, 1] = b2 * x - a2 * y
+        x = y
+    return zi, x
+
+
+class SosState:
+    """The state handling of a stage that runs ``self.sos`` through ``sosfilt`` with the state in ``zi_``.
+
+    ``zi_`` is None at rest (sized on the first chunk) or a copy of the
+    primed state ``zi0_`` (:func:`sos_steady_state`).
+    """
+
+    zi0_: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Return to the initial state: at rest (zero state), or the primed steady state."""
+        self.zi_ = None if self.zi0_ is None else self.zi0_.copy()
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """Start in the steady state for the constant input ``dc_in_v`` (n_channels,); return the dc output.
+
+        The output is the dc gain ``H(z = 1)`` times the input
+        (:func:`sos_steady_state`); ``reset()`` returns to this state.
+        """
+        self.zi0_, dc_out = sos_steady_state(self.sos, dc_in_v)
+        self.reset()
+        return dc_out
+
+    def _filter(self, x: np.ndarray) -> np.ndarray:
+        """``sosfilt`` of ``x`` (n_channels, n) with the state carried."""
+        if self.zi_ is None:
+            self.zi_ = np.zeros((self.sos.shape[0], x.shape[0], 2))
+        y, self.zi_ = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi_)
+        return y
 
 
 class Chain:
@@ -147,3 +261,9 @@ class Chain:
         """Reset every stage."""
         for _, stage in self.stages:
             stage.reset()
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """Prime every stage in order, each with the previous one's dc output; return the last's."""
+        for _, stage in self.stages:
+            dc_in_v = stage.prime(dc_in_v)
+        return dc_in_v

@@ -16,7 +16,7 @@ from scipy import signal
 from acquire._check import FrontendWarning, check_below_nyquist, check_positive
 from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
-from acquire.stage import Chunk
+from acquire.stage import Chunk, dc_vector, sos_steady_state
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
                                          pink_noise_sos, scaled,
                                          unit_phasor, warp_hz)
@@ -272,6 +272,12 @@ class InstrumentationAmplifier:
 
     ``z_cm`` and ``z_diff`` are not applied here: the electrode stage uses
     them for the CM-to-DM divider that arrives in ``diff_v``.
+
+    Steady start (:meth:`prime`): for a constant input u_dc the band filters
+    start in their steady state for G u_dc, so the output is
+    clip(H(1) G u_dc + G V_dc) from sample 0, H(1) the band's dc gain
+    (1 dc-coupled, 0 with the dc block, whose capacitor then holds the
+    amplified offset). The noise filters stay at rest (zero-mean inputs).
     """
 
     def __init__(self, params: InAmpParams, fs_hz: float, *, z_pos: ElectrodeImpedance | None = None,
@@ -327,7 +333,30 @@ class InstrumentationAmplifier:
             i_neg = p.bias_current_a - p.offset_current_a / 2
             self._dc_out_v = g * (p.offset_v - i_pos * r_pos + i_neg * r_neg)
         self._cm_scale = g * 10 ** (-p.cmrr_db / 20)
+        self._band_zi0 = np.zeros((self._band_sos.shape[0], self.n_channels, 2))
         self.reset()
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """Start in the steady state for the constant differential input ``dc_in_v`` (n_channels,).
+
+        Returns
+        -------
+        ndarray, shape (n_channels,)
+            The dc output, clipped as :meth:`process` clips:
+            ``clip(H(1) G dc_in_v + G V_dc, +-output_swing_v)``; ``reset()``
+            returns to this state.
+
+        Notes
+        -----
+        The band filters' state is :func:`acquire.stage.sos_steady_state` for
+        ``u = G dc_in_v``: the state they reach after u has been applied for
+        ever, since clipping acts after them.
+        """
+        self._band_zi0, band_out = sos_steady_state(self._band_sos, self.params.gain_v_per_v
+                                                    * dc_vector(dc_in_v, self.n_channels))
+        self.reset()
+        swing = self.params.output_swing_v
+        return np.clip(band_out + self._dc_out_v, -swing, swing)
 
     def _check_band_accuracy(self) -> None:
         f_top = ACCURACY_BAND_FRACTION * self.fs_in_hz
@@ -346,9 +375,9 @@ class InstrumentationAmplifier:
                 FrontendWarning, stacklevel=3)
 
     def reset(self) -> None:
-        """Zero the filter states and counters; the noise replays from sample 0."""
+        """Back to the initial band state (rest, or primed), zero counters; the noise replays from sample 0."""
         n_ch = self.n_channels
-        self.band_zi_ = np.zeros((self._band_sos.shape[0], n_ch, 2))
+        self.band_zi_ = self._band_zi0.copy()
         self.noise_zi_ = {s: np.zeros((path.shape[0], n_ch, 2))
                           for s, path in self._noise_paths.items() if not isinstance(path, float)}
         self.noise_ = {stream: BlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES,

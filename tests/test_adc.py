@@ -9,7 +9,7 @@ import pytest
 
 from acquire.analog.adc import Adc, AdcParams
 from acquire.stage import Chunk
-from tests.contract import check_stage_contract
+from tests.contract import check_stage_contract, check_steady_start
 
 
 def test_ads1298_lsb():
@@ -115,3 +115,31 @@ def test_ideal_adc_only_samples():
     adc = Adc(AdcParams(n_bits=12, vref_v=1.0, noise_v_rms=1e-3, fs_adc_hz=500.0), 8000.0, ideal=True)
     out = adc.process(Chunk(x))
     assert np.array_equal(out.diff_v, x[:, ::16]) and adc.n_clipped_ == 0
+
+
+def test_prime_returns_the_converted_dc_without_counting():
+    # 12 bits, Vref 1 V, PGA 2: LSB = 0.5 V / 2048 = 244.14 uV, codes -2048 .. 2047.
+    p = AdcParams(n_bits=12, vref_v=1.0, pga_gain_v_per_v=2.0, fs_adc_hz=500.0)
+    lsb = 0.5 / 2048
+    dc = np.array([0.1, 0.9, -0.9, 1.4 * lsb])
+    # round(0.1 / LSB) = round(409.6) = 410; +-0.9 V is past +-0.5 V: codes 2047 and -2048; 1.4 LSB -> 1.
+    expected = np.array([410, 2047, -2048, 1]) * lsb
+    adc = Adc(p, 8000.0)
+    np.testing.assert_array_equal(adc.prime(dc), expected)
+    assert adc.n_clipped_ == 0  # priming converts no sample
+    # The same as converting the constant (no state: the steady state is there from sample 0).
+    check_steady_start(lambda: Adc(p, 8000.0), dc, n_settle=16, n_check=160)
+    np.testing.assert_array_equal(Adc(p, 8000.0, ideal=True).prime(dc), dc)
+
+
+def test_prime_leaves_the_noise_floor_out():
+    # With a noise floor of 3 LSB the mean code of a constant is within LSB/2 of the noiseless
+    # one (dither); prime returns the noiseless code, and the noise still replays.
+    p = AdcParams(n_bits=12, vref_v=1.0, fs_adc_hz=500.0, noise_v_rms=3.0 / 2048)
+    adc = Adc(p, 500.0, seed=3)
+    dc = adc.prime([0.25 + 0.3 / 2048])
+    assert dc == pytest.approx([512 / 2048])
+    y = adc.process(Chunk(np.full((1, 20000), 0.25 + 0.3 / 2048))).diff_v
+    # Mean of 20000 codes: standard error 3 LSB / sqrt(20000) = 0.02 LSB; the exact dithered
+    # mean is 0.3 LSB above the noiseless code (Gaussian noise of 3 LSB fully dithers).
+    assert np.mean(y) * 2048 == pytest.approx(512.3, abs=0.1)

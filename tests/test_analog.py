@@ -10,7 +10,7 @@ from scipy import signal
 
 from acquire.analog.post import AcCoupling, AntiAliasFilter, GainStage
 from acquire.stage import Chunk
-from tests.contract import check_stage_contract
+from tests.contract import check_stage_contract, check_steady_start
 
 FS = 8000.0
 CORNER_DB = -10 * math.log10(2)  # -3.0103 dB: |H|^2 = 1/2 at the corner
@@ -145,6 +145,54 @@ def test_stage_contract(name, rng):
     check_stage_contract(make, chunk)
     out = make().process(chunk)
     assert out.cm_v is chunk.cm_v and out.start_sample == chunk.start_sample
+
+
+@pytest.mark.parametrize("name", [*STAGES, "gain"])
+def test_stage_contract_primed(name, rng):
+    make = STAGES.get(name, lambda: GainStage(-3.0, FS, output_swing_v=0.9))
+    check_stage_contract(make, contract_chunk(rng), modes=("random", "size:7"), dc_in_v=[0.3, -0.3])
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_primed_filter_is_in_steady_state_from_sample_0(name):
+    stage = STAGES[name]()
+    # Settled when the slowest pole (radius rho) has decayed to 1e-13: n = ln(1e13)/(-ln rho),
+    # 1.2 M samples for the 0.05 Hz second-order coupling. The unprimed run then sits at the
+    # floating-point fixed point of its recursion, off the exact steady state by its rounding
+    # (1e-16 of the state per step) over the dc gain's denominator 1 + a1 + a2: 6.5e-8 of the
+    # dc for that coupling (1 + a1 + a2 = 1.5e-9; 1.2e-10 observed), below 1e-11 for the rest.
+    rho = np.max(np.abs(signal.sos2zpk(stage.sos)[1]))
+    n_settle = math.ceil(math.log(1e13) / -math.log(rho))
+    settle_rtol = max(1e-11, 1e-16 / np.min(np.sum(stage.sos[:, 3:], axis=1)))
+    dc_in = np.array([0.3, -2e-3])
+    dc_out = check_steady_start(STAGES[name], dc_in, n_settle, settle_rtol=settle_rtol)
+    # The dc output is the prototype's dc gain: 0 through the coupling capacitor, 1 through
+    # the low-pass (the bilinear transform maps s = 0 to z = 1 exactly).
+    h0 = 0.0 if isinstance(stage, AcCoupling) else 1.0
+    np.testing.assert_allclose(dc_out, h0 * dc_in, rtol=0, atol=1e-14)
+
+
+def test_primed_ac_coupling_holds_a_300mv_offset(rng):
+    # Against test_ac_coupling_removes_300mv_step: primed with the offset, the capacitor already
+    # holds it, so offset + signal gives the signal's response from sample 0 (linearity:
+    # primed(x + V) = rest(x) + steady(V) = rest(x); rounding of 0.3 V, a few 1e-17 V).
+    x = 1e-3 * rng.standard_normal((1, 3000))
+    warm = AcCoupling(0.5, fs_hz=1000.0)
+    assert warm.prime([0.3]) == pytest.approx([0.0], abs=1e-16)
+    ref = AcCoupling(0.5, fs_hz=1000.0).process(Chunk(x)).diff_v
+    np.testing.assert_allclose(warm.process(Chunk(x + 0.3)).diff_v, ref, rtol=0, atol=1e-15)
+    warm.reset()  # back to the primed state, not to rest
+    np.testing.assert_allclose(warm.process(Chunk(x + 0.3)).diff_v, ref, rtol=0, atol=1e-15)
+
+
+def test_gain_stage_prime_amplifies_and_clips():
+    stage = GainStage(-3.0, FS, output_swing_v=0.9)
+    # -3 x 0.5 V = -1.5 V clips to -0.9 V; -3 x -2 mV = 6 mV passes.
+    np.testing.assert_array_equal(stage.prime([0.5, -2e-3]), [-0.9, -3.0 * -2e-3])
+    check_steady_start(lambda: GainStage(-3.0, FS, output_swing_v=0.9), [0.5, -2e-3], n_settle=1)
+    assert stage.n_clipped_ == 0  # priming is not a sample: nothing counted
+    with pytest.raises(ValueError, match="dc_in_v must be one finite value per channel"):
+        stage.prime([[0.1]])
 
 
 def test_gain_stage_counts_clips_per_chunking(rng):

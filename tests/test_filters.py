@@ -21,7 +21,7 @@ from acquire.digital.filters import (
     zero_phase,
 )
 from acquire.stage import Chain, Chunk
-from tests.contract import check_stage_contract
+from tests.contract import check_stage_contract, check_steady_start
 
 FS = 500.0
 
@@ -65,6 +65,42 @@ STAGES = {
 def test_stage_contract(name, rng):
     x = rng.standard_normal((2, 2500))
     check_stage_contract(STAGES[name], Chunk(x, cm_v=x[0], start_sample=17))
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_stage_contract_primed(name, rng):
+    x = rng.standard_normal((2, 2500))
+    check_stage_contract(STAGES[name], Chunk(x, start_sample=17), modes=("random", "size:7"),
+                         dc_in_v=[0.3, -2e-3])
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_primed_stage_is_in_steady_state_from_sample_0(name):
+    stage = STAGES[name]()
+    # Settled: every mode below 1e-13 (27.6 settling times of 1 %, 0.01^6.5 = 1e-13); the
+    # unprimed run's own rounding then dominates, a few 1e-13 of the dc over 60k samples of
+    # the 0.05 Hz high-pass (pole 1 - 6e-4 sums ~1/(1 - pole) rounding errors), so 1e-11.
+    n_settle = math.ceil(6.5 * stage.settling_time_s * FS) + 1
+    dc_in = np.array([0.3, -2e-3])
+    dc_out = check_steady_start(STAGES[name], dc_in, n_settle, settle_rtol=1e-11)
+    # And the dc output is the filter's own dc gain H(1), computed independently by scipy.
+    np.testing.assert_allclose(dc_out, dc_in * stage.freq_response(0.0).real, rtol=0, atol=1e-12)
+
+
+def test_primed_highpass_removes_an_offset_a_cold_one_lets_through(rng):
+    # First-order bilinear high-pass H(z) = b0 (1 - 1/z) / (1 - p/z): a step V at t = 0 leaves
+    # V b0 p^n at sample n, 0.3 V * 0.9997 * 0.99937^499 = 0.219 V after 1 s (tau = 3.18 s).
+    # Primed with V, the output is the ECG's alone.
+    x = 1e-3 * rng.standard_normal((1, 500))
+    ref = highpass("diagnostic", FS).process(Chunk(x)).diff_v
+    cold = highpass("diagnostic", FS)
+    b0, p = cold.sos[0, 0], -cold.sos[0, 4]
+    y_cold = cold.process(Chunk(x + 0.3)).diff_v
+    np.testing.assert_allclose(y_cold - ref, 0.3 * b0 * p ** np.arange(500)[None], rtol=1e-12)
+    warm = highpass("diagnostic", FS)
+    assert warm.prime([0.3]) == pytest.approx([0.0], abs=1e-15)
+    # Linearity: primed(x + V) = rest(x) + steady(V) = rest(x); rounding of 0.3 V only.
+    np.testing.assert_allclose(warm.process(Chunk(x + 0.3)).diff_v, ref, rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", STAGES)

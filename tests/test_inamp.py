@@ -13,7 +13,7 @@ from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance
 from acquire.stage import Chunk
 from frontend_models.amp_filters import pink_noise_sos
 from frontend_models.inamp import NOISE_BLOCK_SAMPLES, InAmpParams, InstrumentationAmplifier
-from tests.contract import check_stage_contract
+from tests.contract import check_stage_contract, check_steady_start
 
 FS_HZ = 8000.0
 
@@ -243,6 +243,75 @@ def test_stage_contract_with_noise_and_electrodes(rng, n, start):
     for a in range(0, n, 999):
         amp.process(Chunk(chunk.diff_v[:, a:a + 999], cm[a:a + 999], chunk.cm_dvdt_v_per_s[a:a + 999], start + a))
     assert (amp.n_clipped_, amp.n_cm_range_violations_) == counts
+
+
+def test_stage_contract_primed_with_noise_and_electrodes(rng):
+    n = 2500
+    t = np.arange(n) / FS_HZ
+    cm = 1.2 * np.sin(2 * np.pi * 50 * t)
+    chunk = Chunk(diff_v=1e-3 * rng.standard_normal((2, n)), cm_v=cm,
+                  cm_dvdt_v_per_s=1.2 * 2 * np.pi * 50 * np.cos(2 * np.pi * 50 * t))
+    # 1 mV and -0.3 mV: the first lead's 10 mV output is inside the 20 mV swing, and so is the second's.
+    check_stage_contract(make_noisy_amp, chunk, modes=("random", "size:7"), dc_in_v=[1e-3, -3e-4])
+
+
+def test_primed_dc_coupled_amp_sits_at_its_operating_point():
+    g, vos, ib, ios = 10.0, 50e-6, 1e-9, 0.2e-9
+    params = InAmpParams(gain_v_per_v=g, cmrr_db=90.0, bandwidth_hz=1e5, bias_current_a=ib,
+                         offset_current_a=ios, offset_v=vos)
+
+    def make():
+        return InstrumentationAmplifier(params, FS_HZ, z_pos=ElectrodeImpedance(1e6),
+                                        z_neg=ElectrodeImpedance(150e3, 50e3, 47e-9), n_channels=2)
+
+    dc_in = np.array([0.01, -0.02])
+    # The 100 kHz pole, prewarped at 0.4 fs (class Notes), is z = (K - w)/(K + w) with
+    # K = 2 pi 0.4 fs / tan(0.4 pi), w = 2 pi 100 kHz: -0.979, whose fs/2 ringing after a step
+    # falls to 1e-13 in ln(1e13)/-ln(0.979) = 1440 samples.
+    k, w = 2 * math.pi * 0.4 * FS_HZ / math.tan(0.4 * math.pi), 2 * math.pi * 1e5
+    dc_out = check_steady_start(make, dc_in, math.ceil(math.log(1e13) / -math.log(abs((k - w) / (k + w)))))
+    # By hand (test_bias_offset_current_and_offset_voltage_dc): G u - 8.7 mV = 91.3 mV, -208.7 mV.
+    np.testing.assert_allclose(dc_out, g * dc_in - 8.7e-3, rtol=1e-12)
+
+
+def test_primed_dc_block_holds_the_amplified_offset():
+    params = InAmpParams(gain_v_per_v=100.0, cmrr_db=80.0, bandwidth_hz=1e5, dc_block_hz=0.5,
+                         output_swing_v=1.45)
+
+    def make():
+        return InstrumentationAmplifier(params, FS_HZ, n_channels=2)
+
+    dc_in = np.array([0.3, -0.2])
+    # The unprimed amplifier clips the 30 V step for ~1 s (test_dc_block_removes_electrode_offset)
+    # and reaches 0 after ln(1e13)/(2 pi 0.5 Hz) = 9.5 s (76k samples) to 1e-13 of 30 V. Its
+    # rounding on the 30 V state over 1/(1 - rho) = 2500 steps, ~1e-11 V, is 3e-11 of the 0.3 V
+    # input: 1e-10.
+    n_settle = math.ceil(math.log(1e13) / (2 * math.pi * 0.5) * FS_HZ)
+    dc_out = check_steady_start(make, dc_in, n_settle, settle_rtol=1e-10)
+    assert np.all(dc_out == 0.0)  # H(1) = 0: the blocking capacitor holds all of it
+    amp = make()
+    amp.prime(dc_in)
+    x = 1e-3 * np.sin(2 * np.pi * 10 * np.arange(8000) / FS_HZ)
+    y = amp.process(Chunk(diff_v=dc_in[:, None] + x)).diff_v
+    ref = make().process(Chunk(diff_v=np.vstack([x, x]))).diff_v
+    assert amp.n_clipped_ == 0  # the 100 mV of ECG-band output fits: no power-on saturation
+    # Linearity: primed(x + dc) = rest(x) + steady(dc); rounding of 30 V, 1e-14 V.
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-13)
+
+
+def test_primed_high_gain_dc_coupled_amp_still_saturates():
+    params = InAmpParams(gain_v_per_v=10.0, cmrr_db=90.0, bandwidth_hz=1e6, output_swing_v=1.0)
+    amp = InstrumentationAmplifier(params, FS_HZ, n_channels=2)
+    # 10 x 0.3 V = 3 V and 10 x -0.05 V = -0.5 V: the first is past the 1 V swing at its
+    # operating point, physics rather than a start-up transient.
+    # (The band's dc gain is 1 to rounding: 1e-15.)
+    np.testing.assert_allclose(amp.prime([0.3, -0.05]), [1.0, -0.5], rtol=1e-15)
+    assert amp.n_clipped_ == 0
+    y = amp.process(Chunk(diff_v=np.repeat([[0.3], [-0.05]], 100, axis=1))).diff_v
+    assert amp.n_clipped_ == 100  # every sample of the first lead, none of the second
+    np.testing.assert_allclose(y, np.repeat([[1.0], [-0.5]], 100, axis=1), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"shape \(n_channels=2,\)"):
+        amp.prime([0.3])
 
 
 @pytest.mark.parametrize("kwargs, match", [

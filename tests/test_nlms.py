@@ -10,7 +10,7 @@ from scipy import signal
 
 from acquire.digital.nlms import AdaptiveMainsCanceller
 from acquire.stage import Chunk
-from tests.contract import check_stage_contract
+from tests.contract import check_stage_contract, check_steady_start
 
 FS = 500.0
 
@@ -113,6 +113,42 @@ def test_stage_contract(kwargs, rng):
     x = mains_input(2500, rng, f_hz=60.5, n0=11)
     check_stage_contract(lambda: AdaptiveMainsCanceller(60.0, FS, **kwargs),
                          Chunk(x, cm_v=x[0], start_sample=11))
+
+
+@pytest.mark.parametrize("kwargs", [dict(harmonics=(1, 2)),
+                                    dict(track_frequency=True, track_block_s=0.05)])
+def test_stage_contract_primed(kwargs, rng):
+    x = mains_input(2500, rng, f_hz=60.5, n0=11)
+    check_stage_contract(lambda: AdaptiveMainsCanceller(60.0, FS, **kwargs), Chunk(x, start_sample=11),
+                         modes=("random", "size:7"), dc_in_v=[0.3, -2e-3])
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(harmonics=(1, 3), step_size=0.05),
+                                    dict(track_frequency=True, track_block_s=0.05)])
+def test_primed_canceller_is_in_steady_state_from_sample_0(kwargs):
+    def make():
+        return AdaptiveMainsCanceller(60.0, FS, **kwargs)
+
+    c = make()
+    dc_in = np.array([0.3, -2e-3])
+    # Settled to 1e-13 after 6.5 times the 1 % settling time (0.01^6.5); the recursion's
+    # rounding over ~1/(1 - rho) = 200 steps stays near 1e-14, so 1e-11.
+    n_settle = math.ceil(6.5 * c.settling_time_s * FS)
+    dc_out = check_steady_start(make, dc_in, n_settle, settle_rtol=1e-11)
+    # The dc gain of the LTI equivalent (its SOS, an independent realisation): 2/(2 - mu) for
+    # one harmonic, 1.005025 at mu = 0.01 (the weights settle at Re V = -mu e/2, not at 0).
+    np.testing.assert_allclose(dc_out, dc_in * c.freq_response(0.0).real, rtol=1e-12)
+    if kwargs == {}:
+        np.testing.assert_allclose(dc_out, dc_in * 2 / (2 - 0.01), rtol=1e-12)
+    # The textbook loop, run to the steady state, ends at the same output.
+    e = nlms_loop(np.repeat(dc_in[:, None], n_settle, axis=1), 60.0, FS, c.step_size, c.harmonics)[0]
+    np.testing.assert_allclose(e[:, -1], dc_out, rtol=1e-11)
+    if kwargs.get("track_frequency"):
+        # 0.05 s holds 3 whole cycles of 60 Hz: the settled weights turn by 2 pi k 3 per block,
+        # which is no frequency error, so the primed tracker stays at the nominal frequency.
+        c.prime(dc_in)
+        c.process(Chunk(np.repeat(dc_in[:, None], 500, axis=1)))
+        assert c.omega_ == pytest.approx(2 * math.pi * 60.0 / FS, abs=1e-12)
 
 
 def test_converges_below_minus_40db_within_settling_time():

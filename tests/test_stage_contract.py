@@ -2,7 +2,8 @@
 
 Property-based: hypothesis draws chunkings (1-sample chunks included) and
 the output must equal the one-block output bit for bit; ``reset()`` must
-replay exactly, seeded noise included. The per-module test files run the
+replay exactly, seeded noise included; the same from a primed (steady) start,
+``reset()`` then replaying the primed run. The per-module test files run the
 same contract with their own parameter variants; this file guarantees that
 no stage is left out.
 """
@@ -25,7 +26,7 @@ from acquire.digital.nlms import AdaptiveMainsCanceller
 from acquire.analog.resample import Decimator, Resampler
 from acquire.stage import Chain, Chunk
 from frontend_models.inamp import InAmpParams, InstrumentationAmplifier
-from tests.contract import assert_same, run_chunked
+from tests.contract import assert_same, primed, run_chunked
 
 N = 2400
 FS_SIM, FS_ADC = 8000.0, 500.0
@@ -85,11 +86,18 @@ def full_frontend_chain():
 STAGES["full_frontend"] = (full_frontend_chain, plain(RNG.standard_normal((2, 1500)) * 1e-3))
 
 
+#: The dc operating point every stage is primed with (one value per lead): electrode-offset sized.
+DC_IN_V = [0.01, -0.02]
+
+
+@pytest.mark.parametrize("start", ["cold", "steady"])
 @pytest.mark.parametrize("name", sorted(STAGES))
 @settings(max_examples=8, deadline=None)
 @given(data=st.data())
-def test_random_chunkings_are_bit_identical(name, data):
+def test_random_chunkings_are_bit_identical(name, start, data):
     make, chunk = STAGES[name]
+    if start == "steady":
+        make = primed(make, DC_IN_V)
     n = chunk.n_samples
     cuts = data.draw(st.lists(st.integers(1, n - 1), max_size=12, unique=True).map(sorted))
     stage = make()
@@ -98,9 +106,12 @@ def test_random_chunkings_are_bit_identical(name, data):
     assert_same(run_chunked(stage, chunk, cuts), block)
 
 
+@pytest.mark.parametrize("start", ["cold", "steady"])
 @pytest.mark.parametrize("name", sorted(STAGES))
-def test_one_sample_chunks_and_reset_replay(name):
+def test_one_sample_chunks_and_reset_replay(name, start):
     make, chunk = STAGES[name]
+    if start == "steady":
+        make = primed(make, DC_IN_V)
     chunk = Chunk(chunk.diff_v[:, :400], None if chunk.cm_v is None else chunk.cm_v[:400],
                   None if chunk.cm_dvdt_v_per_s is None else chunk.cm_dvdt_v_per_s[:400])
     stage = make()
@@ -109,3 +120,19 @@ def test_one_sample_chunks_and_reset_replay(name):
     assert_same(run_chunked(stage, chunk, list(range(1, chunk.n_samples))), block)
     stage.reset()
     assert_same(stage.process(chunk), block)
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_every_stage_primes_and_reset_returns_to_the_primed_state(name):
+    make, chunk = STAGES[name]
+    stage = make()
+    dc_out = stage.prime(np.array(DC_IN_V))
+    assert np.shape(dc_out) == (2,) and np.all(np.isfinite(dc_out))
+    first = stage.process(chunk)
+    stage.reset()
+    assert_same(stage.process(chunk), first)
+    # Priming twice with the same dc is the same start (it sets, it does not accumulate).
+    again = make()
+    again.prime(np.array(DC_IN_V))
+    again.prime(np.array(DC_IN_V))
+    assert_same(again.process(chunk), first)

@@ -9,7 +9,7 @@ import numpy as np
 
 from acquire._check import check_positive
 from acquire.noise import BlockNoise
-from acquire.stage import Chunk
+from acquire.stage import Chunk, dc_vector
 
 #: Noise is drawn in blocks of this many ADC samples, each keyed on (seed, block index).
 NOISE_BLOCK = 4096
@@ -134,6 +134,23 @@ class Adc:
         self.n_clipped_ = 0
         self.noise_ = None  # sized on the first chunk (the channel count)
 
+    def _quantise(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(``c * LSB``, clipped mask) for input volts ``v``."""
+        half = 2 ** (self.params.n_bits - 1)
+        code = np.rint(v / self.lsb_v)
+        clipped = (code < -half) | (code > half - 1)
+        return np.clip(code, -half, half - 1) * self.lsb_v, clipped
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """The converted constant input ``dc_in_v`` (n_channels,): quantised and clipped; no state.
+
+        The noise floor has zero mean and is left out: with noise the mean
+        code of a constant input differs from the noiseless one by less than
+        half an LSB. The ideal converter returns ``dc_in_v`` unchanged.
+        """
+        dc = dc_vector(dc_in_v)
+        return dc if self.ideal else self._quantise(dc)[0]
+
     def process(self, chunk: Chunk) -> Chunk:
         """Convert the input samples of ``chunk`` that fall on ADC instants."""
         M = self.factor
@@ -149,9 +166,6 @@ class Adc:
             if self.noise_ is None:
                 self.noise_ = BlockNoise(self.seed, NOISE_STREAM, v.shape[0], NOISE_BLOCK)
             v = v + self.params.noise_v_rms * self.noise_.normal(k0, k0 + v.shape[1])
-        half = 2 ** (self.params.n_bits - 1)
-        code = np.rint(v / self.lsb_v)
-        clipped = (code < -half) | (code > half - 1)
+        out, clipped = self._quantise(v)
         self.n_clipped_ += int(np.count_nonzero(clipped))
-        code = np.clip(code, -half, half - 1)
-        return Chunk(code * self.lsb_v, cm[0], cm[1], k0, cm[2], cm[3])
+        return Chunk(out, cm[0], cm[1], k0, cm[2], cm[3])

@@ -23,7 +23,7 @@ from scipy import signal
 from acquire._check import FrontendWarning, check_option, check_positive, suggest
 from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
-from acquire.stage import Chunk
+from acquire.stage import Chunk, dc_vector
 
 #: Names accepted by :func:`parse_imbalance`.
 IMBALANCE_NAMES = {"iec": IEC_IMBALANCE}
@@ -354,6 +354,10 @@ class ElectrodeStage:
       too. The filters start at rest with zero common mode before sample 0,
       so the first few time constants (ms) are a transient.
 
+    The stage's dc operating point (:meth:`prime`) is its input plus
+    V_off: the drift starts at 0, the noise has zero mean and the body
+    common mode has no dc, so no state changes.
+
     Noise and drift draws come from :class:`acquire.noise.BlockNoise`, keyed
     on the absolute sample index; all recursions carry their state, so
     chunking cannot change the output.
@@ -410,6 +414,13 @@ class ElectrodeStage:
         for gen in (self._noise, self._drift):
             if gen is not None:
                 gen.reset()
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """The dc output for the constant input ``dc_in_v`` (n_channels,): ``dc_in_v + V_off``.
+
+        No state is changed: the divider, drift and noise filter stay at rest.
+        """
+        return dc_vector(dc_in_v, self.n_channels) + self._offsets[:, 0]
 
     def _cm_to_dm(self, x: np.ndarray, dx: np.ndarray) -> np.ndarray:
         xs = np.concatenate([self.cm_prev_[:1], x])

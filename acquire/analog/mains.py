@@ -22,7 +22,7 @@ import numpy as np
 from acquire._check import FrontendWarning, check_below_nyquist, check_positive
 from acquire.analog.patient import BodyParams, PatientCircuit, as_circuit
 from acquire.noise import BlockNoise
-from acquire.stage import Chunk
+from acquire.stage import Chunk, dc_vector
 
 #: Nominal mains voltage of each grid frequency, V rms: 230 V on 50 Hz grids
 #: (Europe), 120 V on 60 Hz grids (North America).
@@ -279,6 +279,10 @@ class MainsStage:
         """Restart the drift process at knot 0."""
         self._drift.reset()
         self.knot_ = None  # (m, d_m in Hz, D_m = integral of d up to knot m, in cycles mod 1)
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """The dc output for the constant input ``dc_in_v``: itself (the added mains has no dc; no state)."""
+        return dc_vector(dc_in_v)
 
     def _knots(self, m0: int, m1: int) -> tuple[np.ndarray, np.ndarray]:
         """Drift d_m (Hz) and its integral D_m (cycles mod 1) at knots m0 .. m1 + 1.

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import signal
 
 from acquire._check import check_below_nyquist, check_option, check_positive
-from acquire.stage import Chunk
+from acquire.stage import Chunk, SosState, dc_vector
 
 #: Filter families of :class:`AntiAliasFilter`.
 KINDS = ("butterworth", "bessel")
@@ -25,24 +25,19 @@ def _check_order(order: int) -> int:
     return int(order)
 
 
-class AnalogSosStage:
-    """Base of the analog stages discretised as SOS (``self.sos``): zero-state filtering of ``diff_v``.
+class AnalogSosStage(SosState):
+    """Base of the analog stages discretised as SOS (``self.sos``): filtering of ``diff_v``.
 
     The common-mode fields pass unchanged; the state ``zi_`` is sized on the
-    first chunk (the channel count) and cleared by ``reset()``.
+    first chunk (the channel count) and cleared by ``reset()``, or, once
+    primed (:meth:`acquire.stage.SosState.prime`), starts in and returns to
+    the steady state for the dc operating point: an AC coupling primed with
+    an electrode offset ``V`` holds ``V`` across its capacitor and outputs 0.
     """
-
-    def reset(self) -> None:
-        """Return to rest (zero state)."""
-        self.zi_ = None
 
     def process(self, chunk: Chunk) -> Chunk:
         """Filter ``chunk.diff_v``; the common-mode fields pass unchanged."""
-        x = np.asarray(chunk.diff_v, dtype=float)
-        if self.zi_ is None:
-            self.zi_ = np.zeros((self.sos.shape[0], x.shape[0], 2))
-        y, self.zi_ = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi_)
-        return chunk.with_diff(y)
+        return chunk.with_diff(self._filter(np.asarray(chunk.diff_v, dtype=float)))
 
 
 class _PrewarpedFilter(AnalogSosStage):
@@ -100,8 +95,9 @@ class AcCoupling(_PrewarpedFilter):
     -----
     A dc step ``V`` at the input of the first-order coupling decays as
     ``V exp(-t / tau)`` at its output, which is how an electrode offset of a
-    few hundred millivolts is removed. Discretisation as in
-    :class:`_PrewarpedFilter`.
+    few hundred millivolts is removed at switch-on; primed with the offset
+    (a steady start), the capacitor already holds ``V`` and the output
+    carries none of it. Discretisation as in :class:`_PrewarpedFilter`.
     """
 
     def __init__(self, corner_hz: float, order: int = 1, *, fs_hz: float):
@@ -168,6 +164,11 @@ class GainStage:
     def reset(self) -> None:
         """Zero the clip count."""
         self.n_clipped_ = 0
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """The dc output ``clip(G dc_in_v, +-output_swing_v)``; the stage has no state to prime."""
+        y = self.gain_v_per_v * dc_vector(dc_in_v)
+        return y if self.output_swing_v is None else np.clip(y, -self.output_swing_v, self.output_swing_v)
 
     def process(self, chunk: Chunk) -> Chunk:
         """Amplify and clip ``chunk.diff_v``; the common-mode fields pass unchanged."""

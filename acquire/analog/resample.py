@@ -16,7 +16,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
 from acquire._check import check_positive
-from acquire.stage import Chunk
+from acquire.stage import Chunk, dc_vector
 
 #: Largest L or M accepted when reducing fs_out/fs_in to a fraction.
 MAX_RATIO_TERM = 10_000
@@ -101,8 +101,9 @@ class Resampler:
 
     which is ``scipy.signal.upfirdn(h, x, L, M)`` (Crochiere & Rabiner,
     Multirate Digital Signal Processing, 1983, ch. 3), with inputs before the
-    first one taken as zero. The first chunk's ``start_sample`` fixes the
-    absolute input index; later chunks must follow it without gaps. It is
+    first one taken as zero (once primed, as the constant of :meth:`prime`).
+    The first chunk's ``start_sample`` fixes the absolute input index; later
+    chunks must follow it without gaps. It is
     causal: output ``m`` is produced as soon as input ``n`` has arrived, so
     once inputs up to index ``n_in - 1`` have arrived, outputs up to index
     ``ceil(n_in L / M) - 1`` have been returned. Every output is summed over taps
@@ -154,12 +155,35 @@ class Resampler:
         for k in range(K):
             self._window[offsets + K - 1 - k, residues] = coef[:, k]
         self._n_history = self._n_branch_taps + self.down
+        self._history0 = None
         self.reset()
 
     def reset(self) -> None:
-        """Forget the input history."""
-        self.history_ = None
+        """Back to the initial input history: zeros, or the primed constant."""
+        self.history_ = None if self._history0 is None else self._history0.copy()
         self.n_in_ = None
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """Start as if the constant input ``dc_in_v`` (n_channels,) had always been applied.
+
+        Returns
+        -------
+        ndarray, shape (n_channels,)
+            The mean output, ``x sum_k h[k] / L``.
+
+        Notes
+        -----
+        The input history is filled with ``x = dc_in_v``, so output ``m``
+        is ``x sum_k h[p + k L]``, the sum of its polyphase branch. With
+        ``L = 1`` (:class:`Decimator`) that is ``H(1) x`` for every output.
+        With ``L > 1`` the branch sums differ by the dc's images at
+        multiples of ``fs_in_hz``, about ``10^(-stopband_db/20)`` of ``x``,
+        periodically in ``m`` as in any steady run; their mean is returned.
+        """
+        dc = dc_vector(dc_in_v)
+        self._history0 = np.repeat(dc[:, None], self._n_history, axis=1)
+        self.reset()
+        return dc * (np.sum(self.taps) / self.up)
 
     def process(self, chunk: Chunk) -> Chunk:
         """Resample one chunk; returns every output whose inputs have all arrived."""
@@ -171,7 +195,8 @@ class Resampler:
         x = np.asarray(chunk.diff_v, dtype=float)
         if self.n_in_ is None:
             self.n_in_ = chunk.start_sample
-            self.history_ = np.zeros((x.shape[0], self._n_history))
+            if self.history_ is None:
+                self.history_ = np.zeros((x.shape[0], self._n_history))
         elif chunk.start_sample != self.n_in_:
             raise ValueError(
                 f"Resampler needs contiguous chunks: expected start_sample={self.n_in_}, got "

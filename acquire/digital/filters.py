@@ -34,7 +34,7 @@ import numpy as np
 from scipy import signal
 
 from acquire._check import check_below_nyquist, check_option, check_positive, suggest
-from acquire.stage import Chunk
+from acquire.stage import Chunk, SosState, dc_vector
 
 #: Frequency at which IIR stages report their group delay, Hz.
 DELAY_REFERENCE_HZ = 10.0
@@ -84,7 +84,7 @@ def _passthrough(chunk: Chunk, y: np.ndarray) -> Chunk:
     return Chunk(diff_v=y, cm_v=None, cm_dvdt_v_per_s=None, start_sample=chunk.start_sample)
 
 
-class SosFilter:
+class SosFilter(SosState):
     """Causal IIR stage: ``scipy.signal.sosfilt`` per channel with the state carried.
 
     Parameters
@@ -104,12 +104,14 @@ class SosFilter:
     settling_time_s : float
         Time for the slowest mode to decay to 1 % (module docstring).
     zi_ : ndarray, shape (n_sections, n_channels, 2) or None
-        Filter state; None (rest, zero state) after ``reset()``.
+        Filter state; after ``reset()`` None (rest, zero state) or the primed state.
 
     Notes
     -----
-    The state starts at zero (the filter at rest), never from statistics of
-    the first chunk, so the output does not depend on how a record is cut.
+    The state starts at zero (the filter at rest) or, after
+    :meth:`~acquire.stage.SosState.prime`, in the exact steady state for the
+    front end's dc operating point; never from statistics of the first
+    chunk, so the output does not depend on how a record is cut.
     ``sosfilt`` runs each sample through the same operations whatever the
     chunk length, so chunked output is bit-identical to one block.
     """
@@ -137,17 +139,9 @@ class SosFilter:
         f = np.atleast_1d(np.asarray(f_hz, dtype=float))
         return signal.sosfreqz(self.sos, worN=f, fs=self.fs_in_hz)[1]
 
-    def reset(self) -> None:
-        """Return to rest (zero state)."""
-        self.zi_ = None
-
     def process(self, chunk: Chunk) -> Chunk:
         """Filter ``chunk.diff_v``."""
-        x = np.asarray(chunk.diff_v, dtype=np.float64)
-        if self.zi_ is None:
-            self.zi_ = np.zeros((self.sos.shape[0], x.shape[0], 2))
-        y, self.zi_ = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi_)
-        return _passthrough(chunk, y)
+        return _passthrough(chunk, self._filter(np.asarray(chunk.diff_v, dtype=np.float64)))
 
 
 class FirFilter:
@@ -167,7 +161,8 @@ class FirFilter:
     settling_time_s : float
         ``(n_taps - 1) / fs_hz``.
     history_ : ndarray, shape (n_channels, n_taps - 1) or None
-        The last ``n_taps - 1`` inputs; None (zeros) after ``reset()``.
+        The last ``n_taps - 1`` inputs; after ``reset()`` None (zeros) or the
+        primed constant (:meth:`prime`).
 
     Notes
     -----
@@ -191,6 +186,7 @@ class FirFilter:
         self.taps = taps
         self.group_delay_s = (taps.size - 1) / 2 / self.fs_in_hz
         self.settling_time_s = (taps.size - 1) / self.fs_in_hz
+        self._history0 = None
         self.reset()
 
     def freq_response(self, f_hz) -> np.ndarray:
@@ -199,8 +195,18 @@ class FirFilter:
         return signal.freqz(self.taps, worN=f, fs=self.fs_in_hz)[1]
 
     def reset(self) -> None:
-        """Forget the input history."""
-        self.history_ = None
+        """Back to the initial input history: zeros, or the primed constant."""
+        self.history_ = None if self._history0 is None else self._history0.copy()
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """Fill the history with the constant input ``dc_in_v`` (n_channels,); return ``H(1) dc_in_v``.
+
+        Every output is then ``sum_k h[k] x = H(1) x`` until the input changes.
+        """
+        dc = dc_vector(dc_in_v)
+        self._history0 = np.repeat(dc[:, None], self.taps.size - 1, axis=1)
+        self.reset()
+        return dc * np.sum(self.taps)
 
     def process(self, chunk: Chunk) -> Chunk:
         """Filter ``chunk.diff_v``."""

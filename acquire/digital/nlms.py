@@ -20,7 +20,7 @@ from acquire.digital.filters import (
     pole_settling_time_s,
     sos_group_delay_s,
 )
-from acquire.stage import Chunk
+from acquire.stage import Chunk, dc_vector
 
 class AdaptiveMainsCanceller:
     """NLMS canceller of mains interference and its harmonics, per channel.
@@ -65,7 +65,7 @@ class AdaptiveMainsCanceller:
         for it to fall to 1 % (-40 dB), ``ln(100) / (-ln rho) / fs_hz``. For
         one harmonic ``rho = sqrt(1 - mu)`` exactly.
     s_ : ndarray, shape (2K, n_channels), complex, or None
-        Modal state (Notes); None after ``reset()``.
+        Modal state (Notes); after ``reset()`` None (zero weights) or the primed state.
     omega_ : float
         Current reference phase increment of the fundamental, rad/sample.
 
@@ -113,6 +113,17 @@ class AdaptiveMainsCanceller:
     mains in the input the weights are noise and the tracked frequency
     wanders within the range, which is harmless. Block boundaries are
     absolute sample indices, so tracking is chunk-invariant too.
+
+    Steady start (:meth:`prime`): a constant input ``d`` is passed with the
+    LTI equivalent's dc gain ``H(1)`` (``2 / (2 - mu)`` for one harmonic:
+    the weights settle where ``Re V = -mu e / 2``). Each mode
+    ``s[n] = lam s[n-1] + beta d`` is then at its fixed point
+    ``s = beta d / (1 - lam)`` and the output is
+    ``e = d (1 + Re sum_i gamma_i beta_i / (1 - lam_i))``. With tracking, the
+    settled weights turn by ``k omega B`` per block, which the tracker reads
+    as no frequency error only when the block holds whole mains cycles
+    (``mains_hz track_block_s`` an integer, as with the defaults); otherwise
+    a dc input moves the tracked frequency, primed or not.
     """
 
     def __init__(self, mains_hz: float, fs_hz: float, *, step_size: float = 0.01,
@@ -154,6 +165,7 @@ class AdaptiveMainsCanceller:
         self.sos = signal.zpk2sos(zeros, lam, 1.0)
         self.group_delay_s = sos_group_delay_s(self.sos, self.delay_reference_hz, self.fs_in_hz)
         self.settling_time_s = pole_settling_time_s(lam, self.fs_in_hz)
+        self._s0 = None
         self.reset()
 
     def _design(self, omega: float):
@@ -185,13 +197,26 @@ class AdaptiveMainsCanceller:
         self._lam, self._beta, self._gamma, self._vecs, self._inv = self._design(omega)
 
     def reset(self) -> None:
-        """Zero the weights and return to the nominal mains frequency."""
+        """Back to the initial weights (zero, or primed) and the nominal mains frequency."""
         self._set_frequency(self._omega0)
-        self.s_ = None
+        self.s_ = None if self._s0 is None else self._s0.copy()
         self.block_start_ = None   # absolute index where the current phase block began
         self.block_phase_ = 0.0    # fundamental reference phase at block_start_, rad
         self.next_sample_ = None   # absolute index of the next input sample
         self.w_block_ = None       # lowest-harmonic weight phasors at the last block boundary
+
+    def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
+        """Start in the steady state for the constant input ``dc_in_v`` (n_channels,); return the dc output.
+
+        The modal state is ``beta d / (1 - lam)`` at the nominal frequency
+        (class Notes), the output ``H(1) d``; ``reset()`` returns to it.
+        """
+        dc = dc_vector(dc_in_v)
+        self._set_frequency(self._omega0)
+        modes = self._beta / (1.0 - self._lam)
+        self._s0 = np.outer(modes, dc).astype(complex)
+        self.reset()
+        return dc * (1.0 + float(np.real(self._gamma @ modes)))
 
     def _rotating_weights(self) -> np.ndarray:
         """``V`` (K, n_channels) from the modal state."""
@@ -201,7 +226,7 @@ class AdaptiveMainsCanceller:
     @property
     def weights(self) -> np.ndarray | None:
         """Current NLMS weights ``(w_cos, w_sin)``, shape (n_channels, K, 2); None before data."""
-        if self.s_ is None:
+        if self.next_sample_ is None:
             return None
         phase = self.block_phase_ + self.omega_ * (self.next_sample_ - self.block_start_)
         w = self._rotating_weights() * np.exp(-1j * np.array(self.harmonics)[:, None] * phase)
@@ -242,8 +267,9 @@ class AdaptiveMainsCanceller:
         """Cancel the mains in ``chunk.diff_v``."""
         x = np.asarray(chunk.diff_v, dtype=np.float64)
         n0, n = chunk.start_sample, x.shape[-1]
-        if self.s_ is None:
-            self.s_ = np.zeros((self._lam.size, x.shape[0]), dtype=complex)
+        if self.block_start_ is None:
+            if self.s_ is None:
+                self.s_ = np.zeros((self._lam.size, x.shape[0]), dtype=complex)
             self.block_start_ = n0
             self.block_phase_ = math.fmod(self._omega0 * n0, 2 * math.pi)
         y = np.empty_like(x)
