@@ -34,7 +34,7 @@ from acquire.evaluation import metrics as m
 from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
 from acquire.evaluation.qrs import detect_qrs
 from acquire.runner import TAPS, RunResult, run
-from acquire.evaluation.scoring import score_record
+from acquire.evaluation.scoring import score_exclusion_s, score_tap
 from acquire.sources.loader import RecordingSource, load_configured
 
 SCHEMA = "ecgfe.metrics/1"
@@ -174,15 +174,18 @@ def mains_metrics(residual_v, fs_hz: float, mains_hz: float, v_cm_rms: float, ga
 
 
 def tap_metrics(y, x_ideal, x_source, beats, fs_hz, skip, mains_hz, v_cm_rms, acquired_snr_db,
-                detected, ref_beats, ref_symbols, saturated_fraction, score_exclude_s, *, gain_rel=None) -> dict:
-    """Metrics of one channel at one tap (see :func:`simulate` for the definitions)."""
+                detected, scored, saturated_fraction, *, gain_rel=None) -> dict:
+    """Metrics of one channel at one tap (see :func:`simulate` for the definitions).
+
+    ``scored`` is the bxb scoring of ``detected`` (:func:`acquire.evaluation.scoring.score_tap`),
+    None without reference annotations.
+    """
     y, xi, xs = y[skip:], x_ideal[skip:], x_source[skip:]
     beats = beats[(beats >= skip + int(0.1 * fs_hz)) & (beats < skip + y.size - int(0.2 * fs_hz))] - skip
     snr_out = m.snr_db(xi, y)
     qrs_amp = m.qrs_amplitude_error_uv(xi, y, beats, fs_hz)
     st = m.st_level_error_uv(xi, y, beats, fs_hz)
-    if ref_beats.size:
-        scored = score_record(ref_beats, ref_symbols, detected, fs_hz, exclude_first_s=score_exclude_s)
+    if scored is not None:
         qrs = {"qrs_sensitivity": json_number(scored.se), "qrs_ppv": json_number(scored.ppv),
                "qrs_f1": json_number(scored.f1), "qrs_tp": scored.tp, "qrs_fn": scored.fn, "qrs_fp": scored.fp}
     else:  # no reference annotations: nothing to score against
@@ -263,24 +266,6 @@ def settle_time_s(setting, frontend, duration_s: float) -> float:
     return value
 
 
-def scoring_exclusion_s(setting, settle_s: float) -> float:
-    """Seconds at the start left out of QRS scoring: "settle" (the metrics' settle time) or a number.
-
-    EC57 and WFDB ``bxb`` leave out the first 5 minutes (300 s) as the
-    detector's learning period; ecgfe's default follows the shorter settle
-    time so that short runs are scored too.
-    """
-    if setting == "settle":
-        return settle_s
-    try:
-        value = float(setting)
-    except (TypeError, ValueError):
-        raise ValueError(f'run.score_exclude_s must be a number of seconds or "settle"; got {setting!r}.') from None
-    if not value >= 0:
-        raise ValueError(f"run.score_exclude_s must be >= 0; got {value:g}.")
-    return value
-
-
 def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     """Run the configured chain and its ideal twin; detect, score and measure.
 
@@ -325,9 +310,13 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
       reading at nearby frequencies with no tone).
     - QRS amplitude and ST level (J + 60 ms) errors per reference beat,
       median and 95th percentile, uV; QRS Se, +P and F1 of the streaming
-      detector on y against the reference beats (EC57 matching, 150 ms);
-      null when the source has no beat annotations. ``qrs_detected`` counts
-      the detections after the settling time.
+      detector on y against the reference beats, scored as WFDB bxb (EC57
+      matching, 150 ms; VF episodes honoured; the annotations moved by the
+      tap's delay, the learning period ``score_exclude_s`` applied in record
+      time: by default EC57's 300 s for records of 10 minutes or more, else
+      the settle time, the choice stated as ``score_exclude_rule``); null
+      when the source has no beat annotations. ``qrs_detected`` counts the
+      detections after the settling time.
     - ``saturated_fraction``: largest clipped fraction over the clipping stages.
     - ``settling_time_s``: start-up settling of the ideal chain against the
       source reference (see :func:`start_up_settling_s`).
@@ -356,7 +345,8 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
 
     v_cm_rms = abs(cm_harmonics(mains, frontend.info["patient"])[0][1])
     settle_s = settle_time_s(cfg["run"].get("settle_s", "auto"), frontend, n_src / recording.fs_hz)
-    score_exclude_s = scoring_exclusion_s(cfg["run"].get("score_exclude_s", "settle"), settle_s)
+    score_exclude_s, score_exclude_rule = score_exclusion_s(cfg["run"].get("score_exclude_s", "auto"), settle_s,
+                                                            n_src / recording.fs_hz)
     ann = recording.annotations
     outputs = {"acquired": (result.acquired_v, ideal.acquired_v, result.fs_acquired_hz),
                "recovered": (result.recovered_v, ideal.recovered_v, result.fs_recovered_hz)}
@@ -369,18 +359,16 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
         y, xi, fs = outputs[tap]
         xs = source_reference(recording, fs, y.shape[1], delays[tap], bands[tap])
         source_ref[tap] = xs
-        if ann is not None and ann.sample.size:
-            beats = np.rint((ann.sample / recording.fs_hz + delays[tap]) * fs).astype(int)
-            symbols = ann.symbol
-        else:
-            beats, symbols = np.zeros(0, int), np.zeros(0, "<U1")
+        annotated = ann is not None and bool(ann.is_beat.any())
+        beats = ann.beats().retimed(recording.fs_hz, fs, delays[tap]).sample if annotated else np.zeros(0, int)
         ref_beats[tap] = beats
         detections[tap] = [detect_qrs(y[c], fs) for c in range(n_ch)]
         skip = min(int(settle_s * fs), y.shape[1] // 2)
         for c, name in enumerate(recording.channel_names):
+            scored = (score_tap(ann, recording.fs_hz, detections[tap][c], fs, delays[tap], score_exclude_s,
+                                n_samples=y.shape[1]) if annotated else None)
             doc = tap_metrics(y[c], xi[c], xs[c], beats, fs, skip, mains.center_hz, v_cm_rms,
-                              snr_in.get(c), detections[tap][c], beats, symbols, sat, score_exclude_s,
-                              gain_rel=gain_rel[tap])
+                              snr_in.get(c), detections[tap][c], scored, sat, gain_rel=gain_rel[tap])
             if tap == "acquired":
                 snr_in[c] = m.snr_db(xi[c, skip:], y[c, skip:])
             channels.setdefault(name, {})[tap] = doc
@@ -401,6 +389,7 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
         "nominal_gain_v_per_v": frontend.nominal_gain_v_per_v,
         "settle_s": settle_s,
         "score_exclude_s": score_exclude_s,
+        "score_exclude_rule": score_exclude_rule,
         "mains_hz": mains.center_hz,
         "body_cm_v_rms": v_cm_rms,
         "patient": {k: json_number(v) if isinstance(v, float) else v for k, v in circuit_report(

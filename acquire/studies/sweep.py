@@ -46,15 +46,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-import numpy as np
-
 from acquire.output.figures.sweep import sweep_figures
 from acquire.output.files import atomic_write
 from acquire.output import figures as viz
 from acquire.config import check_keys, parse_value, set_value
 from acquire.evaluation.evaluate import simulate
 from acquire.frontend import build_frontend
-from acquire.sources.recording import Annotations, Recording
+from acquire.sources.recording import Recording
 from acquire.analog.resample import Resampler
 from acquire.runner import TAPS
 from acquire.sources.loader import load_configured
@@ -205,9 +203,11 @@ def presample(recording: Recording, fs_hz: float) -> tuple[Recording, float]:
 
     Returns the resampled recording and the resampler's group delay in
     seconds; the recording unchanged and 0.0 when the rates already match.
-    Beat annotations move with the signal, by that delay rounded to the
-    nearest sample at ``fs_hz`` (a reference beat may thus sit up to half a
-    simulation sample, 62.5 us at 8 kHz, from where the in-chain run puts it).
+    The annotations (VF episodes and rhythm marks with the beats) move with
+    the signal, by that delay rounded to the nearest sample at ``fs_hz`` (a
+    reference beat may thus sit up to half a simulation sample, 62.5 us at
+    8 kHz, from where the in-chain run puts it), and carry the delay so that
+    QRS scoring keeps its learning period in record time.
     """
     if math.isclose(recording.fs_hz, fs_hz):
         return recording, 0.0
@@ -215,8 +215,7 @@ def presample(recording: Recording, fs_hz: float) -> tuple[Recording, float]:
     y = resampler.process(Chunk(recording.signals_v, start_sample=0)).diff_v
     ann = recording.annotations
     if ann is not None:
-        t_s = ann.sample / recording.fs_hz + resampler.group_delay_s
-        ann = Annotations(np.rint(t_s * fs_hz).astype(int), ann.symbol)
+        ann = ann.retimed(recording.fs_hz, fs_hz, resampler.group_delay_s)
     out = Recording(y, float(fs_hz), recording.channel_names, ann, dict(recording.provenance))
     return out, resampler.group_delay_s
 
