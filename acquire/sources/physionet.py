@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-import acquire
 from acquire._check import check_positive, suggest
 from acquire.sources.recording import Annotations, Recording
 
@@ -133,7 +132,7 @@ def _catalog_root():
     A checkout is recognised by ``pyproject.toml`` beside ``datasets/``, so that a
     site-packages ``datasets`` (the Hugging Face package) is never taken for it.
     """
-    checkout = Path(acquire.__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "datasets").is_dir() and (checkout / "pyproject.toml").is_file():
         return checkout / "datasets"
     return importlib.resources.files("acquire") / "_catalog"
