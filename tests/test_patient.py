@@ -132,3 +132,22 @@ def test_the_built_front_end_uses_the_loaded_circuit():
 
     v1 = cm_harmonics(fe.info["mains"], fe.info["patient"])[0][1]
     assert v1 == pytest.approx(V_M * Y_P / (Y_P + Y_B + 2 * y_load(F)), rel=1e-6)
+
+
+def test_cli_drl_without_reference_electrode_is_one_line_exit_2():
+    from tests.test_cli import invoke, one_line_error
+
+    r = invoke("simulate", "--duration-s", "2", "--set", "body.drl_loop_gain=100")
+    one_line_error(r, 2, "driven right leg needs the reference (right-leg) electrode", "body.grounded = true")
+
+
+def test_metrics_report_the_patient_circuit():
+    import acquire
+
+    sim = acquire.simulate(source__duration_s=2, body__grounded=True, body__drl_loop_gain=100.0,
+                           body__drl_bandwidth_hz=10.0, body__c_iso_f=100e-12)
+    p = sim.metrics["patient"]
+    assert p["isolated"] and p["reference_electrode"]
+    f_c, pm = sim.simulation.frontend.info["patient"].phase_margin()
+    assert p["drl_crossover_hz"] == pytest.approx(f_c) and p["drl_phase_margin_deg"] == pytest.approx(pm)
+    assert p["drl_saturated"] is False and p["drl_current_a_peak"] > 0
