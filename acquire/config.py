@@ -27,7 +27,7 @@ DEFAULTS: dict = {
     "source": {"name": "synthetic", "channels": [], "start_s": 0.0, "duration_s": 60.0,
                "heart_rate_bpm": 72.0, "seed": 0},
     "run": {"fs_sim_hz": 8000.0, "chunk_s": 2.0, "seed": 0, "settle_s": "auto",
-            "score_exclude_s": "settle"},
+            "score_exclude_s": "auto", "start": "steady"},
     "mains": {"frequency_hz": 60.0, "mains_v_rms": 120.0},
     "body": {"mode": "displacement", "grounded": False},
     "electrodes": {"imbalance": "iec", "offset_v": 0.0},

@@ -47,6 +47,9 @@ PRESET_POST_KEYS = {"hp_hz": "ac_coupling_hz", "hp_order": "ac_coupling_order",
 #: Amplifier fields that exclude each other: overriding one clears the other.
 EXCLUSIVE_AMP_FIELDS = {"bandwidth_hz": "gbw_hz", "gbw_hz": "bandwidth_hz",
                         "cmrr_corner_hz": "cmrr_hf_point", "cmrr_hf_point": "cmrr_corner_hz"}
+#: ``run.start``: "steady" primes every stage at the dc operating point (Frontend.prime),
+#: "cold" keeps the switch-on transient (stages at rest, offsets applied as a step at t = 0).
+START_MODES = ("steady", "cold")
 #: Stream numbers so every noisy stage draws independent seeded noise.
 SEED_STREAMS = {"mains": 1, "electrodes": 2, "amplifier": 3, "adc": 4}
 
@@ -273,7 +276,10 @@ def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool 
     info = {"preset": preset.name, "model": preset, "amp": amp, "electrodes": electrodes, "mains": mains, "body": body,
             "patient": patient,
             "adc": adc, "post": post, "fs_sim_hz": fs_sim}
-    return Frontend(analog, converter, digital, gain, info)
+    frontend = Frontend(analog, converter, digital, gain, info)
+    if check_option("run.start", cfg["run"].get("start", "steady"), START_MODES) == "steady":
+        frontend.prime(n_channels)
+    return frontend
 
 
 def chain_response(frontend: Frontend, f_hz) -> np.ndarray:

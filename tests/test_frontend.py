@@ -122,7 +122,7 @@ def test_offset_saturates_dc_coupled_gain_1000_but_not_ac_coupled_gain_10():
     # 0.3 V x 1000 = 300 V against a swing of a few volts: every amplifier sample clips.
     assert r.counts["amplifier.n_clipped"] == 2 * 8000
     ac = load_config(None, ["electrodes.offset_v=0.3", "amplifier.gain_v_per_v=10",
-                            "post.ac_coupling_hz=0.5"])
+                            "post.ac_coupling_hz=0.5", 'run.start="cold"'])  # the switch-on step
     r = run(build_frontend(ac, rec.fs_hz, 1), RecordingSource(rec))
     assert r.counts["amplifier.n_clipped"] == 0
     # Only the power-on step clips the +-2.4 V ADC: 3 V exp(-t/tau) > 2.4 V for

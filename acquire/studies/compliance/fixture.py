@@ -200,8 +200,11 @@ class Bench:
                                                    seed=seed + SEED_STREAMS["amplifier"])),
         ]
         stages += [(n, s) for n, s in base.analog.stages if n not in ("resample", "mains", "electrodes", "amplifier")]
-        return Frontend(Chain(stages), base.adc, base.digital, base.nominal_gain_v_per_v,
-                        {**base.info, "electrodes": electrodes, "amp": amp})
+        device = Frontend(Chain(stages), base.adc, base.digital, base.nominal_gain_v_per_v,
+                          {**base.info, "electrodes": electrodes, "amp": amp})
+        if cfg["run"].get("start", "steady") == "steady":  # the fixture's own offsets: its dc operating point
+            device.prime(1)
+        return device
 
     @staticmethod
     def _electrodes(fx: Fixture) -> ElectrodeParams:
