@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 from acquire._check import suggest
+from acquire.config_types import check_types
 from frontend_models.presets import MODEL_KEYS
 
 #: Defaults: a diagnostic-band front end on a 60 Hz grid, patient floating at
@@ -195,6 +196,7 @@ def resolve_config(config=None, *, sets=(), values=None) -> dict:
     for key, value in (values or {}).items():
         set_value(cfg, key, value)
     check_keys(cfg)
+    check_types(cfg)
     _track_mains(cfg)
     return cfg
 

@@ -17,7 +17,7 @@ PACKAGES = ("acquire", "frontend_models")
 #: runner and front-end builder chain them; evaluation scores runs; output writes them;
 #: studies run many; the API and its result objects sit on top.)
 LAYERS = [
-    ("acquire._check", "acquire._version", "acquire.noise", "acquire.stage"),
+    ("acquire._check", "acquire._version", "acquire.noise", "acquire.stage", "acquire.config_types"),
     ("acquire.sources", "acquire.analog", "acquire.digital", "frontend_models", "acquire.config"),
     ("acquire.frontend", "acquire.runner"),
     ("acquire.evaluation",),
