@@ -179,7 +179,7 @@ def _noise(bench, sec, duration_scale):
     text = (f"{n_ok} of {n_win} windows within the limit (need {k}); p-v {pv.min() * 1e6:.3g} to "
             f"{pv.max() * 1e6:.3g} uV; rms {np.std(windows) * 1e6:.3g} uV" + (f"; {note}" if note else ""))
     cond = f"inputs tied through the network, {n_win} x {win_s:g} s, {k}th smallest p-v"
-    rows = [_row("noise", cond, decisive, lim, sec, scale=1e6, unit="uV p-v", clipped=clipped, note=text)]
+    rows = [_row("noise", cond, decisive, lim, sec, scale=1e6, unit="µV p-v", clipped=clipped, note=text)]
     w = windows[int(np.argmax(pv))]
     fig = {"kind": "compliance", "t_s": np.arange(m) / bench.fs_out_hz, "input_v": np.zeros(m), "output_v": w,
            "limit_v": lim.value, "limit_kind": "pp", "title": "System noise: noisiest 10 s window"}
