@@ -80,10 +80,12 @@ def records() -> None:
     from acquire.sources.physionet import catalog, data_dir, local_records
 
     local = local_records()
+    n_bad = sum(r.problem is not None for r in local)
     typer.echo(f"data directory: {data_dir()}  (set $ECGFE_DATA_DIR to change)")
-    typer.echo(f"downloaded: {len(local)} record(s)")
-    for db, version, rec in local:
-        typer.echo(f"  {db}/{rec}  (v{version})")
+    typer.echo(f"downloaded: {len(local) - n_bad} complete record(s), {n_bad} incomplete")
+    for r in local:
+        bad = f"  INCOMPLETE: {r.problem}; run 'ecgfe fetch {r.database} {r.record}'" if r.problem else ""
+        typer.echo(f"  {r.database}/{r.record}  (v{r.version}){bad}")
     typer.echo("catalog:")
     for slug, db in sorted(catalog().items()):
         typer.echo(f"  {slug:<8} v{db.version:<7} {len(db.records):>4} records  {db.fs_hz:g} Hz  {db.title}")

@@ -132,4 +132,4 @@ def test_fetch_all_listed_records_of_a_mirror(mirror, data_home):
     # records=None: every catalog record the server's SHA256SUMS lists (here, one).
     report = fetching.fetch("ptbdb", base_url=str(mirror))
     assert report.records == ("patient001/s0010_re",)
-    assert physionet.local_records() == [("ptbdb", "1.0.0", "patient001/s0010_re")]
+    assert physionet.local_records() == [physionet.LocalRecord("ptbdb", "1.0.0", "patient001/s0010_re")]

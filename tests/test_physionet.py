@@ -13,11 +13,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from acquire.sources import physionet  # first: it imports wfdb with a pandas deprecation silenced
 from acquire.sources.recording import AAMI_CLASS, QRS_SYMBOLS
@@ -28,6 +31,8 @@ import wfdb  # noqa: E402  (after acquire.sources.physionet, see above)
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
 REPO = Path(__file__).resolve().parent.parent
 MITDB_FILES_100 = ["100.hea", "100.dat", "100.atr"]
+#: Characters of a drawn header field: printable, no whitespace (which would split the field).
+_FIELD_CHARS = st.characters(blacklist_categories=("Zs", "Zl", "Zp", "Cc", "Cs"))
 
 
 # --------------------------------------------------------------------------- catalog
@@ -126,11 +131,12 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
 def test_local_records_lists_downloaded(mirror, monkeypatch):
     monkeypatch.setenv("ECGFE_DATA_DIR", str(mirror))
     found = physionet.local_records()
-    assert ("mitdb", "1.0.0", "100") in found
-    assert ("ptbdb", "1.0.0", "patient001/s0010_re") in found
-    # Oracle: the mirror's RECORDS files list exactly what it holds.
+    assert physionet.LocalRecord("mitdb", "1.0.0", "100") in found
+    assert physionet.LocalRecord("ptbdb", "1.0.0", "patient001/s0010_re") in found
+    # Oracle: the mirror's RECORDS files list exactly what it holds, every record complete.
     expected = len((mirror / "mitdb/1.0.0/RECORDS").read_text().split()) + 1
     assert len(found) == expected
+    assert [r for r in found if r.problem is not None] == []
 
 
 # --------------------------------------------------------------------------- loading
@@ -220,7 +226,7 @@ def test_units_scale_to_volts(mirror, tmp_path):
 def test_load_errors(data_home):
     with pytest.raises(FileNotFoundError) as info:
         physionet.load_physionet("mitdb/100")
-    assert str(info.value) == "record mitdb/100 is not downloaded; run: ecgfe fetch mitdb 100"
+    assert str(info.value) == "record mitdb/100 is not downloaded; run 'ecgfe fetch mitdb 100'."
     with pytest.raises(ValueError, match=r"unknown database 'mitbd'.*Did you mean 'mitdb'\?"):
         physionet.load_physionet("mitbd/100")
     with pytest.raises(ValueError, match=r"unknown record mitdb/1000;.*Did you mean '100'\?"):
@@ -229,21 +235,245 @@ def test_load_errors(data_home):
         physionet.load_physionet("mitdb")
 
 
-def test_truncated_or_garbled_record_says_refetch(mirror, data_home):
+def _cache_record_100(mirror, data_home, names=("100.hea", "100.dat")) -> Path:
+    """``names`` of mitdb record 100 in the data directory (symlinks to the mirror)."""
     target = data_home / "mitdb" / "1.0.0"
-    target.mkdir(parents=True)
-    shutil.copy(mirror / "mitdb" / "1.0.0" / "100.hea", target / "100.hea")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (target / name).symlink_to(mirror / "mitdb" / "1.0.0" / name)
+    return target
+
+
+def _one_line_error(call, kind=ValueError) -> str:
+    with pytest.raises(kind) as info:
+        call()
+    msg = str(info.value)
+    assert "\n" not in msg and type(info.value) is kind
+    return msg
+
+
+def test_truncated_or_garbled_record_says_refetch(mirror, data_home):
+    target = _cache_record_100(mirror, data_home, ("100.hea", "100.atr"))
     # 650000 frames x 2 signals x 12 bits = 1950000 bytes expected; keep 99999.
     (target / "100.dat").write_bytes((mirror / "mitdb" / "1.0.0" / "100.dat").read_bytes()[:99999])
-    with pytest.raises(ValueError) as info:
-        physionet.load_physionet("mitdb/100")
-    msg = str(info.value)
-    assert "\n" not in msg
-    assert f"{target / '100.dat'} is corrupt or truncated (99999 of the 1950000 bytes" in msg
-    assert msg.endswith("re-fetch it: ecgfe fetch mitdb 100")
+    msg = _one_line_error(lambda: physionet.load_physionet("mitdb/100"))
+    assert msg == (f"{target / '100.dat'} is truncated: 99999 of the 1950000 bytes that 100.hea implies "
+                   "for its number of samples (650000); record mitdb/100 is incomplete or corrupt; "
+                   "run 'ecgfe fetch mitdb 100'.")
     (target / "100.dat").unlink()
-    with pytest.raises(ValueError, match=r"100\.dat is missing; the record is incomplete; re-fetch"):
-        physionet.load_physionet("mitdb/100")
+    msg = _one_line_error(lambda: physionet.load_physionet("mitdb/100"))
+    assert msg == (f"{target / '100.dat'} is missing; record mitdb/100 is incomplete or corrupt; "
+                   "run 'ecgfe fetch mitdb 100'.")
+    (target / "100.hea").unlink()
     (target / "100.hea").write_text("not a header\n")
-    with pytest.raises(ValueError, match=r"100\.hea is corrupt or unreadable .*re-fetch"):
-        physionet.load_physionet("mitdb/100")
+    msg = _one_line_error(lambda: physionet.load_physionet("mitdb/100"))
+    assert msg.startswith(f"{target / '100.hea'}: number of signals (field 2 of the record line) must "
+                          "be a positive integer below 1e18; got 'a'; record mitdb/100")
+
+
+def test_catalog_record_without_its_annotations_is_incomplete(mirror, data_home):
+    target = _cache_record_100(mirror, data_home)
+    expected = (f"{target / '100.atr'} (the catalog's reference annotations) is missing; record "
+                "mitdb/100 is incomplete or corrupt; run 'ecgfe fetch mitdb 100'.")
+    assert _one_line_error(lambda: physionet.load_physionet("mitdb/100")) == expected
+    # The loader simulate uses, and the listing `ecgfe records` prints.
+    from acquire.sources.loader import load_recording
+
+    assert _one_line_error(lambda: load_recording("mitdb/100", duration_s=10)) == expected
+    (listed,) = physionet.local_records()
+    assert (listed.record, listed.problem) == ("100", f"{target / '100.atr'} (the catalog's reference "
+                                                      "annotations) is missing")
+    # A local path names no catalog: there, an absent annotation file means no annotations.
+    assert physionet.load_wfdb_path(target / "100").annotations is None
+
+
+def test_cli_lists_and_refuses_incomplete_records(mirror, data_home):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    _cache_record_100(mirror, data_home)
+    _cache_record_100(mirror, data_home, ("101.hea", "101.dat", "101.atr"))
+    runner = CliRunner()
+    r = runner.invoke(app, ["records"])
+    assert r.exit_code == 0, r.output
+    assert "downloaded: 1 complete record(s), 1 incomplete" in r.stdout
+    lines = r.stdout.splitlines()
+    assert "  mitdb/101  (v1.0.0)" in lines
+    (line,) = [ln for ln in lines if ln.startswith("  mitdb/100 ")]
+    assert line.endswith("INCOMPLETE: "
+                         f"{data_home / 'mitdb/1.0.0/100.atr'} (the catalog's reference annotations) "
+                         "is missing; run 'ecgfe fetch mitdb 100'")
+    r = runner.invoke(app, ["simulate", "mitdb/100", "--duration-s", "5"])
+    assert r.exit_code == 2 and "Traceback" not in r.output  # a ValueError, as a corrupt record
+    (err,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert err.startswith("error: ") and err.endswith("run 'ecgfe fetch mitdb 100'.")
+
+
+# --------------------------------------------------------------------------- strict headers
+
+HEADER_100 = "100 2 360 650000\r\n100.dat 212 200 11 1024 995 -22131 0 MLII\r\n" \
+             "100.dat 212 200 11 1024 1011 20052 0 V5\r\n# 69 M 1085 1629 x1\r\n"
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ("100 2 360 ", "100 2 -360 ", "sampling frequency (field 3 of the record line) must be a number "
+                                  "from 0.001 to 1e+06 Hz; got '-360'"),
+    ("100 2 360 ", "100 2 0 ", "sampling frequency"),
+    ("100 2 360 ", "100 2 nan ", "sampling frequency"),
+    ("100 2 360 ", "100 2 inf ", "sampling frequency"),
+    ("100 2 360 ", "100 2 2e6 ", "sampling frequency"),
+    ("100 2 360 ", "100 2 2000000 ", "sampling frequency"),
+    ("100 2 360 ", "100 2 0.0001 ", "sampling frequency"),
+    ("100 2 360 ", "100 2 abc ", "sampling frequency (field 3 of the record line) must be a number "
+                                 "from 0.001 to 1e+06 Hz; got 'abc'"),
+    ("100 2 360 650000", "100 2", "sampling frequency (field 3 of the record line) must be a number "
+                                  "from 0.001 to 1e+06 Hz; got nothing (WFDB's default of 250 Hz is "
+                                  "not assumed)"),
+    ("100 2 360 650000", "100 2 360", "number of samples (field 4 of the record line) must be a "
+                                      "positive integer below 1e18; got nothing (WFDB's 'unknown' is not accepted)"),
+    ("650000", "-650000", "number of samples (field 4 of the record line) must be a positive "
+                          "integer below 1e18; got '-650000'"),
+    ("650000", "9" * 5000, "number of samples"),
+    ("650000", "many", "number of samples"),
+    ("650000", "0", "number of samples"),
+    ("650000", "6.5e5", "number of samples"),
+    ("100 2 ", "100 0 ", "number of signals (field 2 of the record line) must be a positive "
+                         "integer below 1e18; got '0'"),
+    ("100 2 ", "100 3 ", "the record line declares 3 signal(s) but 2 signal line(s) follow"),
+    ("100 2 ", "100/2 2 ", "multi-segment records are not supported; the record line names "
+                           "'100/2' (2 segments)"),
+    ("100 2 ", "1.0 2 ", "record name must be letters, digits, '-' and '_'; got '1.0'"),
+    ("100.dat 212 200 11 1024 995", "../100.dat 212 200 11 1024 995",
+     "signal 0: file name must be a plain name"),
+    ("212 200 11 1024 1011", "abc 200 11 1024 1011", "signal 1: format must be one of 8, 16, 24, "
+                                                     "32, 61, 80, 160, 212 (optionally xN, :skew, "
+                                                     "+offset); got 'abc'"),
+    ("212 200 11 1024 1011", "310 200 11 1024 1011", "signal 1: format"),
+    ("212 200 11 1024 1011", "212x" + "9" * 5000 + " 200 11 1024 1011", "signal 1: format"),
+    ("212 200 11 1024 995", "212 0 11 1024 995", "signal 0: ADC gain must be a finite non-zero "
+                                                 "number of adu per unit (0 or none means "
+                                                 "uncalibrated); got '0'"),
+    ("212 200 11 1024 995", "212 x 11 1024 995", "signal 0: ADC gain"),
+    ("212 200 11 1024 995", "212 200/mmHg 11 1024 995", "signal 0: units must be one of V, mV, uV; "
+                                                        "got 'mmHg'"),
+    (HEADER_100, "# nothing but a comment\n", "no record line (the header is empty or only comments)"),
+])
+def test_header_fuzz_gives_one_line_naming_the_file_and_field(mirror, tmp_path, old, new, field):
+    assert old in HEADER_100
+    (tmp_path / "100.dat").symlink_to(mirror / "mitdb" / "1.0.0" / "100.dat")
+    (tmp_path / "100.hea").write_text(HEADER_100.replace(old, new, 1), newline="")
+    msg = _one_line_error(lambda: physionet.load_wfdb_path(tmp_path / "100"))
+    assert msg.startswith(f"{tmp_path / '100.hea'}: ") and field in msg, msg
+
+
+def test_header_100_as_the_fuzz_base_is_the_mirror_header(mirror):
+    assert (mirror / "mitdb" / "1.0.0" / "100.hea").read_bytes().decode().startswith(HEADER_100)
+
+
+def test_wfdb_itself_misreads_a_negative_rate():
+    # Why ecgfe parses headers itself: wfdb 4.3 reads fs -360 as its default 250 Hz.
+    record = wfdb.io._header._parse_record_line("100 2 -360 650000")
+    assert record["fs"] != -360.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(fs=st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                    st.floats(1e-4, 2e6).map(str), st.integers(-10**7, 10**7).map(str),
+                    st.sampled_from(["360", "0.5", "1000.", ".5", "360/1000(0)", "1e3", "+360", "٣٦٠"]),
+                    st.text(_FIELD_CHARS, min_size=1, max_size=8)),
+       n=st.one_of(st.integers(-10, 120).map(str), st.integers(-10, 10**30).map(str),
+                   st.sampled_from(["+5", "5.0", "0x10", "٥"]), st.text(_FIELD_CHARS, min_size=1, max_size=8)))
+def test_header_field_values_load_or_name_the_field(fs, n):
+    # 100 samples of format 16 on the disk; any sampling frequency and sample count text.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r"
+        path.with_suffix(".dat").write_bytes(np.arange(100, dtype="<i2").tobytes())
+        path.with_suffix(".hea").write_text(f"r 1 {fs} {n}\nr.dat 16 200/mV 16 0 0 0 0 ECG\n")
+        try:
+            rec = physionet.load_wfdb_path(path)
+        except ValueError as exc:
+            msg = str(exc)
+            # The header's own fields, or the .dat too short for the number of samples.
+            assert "\n" not in msg and "r.hea" in msg, msg
+            assert "sampling frequency" in msg or "number of samples" in msg, msg
+            event("refused")
+            return
+    event("loaded")
+    assert rec.fs_hz == float(fs.split("/")[0]) and 1e-3 <= rec.fs_hz <= 1e6
+    assert rec.signals_v.shape == (1, int(n))
+    np.testing.assert_array_equal(rec.signals_v[0], np.arange(int(n)) / 200 * 1e-3)
+
+
+# --------------------------------------------------------------------------- channel names
+
+
+@pytest.mark.parametrize("names", [("Ableitung µ", "V1→aVR"), ("ΔI", "中")])
+def test_non_ascii_channel_names_survive_a_round_trip(tmp_path, names):
+    from acquire.output.wfdb_writer import WfdbWriter
+
+    x_v = np.array([[0.0, 1e-3, -1e-3], [2e-3, 0.0, 1e-6]])
+    writer = WfdbWriter(tmp_path, "rt", 500.0, names)
+    writer.write(x_v)
+    writer.close()
+    rec = physionet.load_wfdb_path(tmp_path / "rt")
+    assert rec.channel_names == names
+    np.testing.assert_allclose(rec.signals_v, x_v, atol=1e-9)
+    # wfdb writes the names as UTF-8 too, but reads headers as ASCII and drops the rest.
+    wfdb.wrsamp("w", fs=500, units=["mV", "mV"], sig_name=list(names), p_signal=x_v.T * 1e3,
+                fmt=["16", "16"], write_dir=str(tmp_path))
+    assert physionet.load_wfdb_path(tmp_path / "w").channel_names == names
+    assert tuple(wfdb.rdrecord(str(tmp_path / "w")).sig_name) != names
+
+
+def test_latin1_header_and_unnamed_signals(tmp_path):
+    (tmp_path / "r.dat").write_bytes(np.zeros(4, dtype="<i2").tobytes())
+    (tmp_path / "r.hea").write_bytes(b"r 2 250 2\nr.dat 16 200 16 0 0 0 0 Ableitung \xb5\nr.dat 16 200\n")
+    assert physionet.load_wfdb_path(tmp_path / "r").channel_names == ("Ableitung µ", "signal 1")
+
+
+# --------------------------------------------------------------------------- strict annotations
+
+
+def _annotated_copy(mirror, tmp_path, atr: bytes) -> Path:
+    for name in ("100.hea", "100.dat"):
+        (tmp_path / name).symlink_to(mirror / "mitdb" / "1.0.0" / name)
+    (tmp_path / "100.atr").write_bytes(atr)
+    return tmp_path / "100"
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda b: b[:2278], "is truncated: it ends without the end-of-file word (1136 annotations read)"),
+    (lambda b: b[:2279], "is truncated or no annotation file: it has an odd number of bytes (2279)"),
+    (lambda b: b + b"\x01\x05", "is corrupt: 2 bytes follow its end-of-file word at byte 4556"),
+    (lambda b: np.random.default_rng(1).bytes(1000), "is corrupt"),
+    (lambda b: np.random.default_rng(2).bytes(4558), "is corrupt"),
+    (lambda b: b"", "is truncated: it ends without the end-of-file word (0 annotations read)"),
+])
+def test_truncated_or_random_annotations_are_an_error(mirror, tmp_path, damage, fragment):
+    atr = (mirror / "mitdb" / "1.0.0" / "100.atr").read_bytes()
+    path = _annotated_copy(mirror, tmp_path, damage(atr))
+    msg = _one_line_error(lambda: physionet.load_wfdb_path(path))
+    assert msg.startswith(f"{path}.atr ") and fragment in msg, msg
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_annotation_bytes_never_load(mirror, tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    path = _annotated_copy(mirror, tmp_path, rng.bytes(int(rng.integers(2, 3000)) * 2))
+    assert _one_line_error(lambda: physionet.load_wfdb_path(path)).startswith(f"{path}.atr ")
+
+
+def test_annotations_with_skips_and_notes_load_and_out_of_range_ones_do_not(mirror, tmp_path):
+    for name in ("100.hea", "100.dat"):
+        (tmp_path / name).symlink_to(mirror / "mitdb" / "1.0.0" / name)
+    # Gaps over 1023 samples are written as SKIP words, notes as AUX strings of odd and even length.
+    samples, symbols = [10, 5000, 400_000, 649_999], ["+", "N", "V", "N"]
+    wfdb.wrann("100", "atr", np.array(samples), symbol=symbols, aux_note=["(AFIB", "", "(N", ""],
+               write_dir=str(tmp_path))
+    rec = physionet.load_wfdb_path(tmp_path / "100")
+    assert rec.annotations.sample.tolist() == samples and rec.annotations.symbol.tolist() == symbols
+    wfdb.wrann("100", "atr", np.array([10, 650_000]), symbol=["N", "N"], write_dir=str(tmp_path))
+    msg = _one_line_error(lambda: physionet.load_wfdb_path(tmp_path / "100"))
+    assert msg == (f"{tmp_path / '100.atr'} is corrupt: annotation 2 is at sample 650000, outside "
+                   "the record's 0..649999.")

@@ -4,6 +4,11 @@ The catalog is one TOML file per database in ``datasets/`` (installed as
 ``acquire/_catalog/``). Downloads live under :func:`data_dir` in the same tree
 as PhysioNet's, ``<data_dir>/<database>/<version>/<record>.<ext>``, and every
 file is checked against the database's ``SHA256SUMS.txt`` before it is kept.
+
+Loading is strict: the header is parsed and checked by
+:mod:`acquire.sources.wfdb_format`, the signal files must be as long as it
+says, and a catalog record's annotation file must be present and complete.
+Each failure is one ValueError line naming the file (and the field).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 
 from acquire._check import check_positive, suggest
 from acquire.sources.recording import Annotations, Recording
+from acquire.sources.wfdb_format import VOLTS_PER_UNIT, WfdbHeader, check_annotation_file, read_header
 
 
 @contextmanager
@@ -37,10 +43,6 @@ def _quiet_wfdb():
 with _quiet_wfdb():
     import wfdb
 
-#: Physical units in WFDB headers and their factor to volts.
-VOLTS_PER_UNIT = {"V": 1.0, "mV": 1e-3, "uV": 1e-6}
-#: Bits per sample of the WFDB signal formats whose file size follows from the header.
-_BITS_PER_SAMPLE = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16, "212": 12}
 _RECORD_NAME = re.compile(r"[A-Za-z0-9_./-]+")
 #: What wfdb raises on a malformed header, signal or annotation file.
 _WFDB_ERRORS = (ValueError, IndexError, OSError, EOFError)
@@ -188,15 +190,47 @@ def data_dir() -> Path:
     return Path(cache_home).expanduser() / "ecgfe"
 
 
-def local_records() -> list[tuple[str, str, str]]:
-    """``(database, version, record)`` for every record header under :func:`data_dir`, sorted."""
+@dataclass(frozen=True, order=True)
+class LocalRecord:
+    """A catalog record with at least one of its files under :func:`data_dir`.
+
+    Parameters
+    ----------
+    database, version, record : str
+        Where it is: ``<data_dir>/<database>/<version>/<record>.*``.
+    problem : str or None
+        Why it cannot be loaded (a file missing or truncated, a malformed
+        header), or None when it is complete.
+    """
+
+    database: str
+    version: str
+    record: str
+    problem: str | None = None
+
+
+def local_records() -> list[LocalRecord]:
+    """Every catalog record with a file under :func:`data_dir`, complete or not, sorted.
+
+    A record is complete when its header is valid, the signal files it names
+    are as long as it says and the catalog's annotation file is present.
+    """
     found = []
-    for slug in catalog():
+    for slug, db in catalog().items():
         for version_dir in sorted(p for p in (data_dir() / slug).glob("*") if p.is_dir()):
-            for header in version_dir.rglob("*.hea"):
-                record = header.relative_to(version_dir).with_suffix("").as_posix()
-                found.append((slug, version_dir.name, record))
+            for record in db.records:
+                if any((version_dir / name).is_file() for name in db.record_files(record)):
+                    problem = _record_problem(version_dir / record, db.annotator)
+                    found.append(LocalRecord(slug, version_dir.name, record, problem))
     return sorted(found)
+
+
+def _record_problem(path: Path, annotator: str | None) -> str | None:
+    try:
+        _check_files(path, annotator, required=True)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 # --------------------------------------------------------------------------- loading
@@ -218,75 +252,72 @@ def load_wfdb_path(path, *, annotator: str | None = "atr") -> Recording:
     Returns
     -------
     Recording
-        Signals in volts, shape (n_channels, n_samples); channel names from
-        the header; provenance ``{"path": ...}``.
+        Signals in volts, shape (n_channels, n_samples); rate and channel
+        names from the header (:func:`read_header`); provenance ``{"path": ...}``.
 
     Raises
     ------
     FileNotFoundError
         When the header is missing.
     ValueError
-        When the record is corrupt or truncated, or a unit is not a voltage.
+        One line naming the file: a malformed header field, a signal file
+        missing or shorter than the header says, a truncated or corrupt
+        annotation file.
     """
-    return _load(Path(path), annotator, {}, "re-fetch it")
+    path = Path(path)
+    if not path.with_name(path.name + ".hea").is_file():
+        raise FileNotFoundError(f"no WFDB header {path.with_name(path.name + '.hea')}")
+    return _load(path, annotator, {}, required=False, hint="")
 
 
 def load_physionet(name: str) -> Recording:
     """Load a downloaded PhysioNet record, ``"<db>/<record>"`` (e.g. ``"mitdb/100"``).
 
-    The record is read from ``<data_dir>/<db>/<version>/<record>``; annotations
-    come from the catalog's annotator. Provenance holds ``database``,
-    ``version``, ``record`` and ``path``.
+    The record is read from ``<data_dir>/<db>/<version>/<record>``; its
+    annotations come from the catalog's annotator, whose file must be there.
+    Provenance holds ``database``, ``version``, ``record`` and ``path``.
 
     Raises
     ------
     ValueError
-        Unknown database or record (with a suggestion), or a corrupt record.
+        Unknown database or record (with a suggestion), or a record that is
+        incomplete (a file missing, among them the catalog's annotation file)
+        or corrupt; the message names the file and ends with the fetch command.
     FileNotFoundError
-        When the record is not downloaded; the message gives the fetch command.
+        When none of the record's files is downloaded; the message gives the
+        fetch command.
     """
     slug, slash, record = name.partition("/")
     if not slash:
         raise ValueError(f"name must be '<database>/<record>', e.g. 'mitdb/100'; got {name!r}.")
     db = get_database(slug)
     db.check_record(record)
-    path = data_dir() / db.slug / db.version / record
-    if not path.with_name(path.name + ".hea").is_file():
-        raise FileNotFoundError(
-            f"record {slug}/{record} is not downloaded; run: ecgfe fetch {slug} {record}"
-        )
+    version_dir = data_dir() / db.slug / db.version
+    hint = f"; run 'ecgfe fetch {slug} {record}'"
+    if not any((version_dir / file).is_file() for file in db.record_files(record)):
+        raise FileNotFoundError(f"record {slug}/{record} is not downloaded{hint}.")
     provenance = {"database": slug, "version": db.version, "record": record}
-    return _load(path, db.annotator, provenance, f"re-fetch it: ecgfe fetch {slug} {record}")
+    return _load(version_dir / record, db.annotator, provenance, required=True,
+                 hint=f"; record {slug}/{record} is incomplete or corrupt{hint}")
 
 
-def _load(path: Path, annotator: str | None, provenance: dict, refetch: str) -> Recording:
-    header_file = path.with_name(path.name + ".hea")
-    if not header_file.is_file():
-        raise FileNotFoundError(f"no WFDB header {header_file}")
+def _load(path: Path, annotator: str | None, provenance: dict, *, required: bool,
+          hint: str) -> Recording:
     try:
-        header = wfdb.rdheader(str(path))
-    except _WFDB_ERRORS as exc:
-        raise ValueError(
-            f"{header_file} is corrupt or unreadable ({_one_line(exc)}); {refetch}"
-        ) from exc
-    _check_signal_files(header, path.parent, refetch)
-    ann_file = path.with_name(f"{path.name}.{annotator}") if annotator else None
+        header, ann_file = _check_files(path, annotator, required=required)
+        annotations = _read_annotations(path, ann_file, annotator, header.n_samples) if ann_file else None
+    except ValueError as exc:
+        raise ValueError(f"{exc}{hint}.") from None
     try:
         with _quiet_wfdb():
             record = wfdb.rdrecord(str(path))
-            ann = wfdb.rdann(str(path), annotator) if ann_file and ann_file.is_file() else None
     except _WFDB_ERRORS as exc:
-        raise ValueError(
-            f"record {path} is corrupt or truncated ({_one_line(exc)}); {refetch}"
-        ) from exc
-    scale = [_volts_per_unit(u, ch, header_file) for u, ch in zip(record.units, record.sig_name)]
-    annotations = None
-    if ann is not None:
-        annotations = Annotations(np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype=str))
+        raise ValueError(f"{path} is corrupt: wfdb cannot read it ({_one_line(exc)}){hint}.") from exc
+    scale = np.array([VOLTS_PER_UNIT[s.units] for s in header.signals])
     return Recording(
-        signals_v=np.ascontiguousarray((record.p_signal * np.array(scale)).T),
-        fs_hz=float(record.fs),
-        channel_names=tuple(record.sig_name),
+        signals_v=np.ascontiguousarray((record.p_signal * scale).T),
+        fs_hz=header.fs_hz,
+        channel_names=tuple(s.name for s in header.signals),
         annotations=annotations,
         provenance={**provenance, "path": str(path)},
     )
@@ -296,32 +327,35 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _check_signal_files(header, directory: Path, refetch: str) -> None:
-    """Raise ValueError naming a signal file that is missing or shorter than the header says."""
-    frame_bits: dict[str, int | None] = {}
-    for file_name, fmt, spf in zip(header.file_name, header.fmt, header.samps_per_frame):
-        bits, so_far = _BITS_PER_SAMPLE.get(fmt), frame_bits.get(file_name, 0)
-        frame_bits[file_name] = None if bits is None or so_far is None else so_far + bits * spf
-    offsets = dict(zip(header.file_name, header.byte_offset))
-    for file_name, bits in frame_bits.items():
-        file = directory / file_name
+def _check_files(path: Path, annotator: str | None, *, required: bool) -> tuple[WfdbHeader, Path | None]:
+    """The header, checked; every signal file present and long enough; the annotation file
+    (None when absent and not ``required``). ValueError naming the file otherwise."""
+    header_file = path.with_name(path.name + ".hea")
+    if not header_file.is_file():
+        raise ValueError(f"{header_file} is missing")
+    header = read_header(header_file)
+    for file_name, expected in header.signal_file_bytes().items():
+        file = path.parent / file_name
         if not file.is_file():
-            raise ValueError(f"{file} is missing; the record is incomplete; {refetch}")
-        if bits is None:
-            continue  # packed or compressed format: wfdb's own checks apply
-        expected = (offsets[file_name] or 0) + -(-header.sig_len * bits // 8)
+            raise ValueError(f"{file} is missing")
         size = file.stat().st_size
         if size < expected:
-            raise ValueError(
-                f"{file} is corrupt or truncated ({size} of the {expected} bytes that "
-                f"{header.record_name}.hea expects); {refetch}"
-            )
+            raise ValueError(f"{file} is truncated: {size} of the {expected} bytes that "
+                             f"{header_file.name} implies for its number of samples ({header.n_samples})")
+    ann_file = path.with_name(f"{path.name}.{annotator}") if annotator else None
+    if ann_file is not None and not ann_file.is_file():
+        if required:
+            raise ValueError(f"{ann_file} (the catalog's reference annotations) is missing")
+        ann_file = None
+    return header, ann_file
 
 
-def _volts_per_unit(unit: str, channel: str, header_file: Path) -> float:
-    if unit not in VOLTS_PER_UNIT:
-        raise ValueError(
-            f"{header_file}: channel {channel!r} has units {unit!r}; "
-            f"expected one of {', '.join(VOLTS_PER_UNIT)}."
-        )
-    return VOLTS_PER_UNIT[unit]
+def _read_annotations(path: Path, ann_file: Path, annotator: str, n_samples: int) -> Annotations:
+    """Annotations of a file that :func:`check_annotation_file` finds complete, read by wfdb."""
+    check_annotation_file(ann_file, n_samples)
+    try:
+        with _quiet_wfdb():
+            ann = wfdb.rdann(str(path), annotator)
+    except _WFDB_ERRORS as exc:
+        raise ValueError(f"{ann_file} is corrupt: wfdb cannot read it ({_one_line(exc)})") from exc
+    return Annotations(np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype=str))
