@@ -17,7 +17,6 @@ from tests.loopback import DropHandler, FlipByteHandler, files_under, serve
 MITDB_FILES_100 = ["100.hea", "100.dat", "100.atr"]
 
 
-
 def test_fetch_over_http_then_skip(mirror, data_home):
     events = []
     with serve(mirror) as (url, requests):
@@ -56,15 +55,17 @@ def test_fetch_checksum_mismatch_keeps_nothing(mirror, data_home):
     expected = "b2ea3c250e56e48f4b7b90697832b8ecd1afa1e0bb31f2dcfea4ed6e1075a639"  # SHA256SUMS.txt
     assert f"checksum mismatch for {url}/mitdb/1.0.0/100.dat: SHA-256 expected {expected}, got " in msg
     assert "\n" not in msg
-    # The header came before the .dat and is verified; no .dat, no temp file.
-    assert files_under(data_home / "mitdb" / "1.0.0") == ["100.hea"]
+    # A record is renamed into place whole or not at all: the verified header is not kept
+    # without its .dat, and no temp file is left.
+    assert files_under(data_home / "mitdb" / "1.0.0") == []
+    assert physionet.local_records() == []
 
 
 def test_fetch_dropped_connection_keeps_nothing(mirror, data_home):
     with serve(mirror, DropHandler) as (url, _):
         with pytest.raises(FetchError, match=r"100\.dat was interrupted: got 975000 of 1950000 bytes"):
             fetching.fetch("mitdb", ["100"], base_url=url)
-    assert files_under(data_home / "mitdb" / "1.0.0") == ["100.hea"]
+    assert files_under(data_home / "mitdb" / "1.0.0") == []
 
 
 @pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../b", "100;rm", "", "a//b", "./100"])
@@ -112,7 +113,7 @@ def test_fetch_missing_file_on_server(mirror, tmp_path, data_home):
     with serve(tmp_path / "partial") as (url, _):
         with pytest.raises(FetchError, match=r"100\.dat is missing on the server \(HTTP 404\)"):
             fetching.fetch("mitdb", ["100"], base_url=url)
-    assert files_under(data_home / "mitdb" / "1.0.0") == ["100.hea"]
+    assert files_under(data_home / "mitdb" / "1.0.0") == []
 
 
 @pytest.mark.parametrize("how", ["directory", "file-url", "environment"])
