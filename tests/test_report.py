@@ -12,6 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from acquire.output import figures as viz, report
+from acquire.output.files import OutputError
 from acquire.output.report import Section
 
 
@@ -120,10 +121,15 @@ def test_section_validation():
         Section("h", figures=[42])
     with pytest.raises(TypeError, match="sections must be a list of Section"):
         report.write_html_report("unused.html", title="t", sections=[{"heading": "h"}])
+    for href in ("https://example.org/x", "/etc/passwd", "//host/x", "file:x"):
+        with pytest.raises(ValueError, match="links must be relative to the report"):
+            Section("h", links={"run": {"x": href}})
+    with pytest.raises(TypeError, match=r"Section.links\['run'\] must be a dict"):
+        Section("h", links={"run": "a/report.html"})
 
 
 def test_failed_write_leaves_no_file(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(OutputError, match=r"cannot write .*nope/r.html: No such file or directory \(ENOENT\)"):
         report.write_html_report(tmp_path / "nope" / "r.html", title="t", sections=[Section("h")])
     with pytest.raises(FileNotFoundError):  # a missing figure file fails before writing
         report.write_html_report(tmp_path / "r.html", title="t",
@@ -159,7 +165,9 @@ def test_report_from_dir_with_metrics(tmp_path):
     assert len(imgs) == 1 and imgs[0].startswith("data:image/png;base64,")
     assert 'preset = "ina128"' in "".join(p.text) and "&lt;b&gt;" in text
     assert [h for h in re.findall(r"<h2>(.*?)</h2>", text)] == [
-        "Metrics", "Figures", "Configuration and provenance"]
+        "Metrics", "Figures", "Files", "Configuration and provenance"]
+    # the directory's documents are linked, relative to the report (not the report itself)
+    assert re.findall(r'<a href="([^"#]+)"', text) == ["metrics.json", "config.toml", "provenance.json"]
 
 
 def test_report_from_dir_sweep_points_and_comparison(tmp_path):
@@ -187,3 +195,27 @@ def test_report_from_dir_errors(tmp_path):
     (tmp_path / "metrics.json").write_text("{not json")
     with pytest.raises(ValueError, match="metrics.json is not valid JSON"):
         report.report_from_dir(tmp_path)
+
+
+def test_report_links_the_runs_of_sub_directories_and_their_data_files(tmp_path):
+    (tmp_path / "comparison.json").write_text(json.dumps({"presets": [{"preset": "ad8232"}]}))
+    run = tmp_path / "ad8232"
+    run.mkdir()
+    metrics = {"channels": {"ECG": {"acquired": {"snr_out_db": 3.0}, "recovered": {"snr_out_db": 9.0}}},
+               "files": {"records": {"acquired": {"header": "acquired.hea", "signals": "acquired.dat",
+                                                  "clipped_samples": 2}}}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    for name in ("acquired.hea", "acquired.dat", "acquired.qrs", "acquired.qrsb", ".acquired.dat.partial"):
+        (run / name).write_text("x")
+    report.report_from_dir(run, title="one run")
+    (tmp_path / "points").mkdir()  # a sub-directory without a run is not linked
+    text = report.report_from_dir(tmp_path).read_text(encoding="utf-8")
+    hrefs = re.findall(r'<a href="([^"#]+)"', text)
+    assert hrefs == ["comparison.json", "ad8232/report.html", "ad8232/metrics.json", "ad8232/acquired.dat",
+                     "ad8232/acquired.hea", "ad8232/acquired.qrs", "ad8232/acquired.qrsb"]
+    assert all((tmp_path / h).is_file() for h in hrefs)
+    assert re.findall(r"<h2>(.*?)</h2>", text) == ["Preset comparison", "Files", "Runs"]
+    own = (run / "report.html").read_text(encoding="utf-8")
+    assert "Samples clipped to the WFDB format&#x27;s range: acquired 2." in own
+    # the files document is linked, not tabulated with the metrics
+    assert "clipped_samples" not in own

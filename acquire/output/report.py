@@ -2,9 +2,10 @@
 
 The report is a single file with no external references: figures are
 embedded as base64 ``data:`` URIs, the style sheet is inline, and there is no
-script. All text is HTML-escaped. :func:`report_from_dir` builds
-``report.html`` from the files an ``ecgfe simulate/compare/sweep --out DIR``
-run leaves behind.
+script. All text is HTML-escaped; links are relative (the files beside the
+report). :func:`report_from_dir` builds ``report.html`` from the files an
+``ecgfe simulate/compare/sweep --out DIR`` run leaves behind, with links to
+its data files and to the runs in its sub-directories.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import base64
 import html
 import json
 import math
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,10 @@ _MIME = {".png": "image/png", ".svg": "image/svg+xml"}
 #: The result files :func:`report_from_dir` turns into tables, with their section headings.
 RESULT_FILES = {"metrics.json": "Metrics", "comparison.json": "Preset comparison",
                 "sweep.json": "Sweep", "montecarlo.json": "Monte Carlo tolerance analysis"}
+#: Documents :func:`report_from_dir` links, in this order, then the data files (:data:`DATA_SUFFIXES`).
+LINKED_FILES = ("report.html", *RESULT_FILES, "config.toml", "provenance.json")
+#: Suffixes of the data files linked: WFDB headers, signals and detections (``.qrs``, ``.qrsb``, ...), CSV.
+DATA_SUFFIXES = (".hea", ".dat", ".qrs", ".csv")
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,10 @@ class Section:
         matplotlib Figures (embedded as PNG) or ``.png``/``.svg`` files.
     preformatted : dict of str to str
         Caption -> text shown verbatim (e.g. the TOML config, provenance JSON).
+    links : dict of str to dict of str to str
+        Item label -> (link text -> relative href), one list item per label
+        (e.g. a run's directory -> its report and files). An href must be
+        relative: no scheme, host or leading ``/``.
     """
 
     heading: str
@@ -69,6 +79,7 @@ class Section:
     tables: Mapping[str, Sequence[Mapping[str, object]]] = field(default_factory=dict)
     figures: Sequence[object] = ()
     preformatted: Mapping[str, str] = field(default_factory=dict)
+    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.heading, str) or not self.heading:
@@ -78,13 +89,21 @@ class Section:
             if isinstance(value, (str, Path)) or not isinstance(value, Sequence):
                 raise TypeError(f"Section.{name} must be a list or tuple; got "
                                 f"{type(value).__name__} {value!r:.60}.")
-        for name in ("tables", "preformatted"):
+        for name in ("tables", "preformatted", "links"):
             if not isinstance(getattr(self, name), Mapping):
                 raise TypeError(f"Section.{name} must be a dict of caption -> content; got "
                                 f"{type(getattr(self, name)).__name__}.")
         for caption, rows in self.tables.items():
             if isinstance(rows, Mapping) or not all(isinstance(r, Mapping) for r in rows):
                 raise TypeError(f"Section.tables[{caption!r}] must be a list of dicts (rows).")
+        for label, items in self.links.items():
+            if not isinstance(items, Mapping):
+                raise TypeError(f"Section.links[{label!r}] must be a dict of link text -> href.")
+            for href in items.values():
+                parts = urllib.parse.urlsplit(str(href))
+                if parts.scheme or parts.netloc or str(href).startswith("/"):
+                    raise ValueError(f"Section.links[{label!r}]: links must be relative to the report; "
+                                     f"got {href!r}.")
         for fig in self.figures:
             if isinstance(fig, (str, Path)):
                 if Path(fig).suffix.lower() not in _MIME:
@@ -143,6 +162,11 @@ def _section_html(section: Section, anchor: str, first_figure: int) -> str:
     parts += [_figure_html(f, first_figure + i) for i, f in enumerate(section.figures)]
     parts += [f"<h3>{html.escape(c)}</h3><pre>{html.escape(text)}</pre>"
               for c, text in section.preformatted.items()]
+    if section.links:
+        items = ["<li>" + html.escape(label) + ": " + " ".join(
+            f'<a href="{html.escape(str(href), quote=True)}">{html.escape(text)}</a>' for text, href in links.items())
+            + "</li>" for label, links in section.links.items()]
+        parts.append(f"<ul>{''.join(items)}</ul>")
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -248,7 +272,7 @@ def json_tables(name: str, obj) -> dict[str, list[dict]]:
     """
     stages = [s for s in ("acquired", "recovered") if isinstance(obj, Mapping) and s in obj]
     if name == "metrics.json" and isinstance(obj, Mapping) and "channels" in obj:
-        rest = {k: v for k, v in obj.items() if k not in ("channels", "provenance")}
+        rest = {k: v for k, v in obj.items() if k not in ("channels", "provenance", "files")}
         tables = {"Metrics per channel and tap point": _metric_rows(obj["channels"])}
     elif name == "metrics.json" and stages:
         rest = dict(obj)
@@ -276,13 +300,44 @@ def _read_json(path: Path):
                          f"wrote it.") from None
 
 
+def _file_links(directory: Path, prefix: str = "") -> dict[str, str]:
+    """Link text -> href of the documents and data files in ``directory`` (hrefs start with ``prefix``)."""
+    names = [n for n in LINKED_FILES if (directory / n).is_file() and (prefix or n != "report.html")]
+    names += sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
+                    and p.suffix.startswith(DATA_SUFFIXES))
+    return {n: urllib.parse.quote(prefix + n) for n in names}
+
+
+def _file_sections(out: Path) -> list[Section]:
+    """"Files" (this directory's documents and data, the samples clipped to the WFDB range) and
+    "Runs" (each sub-directory holding a run: its report and files)."""
+    sections = []
+    own = _file_links(out)
+    if own:
+        notes = []
+        if (out / "metrics.json").is_file():
+            records = (_read_json(out / "metrics.json").get("files") or {}).get("records") or {}
+            if records:
+                notes.append("Samples clipped to the WFDB format's range: " + ", ".join(
+                    f"{tap} {r['clipped_samples']}" for tap, r in records.items()) + ".")
+        sections.append(Section("Files", paragraphs=notes, links={"this directory": own}))
+    runs = {d.name: _file_links(d, d.name + "/") for d in sorted(out.iterdir())
+            if d.is_dir() and not d.name.startswith(".") and (d / "metrics.json").is_file()}
+    if runs:
+        sections.append(Section("Runs", paragraphs=["One directory per run, each a complete run with its "
+                                                    "own configuration, metrics, records and report."],
+                                links=runs))
+    return sections
+
+
 def report_from_dir(out_dir: str | Path, *, title: str | None = None) -> Path:
     """Build ``report.html`` in an ecgfe output directory; return its path.
 
     Includes whatever is present: tables from ``metrics.json``,
     ``comparison.json`` and ``sweep.json``, every ``*.png``/``*.svg`` figure
-    (the PNG when both exist for one name), ``config.toml`` and
-    ``provenance.json``.
+    (the PNG when both exist for one name), links to the directory's
+    documents and data files and to the runs in its sub-directories (a
+    comparison's presets), ``config.toml`` and ``provenance.json``.
 
     Raises
     ------
@@ -301,6 +356,7 @@ def report_from_dir(out_dir: str | Path, *, title: str | None = None) -> Path:
                          f"--out {out} first.")
     if figs:
         sections.append(Section("Figures", figures=[figs[k] for k in sorted(figs)]))
+    sections += _file_sections(out)
     blocks = {}
     if (out / "config.toml").is_file():
         blocks["config.toml"] = (out / "config.toml").read_text(encoding="utf-8")
