@@ -3,11 +3,33 @@
 They wrap what the library computes (:class:`acquire.evaluation.evaluate.Simulation`,
 the sweep and compliance runs) with the configuration that produced it, and
 write exactly the files the CLI writes.
+
+Every ``save`` writes its directory as one transaction
+(:func:`acquire.output.files.output_transaction`): built in a hidden
+temporary sibling, renamed into place when complete; an existing non-empty
+directory is refused unless ``overwrite=True``, and replaced only once the
+new one is complete. Sweeps (and Monte Carlo runs with a time-domain subset)
+resume in their own directory, so they are written in place under a
+:class:`~acquire.output.files.DirectoryLock`. ``run`` (an
+:class:`acquire.output.provenance.RunInfo`) gives ``provenance.json`` the
+command line and start time (default: ``"python API"``, starting at the
+save); ``inputs`` (role -> path) names input files the result cannot know,
+such as the configuration file, to hash them into it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+
+def _provenance(out: Path, run, inputs, cfg: dict | None, configs=(), sources=(), **details) -> None:
+    """Write ``out/provenance.json`` for a result on ``cfg`` (and ``configs``, ``sources``); no ``cfg``: seeds null."""
+    from acquire.output.files import write_json
+    from acquire.output.provenance import RunInfo, collect_inputs, provenance_document, seeds_of
+
+    files = collect_inputs(given=inputs, sources=sources, configs=[c for c in (cfg, *configs) if c is not None])
+    write_json(out / "provenance.json", provenance_document(run or RunInfo.begin(), files,
+                                                            None if cfg is None else seeds_of(cfg), **details))
 
 
 class SimulationResult:
@@ -36,11 +58,15 @@ class SimulationResult:
 
         return simulation_figures(self.simulation)
 
-    def save(self, out_dir) -> Path:
-        """Write the output directory (config, provenance, metrics, WFDB records, figures, report)."""
+    def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
+        """Write the output directory (config, provenance, metrics, WFDB records and detections, figures, report).
+
+        See :func:`acquire.output.writers.write_simulation` (``overwrite``,
+        ``run``, ``inputs``, errors).
+        """
         from acquire.output.writers import write_simulation
 
-        return write_simulation(self.simulation, self.config, out_dir)
+        return write_simulation(self.simulation, self.config, out_dir, overwrite=overwrite, run=run, inputs=inputs)
 
 
 class ComparisonResult:
@@ -76,12 +102,13 @@ class ComparisonResult:
 
         return comparison_figure(self.rows)
 
-    def save(self, out_dir) -> Path:
-        """Write ``comparison.json``, the chart, one sub-directory per preset, and the report."""
+    def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
+        """Write ``comparison.json``, the chart, one complete run directory per preset, and a report linking them."""
         from acquire.output.writers import write_comparison
 
         return write_comparison({n: r.simulation for n, r in self.results.items()},
-                                {n: r.config for n, r in self.results.items()}, self.config, out_dir)
+                                {n: r.config for n, r in self.results.items()}, self.config, out_dir,
+                                overwrite=overwrite, run=run, inputs=inputs)
 
 
 class SweepResult:
@@ -115,17 +142,36 @@ class SweepResult:
 
         return sweep_figures(self.run.rows, self.run.keys)
 
-    def save(self, out_dir=None) -> Path:
-        """Write the HTML report into the sweep's directory (or copy the sweep into ``out_dir``)."""
+    def save(self, out_dir=None, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
+        """Write ``provenance.json`` and the HTML report into the sweep's directory, or copy the sweep.
+
+        Into the sweep's own directory (``out_dir`` None or the same): in
+        place, under its :class:`~acquire.output.files.DirectoryLock`.
+        Elsewhere: the sweep's files copied into a new directory, as one
+        transaction (``overwrite`` as for the other results).
+        """
         import shutil
 
+        from acquire.output.files import LOCK_NAME, DirectoryLock, output_transaction
+
+        own = Path(self.run.out_dir)
+        if out_dir is None or Path(out_dir).resolve() == own.resolve():
+            with DirectoryLock(own):
+                self._write(own, run, inputs)
+            return own
+        with output_transaction(out_dir, overwrite=overwrite) as tmp:
+            shutil.copytree(own, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(LOCK_NAME, ".*.part"))
+            self._write(tmp, run, inputs)
+        return Path(out_dir)
+
+    def _write(self, out: Path, run, inputs) -> None:
         from acquire.output.report import report_from_dir
 
-        out = Path(out_dir) if out_dir is not None else Path(self.run.out_dir)
-        if out.resolve() != Path(self.run.out_dir).resolve():
-            shutil.copytree(self.run.out_dir, out, dirs_exist_ok=True)
+        docs = self.run.documents
+        _provenance(out, run, inputs, self.config, configs=[d["provenance"]["config"] for d in docs],
+                    sources=list({str(d["provenance"]["source"]): d["provenance"]["source"] for d in docs}.values()),
+                    varied=self.run.keys, points=len(self.run.rows))
         report_from_dir(out, title="ecgfe sweep: " + ", ".join(self.run.keys))
-        return out
 
 
 class ComplianceResult:
@@ -167,11 +213,15 @@ class ComplianceResult:
 
         return {test: compliance_figure(spec) for test, spec in self.report.figures.items()}
 
-    def save(self, out_dir) -> Path:
-        """Write ``compliance.json``, the figures and ``compliance.html``."""
+    def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
+        """Write ``compliance.json``, the figures, ``compliance.html`` and ``provenance.json``, as one transaction."""
+        from acquire.output.files import output_transaction
         from acquire.studies.compliance.report import write_compliance
 
-        write_compliance(self.report, out_dir)
+        with output_transaction(out_dir, overwrite=overwrite) as tmp:
+            write_compliance(self.report, tmp)
+            _provenance(tmp, run, {**(inputs or {}), "standard": self.report.standard.path}, None,
+                        standard=self.report.standard.name, preset=self.report.device["preset"], passed=self.passed)
         return Path(out_dir)
 
 
@@ -192,16 +242,17 @@ class ComplianceMatrix:
         """The ``compliance_matrix.json`` document."""
         return {"schema": "ecgfe.compliance-matrix/1", "rows": self.rows}
 
-    def save(self, out_dir) -> Path:
-        """Write ``compliance_matrix.json`` and ``compliance_matrix.html``."""
-        from acquire.output.files import ensure_writable_dir, write_json
+    def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
+        """Write ``compliance_matrix.json``, ``compliance_matrix.html`` and ``provenance.json``, as one transaction."""
+        from acquire.output.files import output_transaction, write_json
         from acquire.output.report import Section, write_html_report
 
-        out = ensure_writable_dir(out_dir)
-        write_json(out / "compliance_matrix.json", self.metrics)
-        write_html_report(out / "compliance_matrix.html", title="ecgfe: presets x standards",
-                          sections=[Section("Which presets pass which standard", tables={"matrix": self.rows})])
-        return out
+        with output_transaction(out_dir, overwrite=overwrite) as tmp:
+            write_json(tmp / "compliance_matrix.json", self.metrics)
+            write_html_report(tmp / "compliance_matrix.html", title="ecgfe: presets x standards",
+                              sections=[Section("Which presets pass which standard", tables={"matrix": self.rows})])
+            _provenance(tmp, run, inputs, None, presets=[r["preset"] for r in self.rows])
+        return Path(out_dir)
 
 
 class MonteCarloResult:
@@ -266,16 +317,37 @@ class MonteCarloResult:
             subtitle=f"{self.run.n_draws} draws (seed {self.run.seed}) of {keys}")
             for name, p in self.run.presets.items()}
 
-    def save(self, out_dir) -> Path:
-        """Write ``montecarlo.json``, ``montecarlo.csv`` (every draw), the CDF figures and ``report.html``."""
+    def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
+        """Write ``montecarlo.json``, ``montecarlo.csv`` (every draw), the CDF figures, provenance and ``report.html``.
+
+        When ``out_dir`` holds this run's time-domain points
+        (``<preset>/simulated/points``, resumable), the files go in place
+        beside them under the directory's
+        :class:`~acquire.output.files.DirectoryLock`; otherwise the directory
+        is one transaction (``overwrite``, ``run``, ``inputs`` as for the
+        other results).
+        """
+        from acquire.output.files import DirectoryLock, output_transaction
+
+        out = Path(out_dir)
+        if any(p["simulated"] and (out / name / "simulated" / "points").is_dir()
+               for name, p in self.run.presets.items()):
+            with DirectoryLock(out):
+                self._write(out, run, inputs)
+            return out
+        with output_transaction(out, overwrite=overwrite) as tmp:
+            self._write(tmp, run, inputs)
+        return out
+
+    def _write(self, out: Path, run, inputs) -> None:
         import csv
         import io
 
         from acquire.output.figures import save_figure
-        from acquire.output.files import atomic_write, ensure_writable_dir, write_json
+        from acquire.output.files import atomic_write, write_json
+        from acquire.output.provenance import configured_record
         from acquire.output.report import report_from_dir
 
-        out = ensure_writable_dir(out_dir)
         write_json(out / "montecarlo.json", self.metrics)
         buf = io.StringIO()
         keys = [d.key for d in self.distributions]
@@ -286,7 +358,14 @@ class MonteCarloResult:
             for i, d in enumerate(p["draws"]):
                 writer.writerow([name, i, *(d[k] for k in keys), *(float(p["analytic"][q][i]) for q in quantities)])
         atomic_write(out / "montecarlo.csv", buf.getvalue().encode())
+        stems = {f"montecarlo_cdf_{name}" for name in self.run.presets}
         for name, fig in self.plot().items():
             save_figure(fig, out / f"montecarlo_cdf_{name}")
+        for stale in out.glob("montecarlo_cdf_*"):  # of presets an earlier run in this directory had
+            if stale.stem not in stems:
+                stale.unlink()
+        simulated = any(p["simulated"] for p in self.run.presets.values())
+        _provenance(out, run, inputs, self.config, configs=[{"amplifier": {"preset": n}} for n in self.run.presets],
+                    sources=[configured_record(self.config["source"])] if simulated else [],
+                    montecarlo_seed=self.run.seed, draws=self.run.n_draws)
         report_from_dir(out, title="ecgfe Monte Carlo: " + ", ".join(self.run.presets))
-        return out

@@ -1,22 +1,27 @@
 """Write the results of a simulation or a comparison to an output directory.
 
 A run directory holds the resolved ``config.toml``, ``provenance.json``
-(seed, tool version, input provenance), ``metrics.json``, the outputs as
-WFDB records in physical units (``acquired`` and ``recovered``, input-referred
-mV, readable by wfdb and PhysioNet's tools), the figures (PNG and SVG) and
-``report.html``. Every file is written under a temporary name and renamed
-when complete, so an interrupted run never leaves a file that looks valid.
+(:mod:`acquire.output.provenance`), ``metrics.json``, the outputs as WFDB
+records in physical units (``acquired`` and ``recovered``, input-referred
+mV, readable by wfdb and PhysioNet's tools), the detected beats beside them
+as WFDB annotation files (``acquired.qrs``, ``recovered.qrs``), the figures
+(PNG and SVG) and ``report.html``. The directory is one transaction: it is
+built in a hidden temporary sibling and renamed into place when complete
+(:func:`acquire.output.files.output_transaction`), so an interrupted or
+failed run leaves the old directory, if any, as it was.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 from acquire._version import __version__
 from acquire.config import to_toml
-from acquire.output.files import atomic_write, ensure_writable_dir, write_json
+from acquire.output.files import atomic_write, output_transaction, write_json
+from acquire.output.provenance import RunInfo, collect_inputs, provenance_document, seeds_of
 
 #: Frequency grid of the Bode plot, Hz.
 BODE_F_HZ = np.logspace(-1, 4, 400)
@@ -68,28 +73,125 @@ def simulation_figures(sim) -> dict:
     return figs
 
 
-def write_simulation(sim, cfg: dict, out_dir) -> Path:
-    """Write a simulation's full output directory and its HTML report; return the directory."""
+def write_simulation(sim, cfg: dict, out_dir, *, overwrite: bool = False, run: RunInfo | None = None,
+                     inputs: dict | None = None) -> Path:
+    """Write a simulation's output directory as one transaction; return the directory.
+
+    Parameters
+    ----------
+    sim : acquire.evaluation.evaluate.Simulation
+    cfg : dict
+        The resolved configuration.
+    out_dir : path
+        Built in a hidden sibling and renamed into place when complete
+        (:func:`acquire.output.files.output_transaction`).
+    overwrite : bool
+        Replace an existing non-empty ecgfe output directory.
+    run : RunInfo, optional
+        Command line and start time for ``provenance.json`` (default: the
+        Python API, starting now).
+    inputs : dict, optional
+        Role -> path of input files the simulation cannot know (the
+        configuration file), hashed into ``provenance.json`` with the
+        record's files and the user model files.
+
+    Raises
+    ------
+    ValueError
+        A refused ``out_dir`` (not empty without ``overwrite``, holds an input).
+    OutputError
+        A file-system failure; nothing is left behind.
+    """
+    run = run or RunInfo.begin()
+    files = collect_inputs(given=inputs, sources=[sim.recording.provenance], configs=[cfg])
+    with output_transaction(out_dir, overwrite=overwrite, inputs=[p for _, p in files]) as tmp:
+        write_run_files(sim, cfg, tmp, run, files)
+    return Path(out_dir)
+
+
+def write_run_files(sim, cfg: dict, directory: Path, run: RunInfo, inputs: list) -> dict:
+    """Write one run's files into the existing, empty ``directory``; return its figures by stem.
+
+    ``config.toml``, the WFDB records ``acquired``/``recovered``
+    (:func:`write_records`), the detected beats (:func:`write_detections`),
+    ``metrics.json`` (the metrics document with a ``files`` key naming the
+    records and detection files, and the samples clipped to the WFDB range),
+    the figures, ``provenance.json`` and ``report.html``.
+    """
     from acquire.output import figures as viz
     from acquire.output.report import report_from_dir
+
+    atomic_write(directory / "config.toml", to_toml(cfg).encode())
+    files = {"records": write_records(sim, directory), "detections": write_detections(sim, directory)}
+    write_json(directory / "metrics.json", {**sim.metrics, "files": files})
+    figs = simulation_figures(sim)
+    for stem, fig in figs.items():
+        viz.save_figure(fig, directory / stem)
+    source = sim.metrics["provenance"]["source"]
+    write_json(directory / "provenance.json", provenance_document(
+        run, inputs, seeds_of(cfg), source=source, preset=sim.metrics["provenance"]["preset"]))
+    report_from_dir(directory, title=f"ecgfe simulation: {source.get('record', 'synthetic')}")
+    return figs
+
+
+def write_records(sim, directory: Path) -> dict:
+    """The outputs as WFDB records ``acquired`` and ``recovered``; tap -> what was written.
+
+    Each entry names the ``header`` and ``signals`` files and counts the
+    ``clipped_samples`` (beyond the format's range; the WFDB invalid-sample
+    value is never written, :mod:`acquire.output.wfdb_writer`).
+    """
     from acquire.output.wfdb_writer import WfdbWriter
 
-    out = ensure_writable_dir(out_dir)
-    atomic_write(out / "config.toml", to_toml(cfg).encode())
-    write_json(out / "provenance.json", {"tool_version": __version__,
-                                         "seed": int(cfg["run"]["seed"]),
-                                         "source": sim.metrics["provenance"]["source"],
-                                         "preset": sim.metrics["provenance"]["preset"]})
-    write_json(out / "metrics.json", sim.metrics)
+    written = {}
     for tap, x, fs in (("acquired", sim.result.acquired_v, sim.result.fs_acquired_hz),
                        ("recovered", sim.result.recovered_v, sim.result.fs_recovered_hz)):
-        writer = WfdbWriter(out, tap, fs, sim.recording.channel_names)
+        writer = WfdbWriter(directory, tap, fs, sim.recording.channel_names)
         writer.write(x)
         writer.close()
-    for stem, fig in simulation_figures(sim).items():
-        viz.save_figure(fig, out / stem)
-    report_from_dir(out, title=f"ecgfe simulation: {sim.metrics['provenance']['source'].get('record', 'synthetic')}")
-    return out
+        written[tap] = {"header": f"{tap}.hea", "signals": f"{tap}.dat", "clipped_samples": writer.n_clipped}
+    return written
+
+
+def detection_annotator(channel: int) -> str:
+    """WFDB annotator (file extension) of the beats detected on signal ``channel``.
+
+    ``qrs`` for signal 0, then ``qrsb``, ``qrsc``, ... (the letter counts
+    signals from ``a`` = 0; wfdb accepts letters only).
+    """
+    if channel == 0:
+        return "qrs"
+    letters, n = "", channel
+    while n >= 0:
+        letters = chr(ord("a") + n % 26) + letters
+        n = n // 26 - 1
+    return "qrs" + letters
+
+
+def write_detections(sim, directory: Path) -> dict:
+    """Detected beats as WFDB annotation files beside the records; tap -> channel -> file name.
+
+    ``<tap>.qrs`` (signal 0), ``<tap>.qrsb`` (signal 1), ...: one ``N``
+    annotation per detected beat at its sample index at that record's rate,
+    with the signal number as ``chan`` and the rate as the file's time
+    resolution, readable by ``wfdb.rdann`` and by WFDB's ``rdann`` and
+    ``bxb``. No beat gives a file holding only the end mark.
+    """
+    import wfdb
+
+    files = {}
+    for tap, fs in (("acquired", sim.result.fs_acquired_hz), ("recovered", sim.result.fs_recovered_hz)):
+        files[tap] = {}
+        for c, name in enumerate(sim.recording.channel_names):
+            ext = detection_annotator(c)
+            beats = np.asarray(sim.detections[tap][c], dtype=np.int64)
+            if beats.size:
+                wfdb.wrann(tap, ext, beats, symbol=["N"] * beats.size, chan=np.full(beats.size, c), fs=fs,
+                           write_dir=str(directory))
+            else:  # wfdb.wrann refuses no annotations: the WFDB end mark alone is an empty annotation file
+                atomic_write(directory / f"{tap}.{ext}", b"\0\0")
+            files[tap][name] = f"{tap}.{ext}"
+    return files
 
 
 def comparison_rows(sims: dict) -> list[dict]:
@@ -130,26 +232,54 @@ def comparison_figure(rows: list[dict]):
     }, log_metrics=("Residual mains at ADC (µV rms RTI)",), title="Front-end comparison")
 
 
-def write_comparison(sims: dict, configs: dict, cfg: dict, out_dir) -> Path:
-    """Write ``comparison.json``, the chart, one run directory per preset and a report; return the directory.
+def run_dir_names(presets) -> dict:
+    """Preset -> the name of its sub-directory and figure suffix in a comparison.
 
-    Each preset's sub-directory (``<out_dir>/<preset>/``) is a complete run
-    directory (:func:`write_simulation`) with that preset's own ``config.toml``.
+    A preset name as it is (``ad8232``); in others (``design:parts/pair.toml``)
+    every run of characters outside ``A-Za-z0-9._-`` becomes ``_``; repeats get
+    ``-2``, ``-3``, ...
+    """
+    names = {}
+    for preset in presets:
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", preset).strip("._-") or "preset"
+        name, k = base, 2
+        while name in names.values():
+            name, k = f"{base}-{k}", k + 1
+        names[preset] = name
+    return names
+
+
+def write_comparison(sims: dict, configs: dict, cfg: dict, out_dir, *, overwrite: bool = False,
+                     run: RunInfo | None = None, inputs: dict | None = None) -> Path:
+    """Write ``comparison.json``, the chart, one run directory per preset and a report, as one transaction.
+
+    Each preset's sub-directory (:func:`run_dir_names`) is a complete run
+    directory (:func:`write_run_files`: metrics, WFDB records, detections,
+    figures, its own ``config.toml``, provenance and report); the top-level
+    report links them. ``overwrite``, ``run`` and ``inputs`` as in
+    :func:`write_simulation`.
     """
     from acquire.output import figures as viz
     from acquire.output.report import report_from_dir
 
-    out = ensure_writable_dir(out_dir)
-    rows = comparison_rows(sims)
-    atomic_write(out / "config.toml", to_toml(cfg).encode())
-    write_json(out / "comparison.json", {"schema": "ecgfe.comparison/1", "tool_version": __version__,
-                                         "presets": rows,
-                                         "metrics": {p: s.metrics for p, s in sims.items()}})
-    viz.save_figure(comparison_figure(rows), out / "comparison")
-    for preset, sim in sims.items():
-        write_simulation(sim, configs[preset], out / preset)
-        figs = simulation_figures(sim)
-        viz.save_figure(figs["time_panel"], out / f"time_panel_{preset}")
-        viz.save_figure(figs["bode"], out / f"bode_{preset}")
-    report_from_dir(out, title="ecgfe comparison: " + ", ".join(sims))
-    return out
+    run = run or RunInfo.begin()
+    names = run_dir_names(sims)
+    sources = [s.recording.provenance for s in sims.values()]
+    every = collect_inputs(given=inputs, sources=sources, configs=[cfg, *configs.values()])
+    with output_transaction(out_dir, overwrite=overwrite, inputs=[p for _, p in every]) as tmp:
+        rows = comparison_rows(sims)
+        atomic_write(tmp / "config.toml", to_toml(cfg).encode())
+        write_json(tmp / "comparison.json", {"schema": "ecgfe.comparison/1", "tool_version": __version__,
+                                             "presets": rows, "runs": names,
+                                             "metrics": {p: s.metrics for p, s in sims.items()}})
+        viz.save_figure(comparison_figure(rows), tmp / "comparison")
+        for preset, sim in sims.items():
+            (tmp / names[preset]).mkdir()
+            own = collect_inputs(given=inputs, sources=[sim.recording.provenance], configs=[configs[preset]])
+            figs = write_run_files(sim, configs[preset], tmp / names[preset], run, own)
+            viz.save_figure(figs["time_panel"], tmp / f"time_panel_{names[preset]}")
+            viz.save_figure(figs["bode"], tmp / f"bode_{names[preset]}")
+        write_json(tmp / "provenance.json", provenance_document(
+            run, every, seeds_of(cfg), source=sources[0], presets=list(sims), runs=names))
+        report_from_dir(tmp, title="ecgfe comparison: " + ", ".join(sims))
+    return Path(out_dir)
