@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from acquire.output.provenance import begin_output
 from acquire.output.text import format_table, metrics_summary, shorten
 
 app = typer.Typer(help="Simulate ECG acquisition front ends.", no_args_is_help=True,
@@ -126,6 +127,7 @@ def fetch(
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file describing the chain.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override: section.key=value (repeatable).")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output directory (created).")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out of an earlier run.")]
 
 
 def shortcut_keys(mains_hz=None, cm_v_rms=None, cmrr_db=None, gain=None, bandwidth_hz=None, imbalance=None,
@@ -185,15 +187,13 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
              bandwidth_hz: BwOpt = None, imbalance: ImbOpt = None, channel: ChanOpt = None,
              start_s: StartOpt = None, duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
              json_: Annotated[bool, typer.Option("--json", help="Print the metrics document only.")] = False,
-             ) -> None:
+             overwrite: OverwriteOpt = False) -> None:
     """Simulate a front end on a record and report how faithfully the ECG was recovered."""
     import json
 
     import acquire
-    from acquire.output.files import ensure_writable_dir
 
-    if out is not None:
-        ensure_writable_dir(out)
+    saving = begin_output(out, overwrite, sys.argv, config=config, reads=(source,)) if out is not None else {}
     update, close = progress_bar("simulating") if not json_ else (None, lambda: None)
     sim = acquire.simulate(source, preset, config=config, sets=set_ or (), progress=update,
                            **shortcut_keys(mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance, channel,
@@ -204,7 +204,7 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
     else:
         say(metrics_summary(sim.metrics))
     if out is not None:
-        sim.save(out)
+        sim.save(out, **saving)
         if not json_:
             say(f"wrote {out}/ (metrics.json, acquired/recovered WFDB records, figures, report.html)")
 
@@ -215,10 +215,9 @@ def compare(
     presets: Annotated[list[str], typer.Argument(help="Two or more presets, then optionally a SOURCE.")],
     config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None, cm_v_rms: CmOpt = None,
     imbalance: ImbOpt = None, channel: ChanOpt = None, start_s: StartOpt = None, duration_s: DurOpt = None,
-    seed: SeedOpt = None, out: OutOpt = None,
+    seed: SeedOpt = None, out: OutOpt = None, overwrite: OverwriteOpt = False,
 ) -> None:
     """Run the same scenario through several front ends; print a table and write a figure."""
-    from acquire.output.files import ensure_writable_dir
     from frontend_models.presets import preset_names
 
     known = set(preset_names())
@@ -229,15 +228,15 @@ def compare(
     if len(presets) < 2:
         raise UsageError("compare needs at least two presets, e.g. ecgfe compare ad8232 ina128 ads1298")
     out = out or Path("ecgfe-compare")
-    ensure_writable_dir(out)
-    run_comparison(presets, out, source=source, config=config, sets=set_ or (),
+    saving = begin_output(out, overwrite, sys.argv, config=config, reads=(source,))
+    run_comparison(presets, out, saving, source=source, config=config, sets=set_ or (),
                    **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, channel, start_s,
                                    duration_s, seed))
     say(f"wrote {out}/ (comparison.json, one directory per preset, figures, report.html)")
 
 
-def run_comparison(presets: list[str], out: Path, **scenario) -> None:
-    """Compare ``presets`` through the API with one progress bar per preset, save, print the table."""
+def run_comparison(presets: list[str], out: Path, save_options: dict, **scenario) -> None:
+    """Compare ``presets`` through the API (a progress bar per preset), save with ``save_options``, print the table."""
     import acquire
 
     closers = []
@@ -252,7 +251,7 @@ def run_comparison(presets: list[str], out: Path, **scenario) -> None:
     result = acquire.compare(presets, progress=progress, **scenario)
     for close in closers:
         close()
-    result.save(out)
+    result.save(out, **save_options)
     typer.echo(format_table(result.rows, list(result.rows[0])))
 
 
@@ -275,6 +274,7 @@ def sweep(
     if jobs < 1:
         raise UsageError(f"--jobs must be >= 1; got {jobs}.")
     out = out or Path("ecgfe-sweep")
+    saving = begin_output(out, False, sys.argv, config=config, reads=(source,), resume="sweep")
     update, close = progress_bar("sweep points")
     result = acquire.sweep(vary, source, out=out, jobs=jobs, preset=preset, config=config, sets=set_ or (),
                            progress=update, **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance,
@@ -284,7 +284,7 @@ def sweep(
     typer.echo(format_table(result.rows, [*result.run.keys, "acquired.residual_mains_uv_rms",
                                           "recovered.residual_mains_uv_rms", "recovered.snr_out_db",
                                           "recovered.qrs_sensitivity", "recovered.qrs_ppv"]))
-    result.save()
+    result.save(**saving)
     say(f"wrote {out}/ (sweep.csv, sweep.json, points/, figures, report.html)")
 
 
@@ -305,13 +305,14 @@ def montecarlo(
     jobs: Annotated[int, typer.Option("--jobs", help="Worker processes for the time-domain draws.")] = 1,
     config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None, cm_v_rms: CmOpt = None,
     imbalance: ImbOpt = None, duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Monte Carlo tolerance analysis: residual mains percentiles and yield over drawn tolerances."""
     import acquire
-    from acquire.output.files import ensure_writable_dir
 
     out = out or Path("ecgfe-montecarlo")
-    ensure_writable_dir(out)
+    saving = begin_output(out, overwrite, sys.argv, config=config, reads=(source,),
+                          resume="montecarlo" if simulate_k else None)
     update, close = progress_bar("time-domain draws") if simulate_k else (None, lambda: None)
     result = acquire.montecarlo(source, preset, draws=draws, vary_dist=vary_dist or (), seed=seed,
                                 simulate=simulate_k, limit_uv_pp=limit_uv_pp, out=out, jobs=jobs, config=config,
@@ -320,7 +321,7 @@ def montecarlo(
                                                 duration_s, None))
     close()
     typer.echo(format_table(result.rows, list(result.rows[0])))
-    result.save(out)
+    result.save(out, **saving)
     say(f"limit {result.run.limit_uv_pp:.4g} µV p-p ({result.run.limit_source}); "
         f"wrote {out}/ (montecarlo.json, montecarlo.csv, CDF figures, report.html)")
 
@@ -335,7 +336,7 @@ def comply(
         "--duration-scale", help="Shorten the 60 s CMR window (e.g. 0.1 for a quick check).")] = 1.0,
     matrix: Annotated[bool, typer.Option(
         "--matrix", help="Run every preset against every standard and print which pass.")] = False,
-    out: OutOpt = None,
+    out: OutOpt = None, overwrite: OverwriteOpt = False,
 ) -> None:
     """Run a standard's front-end bench tests on the modelled front end.
 
@@ -343,12 +344,11 @@ def comply(
     error, 1 on any other error (so it can gate a design in CI).
     """
     import acquire
-    from acquire.output.files import ensure_writable_dir
 
     out = out or Path("ecgfe-comply")
-    ensure_writable_dir(out)
+    saving = begin_output(out, overwrite, sys.argv, config=config, reads=(standard,))
     if matrix:
-        return compliance_matrix(config, set_, duration_scale, out)
+        return compliance_matrix(config, set_, duration_scale, out, saving)
     update, close = progress_bar(f"{standard} tests")
     result = acquire.comply(preset, standard, config=config, sets=set_ or (), duration_scale=duration_scale,
                             progress=update)
@@ -358,21 +358,21 @@ def comply(
              "assumption": "yes" if r.assumption else "", "source": shorten(r.source, 48)}
             for r in result.rows]
     typer.echo(format_table(rows, list(rows[0])))
-    result.save(out)
+    result.save(out, **saving)
     say(f"{'all tests pass' if result.passed else 'some tests FAIL'}; wrote {out}/ "
         f"(compliance.json, figures, compliance.html)")
     raise typer.Exit(result.exit_code)
 
 
-def compliance_matrix(config, sets, duration_scale: float, out: Path) -> None:
-    """Every preset against every standard profile: a table, ``compliance_matrix.json`` and a report."""
+def compliance_matrix(config, sets, duration_scale: float, out: Path, save_options: dict) -> None:
+    """Every preset against every standard profile: a table, ``compliance_matrix.json`` and a report, saved."""
     from acquire.api import compliance_matrix as run_matrix
 
     update, close = progress_bar("presets x standards")
     result = run_matrix(config=config, sets=sets or (), duration_scale=min(duration_scale, 0.1), progress=update)
     close()
     typer.echo(format_table(result.rows, list(result.rows[0])))
-    result.save(out)
+    result.save(out, **save_options)
     say(f"wrote {out}/compliance_matrix.json and compliance_matrix.html")
 
 
@@ -423,16 +423,14 @@ def config_validate(file: Annotated[Path, typer.Argument(help="TOML file to chec
 
 @app.command()
 @friendly
-def demo(out: OutOpt = None) -> None:
+def demo(out: OutOpt = None, overwrite: OverwriteOpt = False) -> None:
     """Offline demo: synthetic ECG, 60 Hz mains, IEC electrode imbalance, three front ends compared."""
     out = out or Path("ecgfe-demo")
-    from acquire.output.files import ensure_writable_dir
-
-    ensure_writable_dir(out)
+    saving = begin_output(out, overwrite, sys.argv)
     say("ecgfe demo: synthetic ECG (ECGSYN, 72 bpm, 60 s), 60 Hz mains on a floating body "
         "(120 V, 3 pF / 300 pF: 1.19 V rms common mode), 51 kOhm || 47 nF electrode imbalance.")
     say("Front ends: AD8232 (heart-rate AFE, 80 dB CMRR), INA128 (classic in-amp), ADS1298 (24-bit ECG AFE).\n")
-    run_comparison(["ad8232", "ina128", "ads1298"], out, source__duration_s=60, electrodes__imbalance="iec",
+    run_comparison(["ad8232", "ina128", "ads1298"], out, saving, source__duration_s=60, electrodes__imbalance="iec",
                    mains__frequency_hz=60)
     say(f"\nwrote {out}/: comparison.json, figures (comparison, time panels, Bode plots), report.html")
     say(f"open {out / 'report.html'} in a browser")
