@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from acquire.output.figures.style import given_axes, new_axes, styled, trace
+from acquire.output.figures.style import display_unit, format_si, given_axes, new_axes, styled, trace, wrap_parts
 
 #: Design inputs: key -> (description, symbol, unit, mathtext symbol for figures).
 #: "%" marks a fraction shown in percent.
@@ -42,38 +42,9 @@ RESULTS: dict[str, tuple[str, str]] = {
     "a_d_v_per_v": ("A_d", "V/V"), "r_out_ohm": ("R_out", "Ω"), "a_cm_v_per_v": ("A_cm", "V/V"),
     "cmrr_db": ("CMRR", "dB"), "f_3db_hz": ("f_−3dB", "Hz"), "f_t_hz": ("f_T", "Hz"), "gbw_hz": ("GBW", "Hz"),
 }
-#: Units shown without an SI prefix (a gain of 5000 V/V, not 5 kV/V).
-PLAIN_UNITS = ("", "V/V", "dB", "%", "V⁻¹")
-PREFIXES = {-15: "f", -12: "p", -9: "n", -6: "µ", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T"}
 MISMATCHES = ("gm_mismatch_fraction", "r_d_mismatch_fraction", "mirror_mismatch_fraction")
 #: Largest max/min ratio of a positive range still drawn on a linear axis.
 WIDE_RATIO = 10.0
-
-
-def _exponent(v: float) -> int:
-    """The SI prefix exponent (a multiple of 3, -15 to 12) that shows ``v`` as 1 to 999."""
-    return max(-15, min(12, 3 * math.floor(math.log10(abs(v)) / 3))) if v else 0
-
-
-def format_si(value, unit: str = "", digits: int = 4) -> str:
-    """A number with an SI prefix and its unit: ``format_si(1.592e8, "Hz") == "159.2 MHz"``.
-
-    Fractions (``unit="%"``) are shown in percent; gains, dB, V⁻¹ and
-    dimensionless numbers without a prefix. ``None`` is ``"-"``; a string
-    (``"inf"`` from a strict-JSON document) and non-finite numbers are shown
-    as they are, with the unit.
-    """
-    if value is None:
-        return "-"
-    if isinstance(value, str) or not math.isfinite(float(value)):
-        return f"{value} {unit}".strip()
-    v = float(value) * (100.0 if unit == "%" else 1.0)
-    if unit in PLAIN_UNITS:
-        return f"{v:.{digits}g} {unit}".strip()
-    exp = _exponent(v)
-    if abs(float(f"{v / 10 ** exp:.{digits}g}")) >= 1000 and exp < 12:  # 999.97 rounds to 1000
-        exp += 3
-    return f"{v / 10 ** exp:.{digits}g} {PREFIXES[exp]}{unit}"
 
 
 def _input(key: str) -> tuple[str, str, str, str]:
@@ -144,13 +115,7 @@ def design_table(rows: Sequence[Mapping], sweep_key: str | None = None,
 
 def _display(values: np.ndarray, unit: str) -> tuple[float, str]:
     """(factor, unit with prefix) for an axis showing ``values`` (SI) in readable numbers."""
-    if unit == "%":
-        return 100.0, "%"
-    if unit in PLAIN_UNITS:
-        return 1.0, unit
-    finite = np.abs(values[np.isfinite(values) & (values != 0)])
-    exp = _exponent(float(np.max(finite))) if finite.size else 0
-    return 10.0 ** -exp, PREFIXES[exp] + unit
+    return (100.0, "%") if unit == "%" else display_unit(values, unit)
 
 
 def _wide(values: np.ndarray) -> bool:
@@ -180,17 +145,6 @@ def _x_axis(ax, xs: np.ndarray) -> None:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.4g}"))
 
 
-def _wrap(parts: Sequence[str], width: int = 95) -> list[str]:
-    """Comma-joined lines of at most about ``width`` characters, broken between parts (never inside $...$)."""
-    lines: list[str] = []
-    for part in parts:
-        if lines and len(lines[-1]) + len(part) + 2 <= width:
-            lines[-1] += ", " + part
-        else:
-            lines.append(part)
-    return lines
-
-
 def _series(x, named: dict) -> tuple[np.ndarray, dict]:
     """The checked x and ``{label: (gain, f_3db, gbw)}`` arrays."""
     xs = trace("x", x)
@@ -204,7 +158,8 @@ def _series(x, named: dict) -> tuple[np.ndarray, dict]:
 
 @styled
 def plot_design_sweep(x, gain_v_per_v: Mapping[str, np.ndarray], f_3db_hz: Mapping[str, np.ndarray],
-                      gbw_hz: Mapping[str, np.ndarray], *, key: str, scenario: str = "", title=None, axes=None):
+                      gbw_hz: Mapping[str, np.ndarray], *, key: str, scenario: str = "", title=None, axes=None,
+                      subtitle: str = ""):
     """Differential gain and bandwidth of designs against one swept input, with their GBW.
 
     Parameters
@@ -224,6 +179,8 @@ def plot_design_sweep(x, gain_v_per_v: Mapping[str, np.ndarray], f_3db_hz: Mappi
         None: ``"Differential pair: gain and bandwidth against <input>"``.
     axes : sequence of 2 Axes or None
         Gain panel and frequency panel.
+    subtitle : str
+        A further caption line under the scenario (e.g. the process or the source of the numbers).
 
     Returns
     -------
@@ -284,5 +241,6 @@ def plot_design_sweep(x, gain_v_per_v: Mapping[str, np.ndarray], f_3db_hz: Mappi
                             Line2D([], [], color="0.3", ls="--", label="GBW = $A_d\\,f_{-3\\,\\mathrm{dB}}$")],
                    loc="best")
     head = f"Differential pair: gain and bandwidth against {description.lower()} {symbol}" if title is None else title
-    fig.suptitle("\n".join([head, *_wrap(scenario.split(", ") if scenario else [])]))
+    fig.suptitle("\n".join([head, *wrap_parts(scenario.split(", ") if scenario else []),
+                             *([subtitle] if subtitle else [])]))
     return fig

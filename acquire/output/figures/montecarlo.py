@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from acquire.output.figures.style import COLORS, one_axes, styled, trace
+from acquire.output.figures.style import (COLORS, legend_outside, limit_line, one_axes, plain_log_axis, set_titles,
+                                          styled, trace)
 
 
 @styled
@@ -17,7 +18,7 @@ def plot_residual_cdf(residual_uv_pp, *, limit_uv_pp: float, limit_label: str, t
     residual_uv_pp : array, shape (n_draws,)
         Residual of each draw, µV peak-to-peak referred to input.
     limit_uv_pp : float
-        The limit the yield is counted against, drawn as a vertical line.
+        The limit the yield is counted against, drawn as a vertical line (``gid="limit"``).
     limit_label : str
         Its legend text (say where it comes from).
     title : str
@@ -34,16 +35,14 @@ def plot_residual_cdf(residual_uv_pp, *, limit_uv_pp: float, limit_label: str, t
     p = np.arange(1, x.size + 1) / x.size
     fig, ax = one_axes(ax)
     ax.step(x, 100 * p, where="post", color=COLORS["acquired"], label=f"{x.size} draws")
-    ax.axvline(float(limit_uv_pp), color=COLORS["limit"], ls="--", label=limit_label, gid="limit")
+    limit_line(ax, limit_uv_pp, limit_label, vertical=True)
     yield_pct = 100 * float(np.mean(x <= limit_uv_pp))
     if x[0] > 0 and x[-1] / x[0] > 30:
-        from matplotlib.ticker import FuncFormatter
-
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        plain_log_axis(ax.xaxis, np.append(x, limit_uv_pp))
     ax.set_xlabel("Residual mains at the ADC (µV p-p, input-referred)")
     ax.set_ylabel("Draws at or below (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(f"{title}\n{subtitle}" if subtitle else title)
-    ax.legend(loc="upper left", title=f"yield {yield_pct:.1f} %")
+    set_titles(ax, title, subtitle)
+    legend_outside(ax, title=f"yield {yield_pct:.1f} %")
     return fig

@@ -1,211 +1,233 @@
-"""Figures of signals: time panels, power spectra, Bode plots."""
+"""Time panels: source, acquired input and recovered output of each channel, an overview and zooms."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 
-from acquire._check import check_positive
+from acquire.output.figures.style import (COLORS, MV_PER_V, format_range, format_si, given_axes, legend_outside,
+                                          mark_beats, set_titles, styled, trace)
 
-from acquire.output.figures.style import (COLORS, MV_PER_V, UV2_PER_V2, given_axes, mark_beats,
-    new_axes, one_axes, role_color, styled, trace)
+#: Records longer than this get zooms at their start, middle and end, s.
+LONG_RECORD_S = 60.0
+#: Width of a default zoom window, s.
+ZOOM_WIDTH_S = 3.0
+#: Most points drawn per trace in an overview; a longer trace is drawn as its min/max envelope.
+OVERVIEW_POINTS = 4000
+#: Most beats marked in an overview (more would be a smear; the zooms mark every beat).
+MAX_MARKED_BEATS = 200
+#: The acquired input is drawn to its full range when that is at most this many times the others'.
+ACQUIRED_RANGE_FACTOR = 5.0
+ROLES = ("source", "acquired", "recovered")
+LABELS = {"source": "source reference", "acquired": "acquired input", "recovered": "recovered output"}
+
+
+def zoom_windows(t0_s: float, t1_s: float, *, first_s: float | None = None,
+                 width_s: float = ZOOM_WIDTH_S) -> list[tuple[float, float]]:
+    """Default zoom windows of a record spanning ``t0_s`` to ``t1_s``.
+
+    Parameters
+    ----------
+    t0_s, t1_s : float
+        First and last sample time, s.
+    first_s : float or None
+        Start of the first zoom (e.g. after the settling time); None: ``t0_s``.
+        Moved back when the window would pass the end.
+    width_s : float
+        Width of each window, s (the whole record when shorter).
+
+    Returns
+    -------
+    list of (float, float)
+        One window; for records longer than :data:`LONG_RECORD_S`, three:
+        the first, the middle and the end of the record.
+    """
+    w = min(width_s, t1_s - t0_s)
+    start = t0_s if first_s is None else max(t0_s, min(first_s, t1_s - w))
+    windows = [(start, start + w)]
+    if t1_s - t0_s > LONG_RECORD_S:
+        mid = 0.5 * (t0_s + t1_s) - w / 2
+        windows += [(mid, mid + w), (t1_s - w, t1_s)]
+    return windows
+
+
+def _channels(param: str, v, n: int) -> np.ndarray:
+    """A ``(n_channels, n)`` float array from a 1-D trace or a 2-D array."""
+    a = np.asarray(v, dtype=float)
+    a = a[None, :] if a.ndim == 1 else a
+    if a.ndim != 2 or a.shape[1] != n:
+        raise ValueError(f"{param} must be a 1-D array of length {n} or a (n_channels, {n}) array; "
+                         f"got shape {np.shape(v)}.")
+    return a
+
+
+def _zooms(zoom_s, t: np.ndarray) -> list[tuple[float, float]]:
+    """The checked zoom windows: None (defaults), one ``(t0, t1)`` or a sequence of them."""
+    if zoom_s is None:
+        return zoom_windows(float(t[0]), float(t[-1]))
+    z = np.asarray(zoom_s, dtype=float)
+    z = z[None, :] if z.ndim == 1 else z
+    if z.ndim != 2 or z.shape[1] != 2 or z.shape[0] < 1 or not all(t[0] <= a < b <= t[-1] for a, b in z):
+        raise ValueError(f"zoom_s must be (t0, t1) or a sequence of (t0, t1) with {t[0]:g} <= t0 < t1 <= "
+                         f"{t[-1]:g} s; got {zoom_s!r}.")
+    return [(float(a), float(b)) for a, b in z]
+
+
+def _envelope(t: np.ndarray, v: np.ndarray, n_points: int = OVERVIEW_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """``(t, v)`` itself when short, else its min/max per bin, interleaved (looks the same, draws fast)."""
+    if t.size <= n_points:
+        return t, v
+    starts = np.linspace(0, t.size, n_points // 2, endpoint=False).astype(int)
+    lo, hi = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+    return np.repeat(t[starts], 2), np.column_stack([lo, hi]).ravel()
+
+
+def _view(traces: dict, keep: np.ndarray) -> tuple[tuple[float, float], bool]:
+    """y limits over ``keep`` from source and recovered, and whether the acquired input fits in them."""
+    core = np.concatenate([traces[r][keep] for r in ("source", "recovered")])
+    lo, hi = float(np.min(core)), float(np.max(core))
+    acq = traces["acquired"][keep]
+    fits = np.ptp(acq) <= ACQUIRED_RANGE_FACTOR * max(hi - lo, 1e-9)
+    if fits:
+        lo, hi = min(lo, float(acq.min())), max(hi, float(acq.max()))
+    pad = 0.08 * max(hi - lo, 1e-6)
+    return (lo - pad, hi + pad), bool(fits)
+
+
+def _draw(ax, t, traces, keep, beats, *, overview: bool) -> bool:
+    """The three traces over ``keep`` (acquired behind) with beat markers; True when acquired fits the view."""
+    tt = t[keep]
+    for role in ("acquired", "source", "recovered"):
+        x, y = _envelope(tt, traces[role][keep]) if overview else (tt, traces[role][keep])
+        ax.plot(x, y, color=COLORS[role], alpha=0.45 if role == "acquired" else 1.0, label=LABELS[role],
+                gid=f"trace-{role}", lw=0.8 if overview else 1.0)
+    for role, on, b in (("source", "source", beats[0]), ("detected", "recovered", beats[1])):
+        b = None if b is None else np.asarray(b, dtype=float).ravel()
+        if b is not None and (not overview or np.count_nonzero((b >= tt[0]) & (b <= tt[-1])) <= MAX_MARKED_BEATS):
+            mark_beats(ax, tt, traces[on][keep], b, role=role,
+                       label="reference beats" if role == "source" else "detected beats")
+    ylim, fits = _view(traces, keep)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("Time (s)")
+    return fits
+
+
+def _layout(n_ch: int, n_zoom: int, axes):
+    """``(figure, [[overview, zoom, ...] per channel])``: a new grid, or the given axes in that order."""
+    per = 1 + n_zoom
+    if axes is not None:
+        axes = given_axes("axes", axes, n_ch * per)
+        return axes[0].figure, [axes[c * per:(c + 1) * per] for c in range(n_ch)]
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 2.6 * 2 * n_ch + 0.4))
+    gs = fig.add_gridspec(2 * n_ch, n_zoom)
+    rows = []
+    for c in range(n_ch):
+        overview = fig.add_subplot(gs[2 * c, :])
+        first = fig.add_subplot(gs[2 * c + 1, 0])
+        rows.append([overview, first, *(fig.add_subplot(gs[2 * c + 1, j], sharey=first)
+                                        for j in range(1, n_zoom))])
+    return fig, rows
+
+
+def _offsets(traces_v: dict, c: int) -> tuple[dict, str]:
+    """Per role, the channel's trace in mV with its median (dc offset) removed; and the offsets as text."""
+    traces, removed = {}, []
+    for role in ROLES:
+        offset_v = float(np.median(traces_v[role][c]))
+        traces[role] = (traces_v[role][c] - offset_v) * MV_PER_V
+        if abs(offset_v) >= 1e-6:
+            removed.append(f"{role} {format_si(offset_v, 'V', 3)}")
+    return traces, ("offsets removed: " + ", ".join(removed)) if removed else ""
+
+
+def _draw_channel(t, traces, offsets: str, windows, beats, head: str, overview, zooms) -> None:
+    """One channel: the overview with the zoom windows shaded, then each zoom, on one y range."""
+    from matplotlib.ticker import MaxNLocator
+
+    notes = [offsets] if offsets else []
+    if not _draw(overview, t, traces, np.ones(t.size, dtype=bool), beats, overview=True):
+        notes.append(f"acquired input (p-p {np.ptp(traces['acquired']):.3g} mV) runs off the view")
+    for i, (a, b) in enumerate(windows):
+        overview.axvspan(a, b, color="0.8", alpha=0.4, lw=0, gid="zoom-window",
+                         label="zoom windows" if i == 0 else "_nolegend_")
+    overview.set_title("\n".join([f"{head}overview {format_range(t[0], t[-1])}", "; ".join(notes)] if notes
+                                 else [f"{head}overview {format_range(t[0], t[-1])}"]), fontsize=9)
+    overview.set_ylabel("Amplitude (mV)")
+    for ax, (a, b) in zip(zooms, windows):
+        fits = _draw(ax, t, traces, (t >= a) & (t <= b), beats, overview=False)
+        ax.set_title(f"zoom {format_range(a, b)}" + ("" if fits else "\nacquired input off scale"), fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    zooms[0].set_ylabel("Amplitude (mV)")
+    lims = np.array([ax.get_ylim() for ax in zooms])
+    zooms[0].set_ylim(lims[:, 0].min(), lims[:, 1].max())
 
 
 @styled
-def plot_time_panel(t_s, source_v, acquired_v, recovered_v, *, ref_beats_s=None,
-                    detected_beats_s=None, zoom_s=None, title="ECG acquisition", axes=None):
-    """Clean source, acquired input and recovered output, stacked, plus a zoom.
+def plot_time_panel(t_s, source_v, acquired_v, recovered_v, *, ref_beats_s=None, detected_beats_s=None,
+                    zoom_s=None, title="ECG acquisition", axes=None, channel_names=None, subtitle=""):
+    """Clean source, acquired input and recovered output of each channel: an overview of the record and zooms.
 
     Parameters
     ----------
     t_s : array, shape (n_samples,)
         Common time axis, s.
-    source_v, acquired_v, recovered_v : array, shape (n_samples,) or (1, n_samples)
+    source_v, acquired_v, recovered_v : array, shape (n_samples,) or (n_channels, n_samples)
         Clean source ECG, amplifier input with interference (input-referred)
-        and recovered output (input-referred), V. Shown in mV.
+        and recovered output (input-referred), V. Shown in mV, each with its
+        median (its dc offset) removed; the overview's title states the offsets.
     ref_beats_s, detected_beats_s : array or None
         Reference and detected beat times, s: marked on the source and the
-        recovered panel respectively, and both in the zoom.
-    zoom_s : (float, float) or None
-        Zoom window (t0, t1) in s; None shows the first 3 s (or all, if shorter).
+        recovered trace of every channel (in the overview only when at most
+        :data:`MAX_MARKED_BEATS` fall in it).
+    zoom_s : (float, float), sequence of them, or None
+        Zoom windows (t0, t1) in s; None uses :func:`zoom_windows` (the first
+        3 s, plus the middle and the end of records over a minute).
     title : str
         Figure title.
-    axes : sequence of 4 Axes or None
-        Axes for source, acquired, recovered and zoom; None makes a new figure.
+    axes : sequence of Axes or None
+        Per channel, the overview then one axes per zoom window
+        (``n_channels * (1 + n_zooms)``); None makes a new figure.
+    channel_names : sequence of str or None
+        Channel names for the panel titles (e.g. ``["MLII", "V5"]``).
+    subtitle : str
+        The scenario (:func:`~acquire.output.figures.style.scenario_line`),
+        shown under the title.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Notes
+    -----
+    Overviews of long records are drawn as each trace's min/max envelope
+    over :data:`OVERVIEW_POINTS` / 2 bins, which shows the same extent as
+    every sample. The y range covers the source and recovered traces; the
+    acquired input, drawn behind them, is included when its range is at most
+    :data:`ACQUIRED_RANGE_FACTOR` times theirs, and otherwise runs off the
+    view, which the panel's title says. One legend, beside the first
+    overview, names the traces of every channel.
     """
     t = trace("t_s", t_s)
-    traces = {role: trace(f"{role}_v", v, t.size) * MV_PER_V
-              for role, v in (("source", source_v), ("acquired", acquired_v),
-                              ("recovered", recovered_v))}
-    z = np.ravel(np.asarray([t[0], min(t[0] + 3.0, t[-1])] if zoom_s is None else zoom_s,
-                            dtype=float))
-    if z.size != 2 or not (t[0] <= z[0] < z[1] <= t[-1]):
-        raise ValueError(f"zoom_s must be (t0, t1) with {t[0]:g} <= t0 < t1 <= {t[-1]:g} s; "
-                         f"got {zoom_s!r}.")
-    t0, t1 = z
-    if axes is None:
-        fig, axes = new_axes(4, 1, figsize=(8.0, 9.0))
-        for ax in axes[1:3]:
-            ax.sharex(axes[0])
-    else:
-        axes = given_axes("axes", axes, 4)
-        fig = axes[0].figure
-    panel_titles = {"source": "Clean source (reference)",
-                    "acquired": "Acquired input with interference",
-                    "recovered": "Recovered output"}
-    for ax, (role, v) in zip(axes, traces.items()):
-        ax.plot(t, v, color=COLORS[role], label=role)
-        ax.set_title(panel_titles[role])
-    if ref_beats_s is not None:
-        mark_beats(axes[0], t, traces["source"], ref_beats_s, role="source",
-                    label="reference beats")
-    if detected_beats_s is not None:
-        mark_beats(axes[2], t, traces["recovered"], detected_beats_s, role="detected",
-                    label="detected beats")
-    zoom = axes[3]
-    keep = (t >= t0) & (t <= t1)
-    for role, v in traces.items():
-        zoom.plot(t[keep], v[keep], color=COLORS[role], label=role,
-                  alpha=0.5 if role == "acquired" else 1.0)
-    if ref_beats_s is not None:
-        mark_beats(zoom, t[keep], traces["source"][keep], ref_beats_s, role="source",
-                    label="reference beats")
-    if detected_beats_s is not None:
-        mark_beats(zoom, t[keep], traces["recovered"][keep], detected_beats_s,
-                    role="detected", label="detected beats")
-    zoom.set_title(f"Zoom {t0:g} to {t1:g} s")
-    zoom.legend(loc="upper right", ncols=2)
-    for ax in axes:
-        ax.set_xlabel("Time (s)")
-        ax.set_ylabel("Amplitude (mV)")
-    fig.suptitle(title)
-    return fig
-
-
-@styled
-def plot_psd(fs_hz, signals: Mapping[str, np.ndarray], *, mains_hz, n_harmonics=3,
-             nperseg=None, title="Power spectral density", ax=None):
-    """Welch PSD of each signal, in dB re 1 µV²/Hz, with mains and harmonics marked.
-
-    Parameters
-    ----------
-    fs_hz : float
-        Sampling rate of every signal, Hz.
-    signals : dict of str to array, shape (n_samples,)
-        Label -> signal in V (e.g. ``{"acquired": x, "recovered": y}``). A label
-        containing a role name (source, acquired, recovered) gets its colour.
-    mains_hz : float
-        Mains frequency, Hz: vertical lines at ``k * mains_hz`` for
-        ``k = 1..n_harmonics`` below Nyquist.
-    n_harmonics : int
-        Number of mains lines (fundamental included).
-    nperseg : int or None
-        Welch segment length; None uses 4 s (0.25 Hz resolution) or the whole
-        signal if shorter.
-    title : str
-    ax : Axes or None
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Notes
-    -----
-    ``scipy.signal.welch`` with a Hann window and density scaling, so that
-    the PSD integrates to the signal's variance (Parseval). Displayed as
-    ``10 log10(P / 1 µV²/Hz)``.
-    """
-    from scipy.signal import welch
-
-    fs_hz = check_positive("fs_hz", fs_hz)
-    mains_hz = check_positive("mains_hz", mains_hz)
-    if not isinstance(n_harmonics, int) or n_harmonics < 1:
-        raise ValueError(f"n_harmonics must be an int >= 1; got {n_harmonics!r}.")
-    if not signals:
-        raise ValueError("signals must hold at least one label -> array; got an empty dict.")
-    fig, ax = one_axes(ax)
-    for label, x in signals.items():
-        x = trace(f"signals[{label!r}]", x)
-        seg = min(x.size, round(4.0 * fs_hz)) if nperseg is None else int(nperseg)
-        f, p_v2_per_hz = welch(x, fs=fs_hz, nperseg=seg)
-        with np.errstate(divide="ignore"):
-            ax.plot(f, 10.0 * np.log10(p_v2_per_hz * UV2_PER_V2), label=label,
-                    color=role_color(label))
-    for k in range(1, n_harmonics + 1):
-        if k * mains_hz < fs_hz / 2:
-            ax.axvline(k * mains_hz, color=COLORS["mains"], ls=":", lw=0.8, gid="mains",
-                       label=f"mains {mains_hz:g} Hz and harmonics" if k == 1 else "_nolegend_")
-    ax.set_xlim(0.0, fs_hz / 2)
-    ax.set_xlabel("Frequency (Hz)")
-    ax.set_ylabel("PSD (dB re 1 µV²/Hz)")
-    ax.set_title(title)
-    ax.legend(loc="upper right")
-    return fig
-
-
-@styled
-def plot_bode(f_hz, diff_gain, cm_gain, *, cmrr_eff_db=None, title="Amplifier gains and CMRR",
-              axes=None):
-    """|A_d|, |A_cm| and CMRR = |A_d|/|A_cm| in dB against frequency.
-
-    Parameters
-    ----------
-    f_hz : array, shape (n,)
-        Frequencies, Hz (> 0; log axis).
-    diff_gain, cm_gain : complex array, shape (n,)
-        Differential and common-mode gains, V/V.
-    cmrr_eff_db : array, shape (n,), or None
-        Effective CMRR including the electrode-imbalance CM-to-DM conversion,
-        dB, drawn on the CMRR panel.
-    title : str
-    axes : sequence of 2 Axes or None
-        Gain panel and CMRR panel; None makes a new figure.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Notes
-    -----
-    ``CMRR(f) = 20 log10(|A_d(f)| / |A_cm(f)|)`` dB; an ideal ``A_cm = 0``
-    gives an infinite CMRR, which is not drawn.
-    """
-    f = trace("f_hz", f_hz)
-    if np.any(f <= 0):
-        raise ValueError(f"f_hz must be > 0 for a log axis; got min {f.min():g} Hz.")
-    ad = np.abs(np.asarray(diff_gain).ravel())
-    acm = np.abs(np.asarray(cm_gain).ravel())
-    for name, a in (("diff_gain", ad), ("cm_gain", acm)):
-        if a.size != f.size:
-            raise ValueError(f"{name} must have the length of f_hz ({f.size}); got {a.size}.")
-    if axes is None:
-        fig, axes = new_axes(2, 1, sharex=True, figsize=(7.0, 6.0))
-    else:
-        axes = given_axes("axes", axes, 2)
-        fig = axes[0].figure
-    gain_ax, cmrr_ax = axes
-    with np.errstate(divide="ignore"):
-        gain_ax.semilogx(f, 20 * np.log10(ad), label="|A_d| differential",
-                         color=COLORS["recovered"])
-        gain_ax.semilogx(f, 20 * np.log10(acm), label="|A_cm| common mode",
-                         color=COLORS["acquired"])
-        cmrr_ax.semilogx(f, 20 * np.log10(ad / acm), label="CMRR amplifier",
-                         color=COLORS["source"], gid="cmrr")
-    if cmrr_eff_db is not None:
-        cmrr_ax.semilogx(f, trace("cmrr_eff_db", cmrr_eff_db, f.size), ls="--",
-                         color=COLORS["mains"], label="CMRR_eff with electrode imbalance",
-                         gid="cmrr_eff")
-    gain_ax.set_ylabel("Gain (dB re 1 V/V)")
-    gain_ax.set_title("Differential and common-mode gain")
-    cmrr_ax.set_ylabel("CMRR (dB)")
-    cmrr_ax.set_title("Common-mode rejection ratio")
-    for ax in axes:
-        ax.set_xlabel("Frequency (Hz)")
-        ax.legend(loc="best")
-    fig.suptitle(title)
+    traces_v = {role: _channels(f"{role}_v", v, t.size)
+                for role, v in (("source", source_v), ("acquired", acquired_v), ("recovered", recovered_v))}
+    n_ch = traces_v["source"].shape[0]
+    if any(v.shape[0] != n_ch for v in traces_v.values()):
+        raise ValueError(f"source_v, acquired_v and recovered_v must have the same number of channels; got "
+                         f"{', '.join(str(v.shape[0]) for v in traces_v.values())}.")
+    names = [str(n) for n in channel_names] if channel_names is not None else None
+    if names is not None and len(names) != n_ch:
+        raise ValueError(f"channel_names must name the {n_ch} channel(s); got {len(names)}: {names}.")
+    windows = _zooms(zoom_s, t)
+    fig, rows = _layout(n_ch, len(windows), axes)
+    for c, (overview, *zooms) in enumerate(rows):
+        traces, offsets = _offsets(traces_v, c)
+        _draw_channel(t, traces, offsets, windows, (ref_beats_s, detected_beats_s),
+                      f"{names[c]}: " if names else "", overview, zooms)
+    named = {}
+    for ax in rows[0]:  # the overview's traces, and the beat markers a long overview leaves to the zooms
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            named.setdefault(label, handle)
+    legend_outside(rows[0][0], named.values())
+    set_titles(fig, title, subtitle)
     return fig

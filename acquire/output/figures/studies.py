@@ -1,21 +1,30 @@
-"""Figures of studies: sweeps, QRS-detection sweeps, preset comparisons, compliance tests."""
+"""Figures of studies: sweeps, QRS-detection sweeps, grouped bars of categorical sweeps, preset comparisons."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from acquire._check import check_option, check_positive
+from acquire._check import check_option
+from acquire.output.figures.style import (COLORS, ONE_MV_PP_LABEL, given_axes, legend_outside, limit_line, new_axes,
+                                          one_axes, plain_log_axis, role_color, set_titles, styled, trace)
 
-from acquire.output.figures.style import (COLORS, MV_PER_V, ONE_MV_PP_LABEL, display_scale, given_axes,
-    new_axes, one_axes, role_color, styled, trace)
+#: Dash patterns of successive limit lines in one panel.
+LIMIT_STYLES = ("--", "-.", ":", (0, (5, 2, 1, 2)))
+
+
+def _finite(*arrays) -> np.ndarray:
+    v = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays])
+    return v[np.isfinite(v)]
 
 
 @styled
 def plot_sweep(x, series: Mapping[str, np.ndarray], *, xlabel, ylabel, limit=None,
-               limit_label=ONE_MV_PP_LABEL, logx=False, logy=False, title=None, ax=None):
-    """Sweep curves, one per label, with an optional horizontal limit line.
+               limit_label=ONE_MV_PP_LABEL, logx=False, logy=False, title=None, ax=None, limits=None,
+               subtitle=""):
+    """Sweep curves, one per label, with optional limit lines.
 
     Parameters
     ----------
@@ -27,41 +36,55 @@ def plot_sweep(x, series: Mapping[str, np.ndarray], *, xlabel, ylabel, limit=Non
     xlabel, ylabel : str
         Axis labels with units, e.g. ``"CMRR (dB)"``, ``"Residual mains (µV rms RTI)"``.
     limit : float or None
-        y value of a limit line, in the y display unit. For the standards'
-        1 mV p-p on a µV rms axis use :data:`ONE_MV_PP_IN_UV_RMS`: a sine of
-        1 mV p-p has an rms of ``1e3 / (2 sqrt 2) = 353.6 µV``.
+        y value of a horizontal limit line, in the y display unit, drawn only
+        when given. For the standards' 1 mV p-p on a µV rms axis use
+        :data:`ONE_MV_PP_IN_UV_RMS` (a sine of 1 mV p-p has an rms of
+        ``1e3 / (2 sqrt 2) = 353.6 µV``), scaled to the scenario's common
+        mode (:func:`~acquire.output.figures.style.cmr_limit_uv_rms`).
     limit_label : str
-        Legend text of the limit line (default states that conversion).
+        Legend text of that line.
     logx, logy : bool
-        Logarithmic axes.
+        Logarithmic axes, labelled with plain numbers.
     title : str or None
         Axes title; None uses ``"<ylabel> against <xlabel>"``.
     ax : Axes or None
+    limits : dict of str to float or array, shape (n,), or None
+        More limit lines: legend text -> a constant or one value per x
+        (e.g. a standard's lower and upper response bounds).
+    subtitle : str
+        The scenario, shown under the title.
 
     Returns
     -------
     matplotlib.figure.Figure
+        Limit lines carry ``gid="limit"``; the legend is outside the axes.
     """
     xs = trace("x", x)
     if not series:
         raise ValueError("series must hold at least one label -> array; got an empty dict.")
     fig, ax = one_axes(ax)
     for label, y in series.items():
-        ax.plot(xs, trace(f"series[{label!r}]", y, xs.size), marker="o", label=label,
-                color=role_color(label))
-    if limit is not None:
-        ax.axhline(float(limit), color=COLORS["limit"], ls="--", label=limit_label, gid="limit")
-    ax.set_xscale("log" if logx else "linear")
-    ax.set_yscale("log" if logy else "linear")
+        ax.plot(xs, trace(f"series[{label!r}]", y, xs.size), marker="o", label=label, color=role_color(label))
+    lines = ({limit_label: float(limit)} if limit is not None else {}) | dict(limits or {})
+    for style, (label, y) in zip(LIMIT_STYLES * len(lines), lines.items()):
+        if np.ndim(y) == 0:
+            limit_line(ax, float(y), label).set_linestyle(style)
+        else:
+            ax.plot(xs, trace(f"limits[{label!r}]", y, xs.size), color=COLORS["limit"], ls=style, lw=1.2,
+                    label=label, gid="limit")
+    for axis, log, values in ((ax.xaxis, logx, xs), (ax.yaxis, logy, _finite(*series.values()))):
+        (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log" if log else "linear")
+        if log:
+            plain_log_axis(axis, values)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title if title is not None else f"{ylabel} against {xlabel}")
-    ax.legend(loc="best")
+    set_titles(ax, title if title is not None else f"{ylabel} against {xlabel}", subtitle)
+    legend_outside(ax)
     return fig
 
 
 @styled
-def plot_qrs_sweep(x, se, ppv, *, xlabel, logx=False, title="QRS detection", ax=None):
+def plot_qrs_sweep(x, se, ppv, *, xlabel, logx=False, title="QRS detection", ax=None, subtitle=""):
     """QRS sensitivity Se and positive predictivity +P, in %, against a swept variable.
 
     Parameters
@@ -76,6 +99,8 @@ def plot_qrs_sweep(x, se, ppv, *, xlabel, logx=False, title="QRS detection", ax=
     logx : bool
     title : str
     ax : Axes or None
+    subtitle : str
+        The scenario, shown under the title.
 
     Returns
     -------
@@ -91,19 +116,66 @@ def plot_qrs_sweep(x, se, ppv, *, xlabel, logx=False, title="QRS detection", ax=
                              f"{np.nanmin(y):g} to {np.nanmax(y):g}.")
         ax.plot(xs, y, marker=marker, color=color, label=f"{name} (%)")
     ax.set_xscale("log" if logx else "linear")
+    if logx:
+        plain_log_axis(ax.xaxis, xs)
     ax.set_ylim(0.0, 102.0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Se, +P (%)")
-    ax.set_title(title)
-    ax.legend(loc="lower right")
+    set_titles(ax, title, subtitle)
+    legend_outside(ax)
     return fig
+
+
+def _colors(n: int) -> list[str]:
+    import matplotlib as mpl
+
+    cycle = [c["color"] for c in mpl.rcParams["axes.prop_cycle"]]
+    return [cycle[i % len(cycle)] for i in range(n)]
+
+
+def _value_labels(ax, bars, values, bottom: float = 0.0) -> None:
+    """Each bar's value printed above it (``n/a`` for a missing value)."""
+    labels = ["n/a" if not math.isfinite(v) else f"{v:.3g}" for v in values]
+    for bar, text, v in zip(bars, labels, values):
+        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, v if math.isfinite(v) else bottom),
+                    xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=7,
+                    gid="bar-value")
+
+
+def _value_range(ax, values: np.ndarray, *, log: bool, db: bool) -> float:
+    """Set the y range to show the bars' differences with room for their labels; return the bars' base."""
+    v = values[np.isfinite(values)]
+    if not v.size:
+        return 0.0
+    lo, hi = float(v.min()), float(v.max())
+    if log and lo > 0:
+        ax.set_yscale("log")
+        plain_log_axis(ax.yaxis, v)
+        base = 10.0 ** math.floor(math.log10(lo))
+        ax.set_ylim(base, hi * 10 ** (0.15 * max(math.log10(hi / base), 1.0)))
+        return base
+    span = max(hi - lo, abs(hi) * 0.05, 1.0)
+    base = 5.0 * math.floor((lo - 0.6 * span) / 5.0) if db else min(0.0, lo - 0.1 * span)
+    ax.set_ylim(base, hi + 0.15 * (hi - base))
+    return base
+
+
+def _bar_panel(ax, pos, values, colors, *, label, log: bool, panel_limits: Mapping[str, float]) -> None:
+    """One metric's bars from a base that shows their differences, their values and its limit lines."""
+    lines = {k: float(v) for k, v in panel_limits.items()}
+    base = _value_range(ax, np.concatenate([values, list(lines.values())]), log=log, db="(dB)" in label)
+    heights = np.where(np.isfinite(values), values - base, 0.0)
+    bars = ax.bar(pos, heights, bottom=base, color=colors, gid="bars")
+    _value_labels(ax, bars, values, base)
+    for style, (text, value) in zip(LIMIT_STYLES * len(lines), lines.items()):
+        limit_line(ax, value, text).set_linestyle(style)
 
 
 @styled
 def plot_preset_comparison(names: Sequence[str], metrics: Mapping[str, Sequence[float]], *,
-                           log_metrics: Sequence[str] = (), title="Preset comparison",
-                           axes=None):
-    """Bar charts comparing presets: one panel per metric, one bar per preset.
+                           log_metrics: Sequence[str] = (), title="Preset comparison", axes=None, limits=None,
+                           subtitle=""):
+    """Bar charts comparing presets: one panel per metric, one bar per preset, its value printed on it.
 
     Parameters
     ----------
@@ -111,15 +183,28 @@ def plot_preset_comparison(names: Sequence[str], metrics: Mapping[str, Sequence[
         Preset names (bar labels); each preset keeps its colour in every panel.
     metrics : dict of str to sequence of float
         Metric label with unit (e.g. ``"Residual mains (µV rms)"``,
-        ``"SNR out (dB)"``, ``"QRS F1"``) -> one value per preset.
+        ``"SNR out (dB)"``, ``"QRS F1"``) -> one value per preset (NaN: not
+        measured, shown as ``n/a``).
     log_metrics : sequence of str
         Metric labels drawn on a log y axis (e.g. residual mains).
     title : str
     axes : sequence of Axes (one per metric) or None
+    limits : dict of str to dict of str to float, or None
+        Metric label -> {legend text: value}: the limits that apply to that
+        metric, drawn as dashed lines (``gid="limit"``) only when given.
+    subtitle : str
+        The scenario, shown under the title.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Notes
+    -----
+    Bars of a metric in dB start from a round value below the smallest bar
+    (the zero of a decibel scale is arbitrary), so that differences of a few
+    dB are visible; the axis shows where they start. Other linear metrics
+    start from 0, log metrics from the decade below the smallest value.
     """
     names = [str(n) for n in names]
     if not names or not metrics:
@@ -127,84 +212,78 @@ def plot_preset_comparison(names: Sequence[str], metrics: Mapping[str, Sequence[
                          f"{len(metrics)} metric(s).")
     for label in log_metrics:
         check_option("log_metrics item", label, metrics)
+    for label in limits or {}:
+        check_option("limits key", label, metrics)
     if axes is None:
-        fig, axes = new_axes(1, len(metrics), figsize=(3.0 * len(metrics) + 1.0, 3.6))
+        fig, axes = new_axes(1, len(metrics), figsize=(3.0 * len(metrics) + 1.0, 3.9))
     else:
         axes = given_axes("axes", axes, len(metrics))
         fig = axes[0].figure
-    import matplotlib as mpl
-
-    colors = [c["color"] for c, _ in zip(mpl.rcParams["axes.prop_cycle"](), names)]
-    pos = np.arange(len(names))
+    colors, pos = _colors(len(names)), np.arange(len(names))
+    long_names = max(len(n) for n in names) > 8 or len(names) > 4
     for ax, (label, values) in zip(axes, metrics.items()):
         v = trace(f"metrics[{label!r}]", values, len(names))
-        ax.bar(pos, v, color=colors)
-        ax.set_xticks(pos, names, rotation=30, ha="right")
-        if label in log_metrics:
-            ax.set_yscale("log")
+        _bar_panel(ax, pos, v, colors, label=label, log=label in log_metrics,
+                   panel_limits=(limits or {}).get(label, {}))
+        ax.set_xticks(pos, names, rotation=25 if long_names else 0, ha="right" if long_names else "center")
         ax.set_xlabel("Preset")
         ax.set_ylabel(label)
         ax.set_title(label)
         ax.grid(False, axis="x")
-    fig.suptitle(title)
+    handles = [h for ax in axes for h in ax.get_lines() if h.get_gid() == "limit"]
+    legend_outside(axes[-1], handles)  # one legend of every panel's limits, right of the last panel
+    set_titles(fig, title, subtitle)
     return fig
 
 
 @styled
-def plot_compliance(t_s, input_v, output_v, limit_v, *, title, limit_kind="pp", axes=None):
-    """A standards test waveform: the applied input and the output against its limit.
+def plot_grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float]], *, ylabel, xlabel="",
+                      log=False, limit=None, limit_label="limit", title="", subtitle="", ax=None):
+    """Grouped bars: one group per category (e.g. a preset), one bar per series, values printed on the bars.
 
     Parameters
     ----------
-    t_s : array, shape (n,)
-        Time, s.
-    input_v : array, shape (n,)
-        Test input (e.g. the common-mode generator voltage), V; shown in V,
-        mV or µV according to its peak.
-    output_v : array, shape (n,)
-        Output referred to the input, V; shown in mV.
-    limit_v : float
-        The limit, V. ``limit_kind="pp"``: a peak-to-peak limit, drawn as a
-        band of that height centred on the output's mid-range, so the trace
-        fits inside the band exactly when its p-p is within the limit.
-        ``limit_kind="peak"``: lines at ``±limit_v``.
-    title : str
-    limit_kind : {"pp", "peak"}
-    axes : sequence of 2 Axes or None
-        Input panel and output panel.
+    groups : sequence of str
+        Category labels on the x axis.
+    series : dict of str to sequence of float
+        Legend label -> one value per group, in the display unit of ``ylabel``
+        (NaN: not measured, shown as ``n/a``).
+    ylabel, xlabel : str
+        Axis labels (``ylabel`` with its unit).
+    log : bool
+        Log y axis (from the decade below the smallest bar).
+    limit : float or None
+        A horizontal limit line (``gid="limit"``), drawn only when given.
+    limit_label : str
+    title, subtitle : str
+    ax : Axes or None
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    check_option("limit_kind", limit_kind, ("pp", "peak"))
-    limit_v = check_positive("limit_v", limit_v)
-    t = trace("t_s", t_s)
-    vin = trace("input_v", input_v, t.size)
-    vout = trace("output_v", output_v, t.size)
-    if axes is None:
-        fig, axes = new_axes(2, 1, sharex=True, figsize=(7.0, 5.5))
-    else:
-        axes = given_axes("axes", axes, 2)
-        fig = axes[0].figure
-    in_ax, out_ax = axes
-    k, unit = display_scale(float(np.max(np.abs(vin))))
-    in_ax.plot(t, vin * k, color=COLORS["acquired"], label="test input")
-    in_ax.set_ylabel(f"Input ({unit})")
-    in_ax.set_title("Applied test signal")
-    pp_v = float(np.ptp(vout))
-    out_ax.plot(t, vout * MV_PER_V, color=COLORS["recovered"],
-                label=f"output RTI (p-p {pp_v * MV_PER_V:.4g} mV)")
-    centre_v = 0.5 * (vout.max() + vout.min()) if limit_kind == "pp" else 0.0
-    half_v = limit_v / 2 if limit_kind == "pp" else limit_v
-    text = f"limit {limit_v * MV_PER_V:.4g} mV {'p-p' if limit_kind == 'pp' else 'peak'}"
-    for sign in (1, -1):
-        out_ax.axhline((centre_v + sign * half_v) * MV_PER_V, color=COLORS["limit"], ls="--",
-                       gid="limit", label=text if sign == 1 else "_nolegend_")
-    out_ax.set_ylabel("Output RTI (mV)")
-    out_ax.set_title("Output against the limit")
-    for ax in axes:
-        ax.set_xlabel("Time (s)")
-        ax.legend(loc="upper right")
-    fig.suptitle(title)
+    groups = [str(g) for g in groups]
+    if not groups or not series:
+        raise ValueError(f"groups and series must be non-empty; got {len(groups)} group(s) and "
+                         f"{len(series)} series.")
+    values = {label: trace(f"series[{label!r}]", v, len(groups)) for label, v in series.items()}
+    fig, ax = one_axes(ax)
+    width = 0.8 / len(values)
+    extra = [] if limit is None else [float(limit)]
+    base = _value_range(ax, np.concatenate([*values.values(), extra]), log=log, db="(dB)" in ylabel)
+    for i, (color, (label, v)) in enumerate(zip(_colors(len(values)), values.items())):
+        pos = np.arange(len(groups)) + (i - (len(values) - 1) / 2) * width
+        bars = ax.bar(pos, np.where(np.isfinite(v), v - base, 0.0), width, bottom=base, color=color, label=label,
+                      gid="bars")
+        _value_labels(ax, bars, v, base)
+    if limit is not None:
+        limit_line(ax, limit, limit_label)
+    long_names = max(len(g) for g in groups) > 10 or len(groups) > 5
+    ax.set_xticks(np.arange(len(groups)), groups, rotation=25 if long_names else 0,
+                  ha="right" if long_names else "center")
+    ax.grid(False, axis="x")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    set_titles(ax, title, subtitle)
+    legend_outside(ax)
     return fig

@@ -1,0 +1,258 @@
+"""Spectra: power spectral densities with the mains harmonics and their aliases, Bode plots of the front end."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from acquire._check import check_positive
+from acquire.output.figures.style import (COLORS, UV2_PER_V2, axes_or_new, legend_outside, one_axes, role_color,
+                                          set_titles, styled, trace)
+
+#: Harmonics marked on a Bode plot when none are given.
+BODE_HARMONICS = (1, 2, 3)
+
+
+def _harmonics(harmonics, n_harmonics) -> list[int]:
+    """Checked harmonic numbers: ``harmonics`` if given, else 1 to ``n_harmonics``."""
+    ks = list(range(1, n_harmonics + 1)) if harmonics is None and isinstance(n_harmonics, int) else harmonics
+    if ks is None or not len(ks) or not all(isinstance(k, (int, np.integer)) and k >= 1 for k in ks):
+        raise ValueError(f"n_harmonics must be an int >= 1 and harmonics a sequence of ints >= 1; got "
+                         f"n_harmonics={n_harmonics!r}, harmonics={harmonics!r}.")
+    return sorted({int(k) for k in ks})
+
+
+def mains_lines(mains_hz: float, harmonics: Sequence[int], fs_hz: float,
+                fs_adc_hz: float | None = None) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """Where the mains harmonics appear in a spectrum sampled at ``fs_hz`` after an ADC at ``fs_adc_hz``.
+
+    Returns
+    -------
+    inband : list of (k, f_hz)
+        Harmonics ``k * mains_hz`` below both Nyquist frequencies.
+    aliases : list of (k, f_hz)
+        Harmonics above the ADC's Nyquist frequency folded to
+        ``|k f - m fs_adc|`` (the nearest multiple ``m``), where that is
+        inside ``(0, fs_hz / 2)``: at 500 SPS the 5th and 7th harmonics of
+        60 Hz appear at 200 and 80 Hz.
+    """
+    fs_adc = fs_hz if fs_adc_hz is None else fs_adc_hz
+    inband, aliases = [], []
+    for k in harmonics:
+        f = k * mains_hz
+        if f < min(fs_hz, fs_adc) / 2:
+            inband.append((k, f))
+            continue
+        a = abs(f - round(f / fs_adc) * fs_adc)
+        if 0 < a < fs_hz / 2:
+            aliases.append((k, a))
+    return inband, aliases
+
+
+def _mark_mains(ax, mains_hz, inband, aliases, fs_adc_hz) -> None:
+    """Mains lines (dotted, ``gid="mains"``), alias lines (dash-dot, ``"mains-alias"``) and their names on top."""
+    for i, (k, f) in enumerate(inband):
+        ax.axvline(f, color=COLORS["mains"], ls=":", lw=0.9, gid="mains",
+                   label=f"mains {mains_hz:g} Hz and harmonics kf" if i == 0 else "_nolegend_")
+    for i, (k, f) in enumerate(aliases):
+        ax.axvline(f, color=COLORS["mains"], ls="-.", lw=0.9, gid="mains-alias",
+                   label=(f"(kf): harmonic above {fs_adc_hz / 2:g} Hz, aliased at {fs_adc_hz:g} SPS" if i == 0
+                          else "_nolegend_"))
+    _name_harmonics(ax, inband, aliases)
+
+
+def _name_harmonics(ax, inband, aliases) -> None:
+    """The harmonics' names as the top axis' tick labels: ``f``, ``3f``, aliases in parentheses ``(5f)``."""
+    from matplotlib.ticker import NullLocator
+
+    names: dict[float, list[str]] = {}
+    for k, f in inband:
+        names.setdefault(round(f, 6), []).append("f" if k == 1 else f"{k}f")
+    for k, f in aliases:
+        names.setdefault(round(f, 6), []).append(f"({k}f)")
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(sorted(names), [", ".join(names[f]) for f in sorted(names)], fontsize=7,
+                   color=COLORS["mains"])
+    top.tick_params(axis="x", which="both", length=2, pad=1)
+    top.xaxis.set_minor_locator(NullLocator())
+
+
+@styled
+def plot_psd(fs_hz, signals: Mapping[str, np.ndarray], *, mains_hz, n_harmonics=3, nperseg=None,
+             title="Power spectral density", ax=None, harmonics=None, fs_adc_hz=None, subtitle=""):
+    """Welch PSD of each signal, in dB re 1 µV²/Hz, with the mains harmonics and their aliases marked.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate of every signal, Hz.
+    signals : dict of str to array, shape (n_samples,)
+        Label -> signal in V (e.g. ``{"acquired": x, "recovered": y}``). A label
+        containing a role name (source, acquired, recovered) gets its colour.
+    mains_hz : float
+        Mains frequency, Hz.
+    n_harmonics : int
+        Harmonics 1 to ``n_harmonics`` are marked (fundamental included),
+        unless ``harmonics`` is given.
+    nperseg : int or None
+        Welch segment length; None uses 4 s (0.25 Hz resolution) or the whole
+        signal if shorter.
+    title : str
+    ax : Axes or None
+    harmonics : sequence of int or None
+        The harmonic numbers to mark (e.g. 1, 2, 3, 4 and the modelled 5, 7).
+    fs_adc_hz : float or None
+        The ADC's sampling rate: harmonics above its Nyquist frequency are
+        marked where they alias (:func:`mains_lines`). None: ``fs_hz``.
+    subtitle : str
+        The scenario, shown under the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    ``scipy.signal.welch`` with a Hann window and density scaling, so that
+    the PSD integrates to the signal's variance (Parseval). Displayed as
+    ``10 log10(P / 1 µV²/Hz)``. The harmonics' names (``3f``, aliases in
+    parentheses, ``(5f)``) are the top axis' tick labels.
+    """
+    from scipy.signal import welch
+
+    fs_hz = check_positive("fs_hz", fs_hz)
+    mains_hz = check_positive("mains_hz", mains_hz)
+    fs_adc = fs_hz if fs_adc_hz is None else check_positive("fs_adc_hz", fs_adc_hz)
+    ks = _harmonics(harmonics, n_harmonics)
+    if not signals:
+        raise ValueError("signals must hold at least one label -> array; got an empty dict.")
+    fig, ax = one_axes(ax)
+    for label, x in signals.items():
+        x = trace(f"signals[{label!r}]", x)
+        seg = min(x.size, round(4.0 * fs_hz)) if nperseg is None else int(nperseg)
+        f, p_v2_per_hz = welch(x, fs=fs_hz, nperseg=seg)
+        with np.errstate(divide="ignore"):
+            ax.plot(f, 10.0 * np.log10(p_v2_per_hz * UV2_PER_V2), label=label, color=role_color(label))
+    _mark_mains(ax, mains_hz, *mains_lines(mains_hz, ks, fs_hz, fs_adc), fs_adc)
+    ax.set_xlim(0.0, fs_hz / 2)
+    ax.set_xlabel("Frequency (Hz)")
+    ax.set_ylabel("PSD (dB re 1 µV²/Hz)")
+    set_titles(ax, title, subtitle)
+    legend_outside(ax)
+    return fig
+
+
+def common_ylim_db(*curves_db, step_db: float = 10.0) -> tuple[float, float]:
+    """One y range (dB) covering every finite value of ``curves_db``, widened to multiples of ``step_db``.
+
+    For comparisons: pass it as ``ylim_db`` to every preset's :func:`plot_bode`.
+    """
+    v = np.concatenate([np.ravel(np.asarray(c, dtype=float)) for c in curves_db]) if curves_db else np.array([])
+    v = v[np.isfinite(v)]
+    if not v.size:
+        raise ValueError("common_ylim_db needs at least one finite value; got none.")
+    lo, hi = math.floor(v.min() / step_db) * step_db, math.ceil(v.max() / step_db) * step_db
+    return (lo, hi + step_db) if hi == lo else (lo, hi)
+
+
+def _ylim(param: str, lim):
+    if lim is None:
+        return None
+    lo, hi = (float(x) for x in lim)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"{param} must be (low, high) in dB with low < high; got {lim!r}.")
+    return lo, hi
+
+
+@styled
+def plot_bode(f_hz, diff_gain, cm_gain, *, cmrr_eff_db=None, title="Amplifier gains and CMRR", axes=None,
+              mains_hz=None, harmonics=BODE_HARMONICS, ylim_db=None, gain_ylim_db=None, subtitle=""):
+    """|A_d|, |A_cm| and CMRR = |A_d|/|A_cm| in dB against frequency, with the mains marked.
+
+    Parameters
+    ----------
+    f_hz : array, shape (n,)
+        Frequencies, Hz (> 0; log axis).
+    diff_gain, cm_gain : complex array, shape (n,)
+        Differential and common-mode gains, V/V.
+    cmrr_eff_db : array, shape (n,), or None
+        Effective CMRR including the electrode-imbalance CM-to-DM conversion,
+        dB, drawn on the CMRR panel.
+    title : str
+    axes : sequence of 2 Axes or None
+        Gain panel and CMRR panel; None makes a new figure.
+    mains_hz : float or None
+        Mains frequency: lines at ``k * mains_hz`` for ``k`` in ``harmonics``
+        on both panels, and the CMRR_eff (else the CMRR) at ``mains_hz``
+        marked with its value in the legend.
+    harmonics : sequence of int
+        Harmonic numbers marked.
+    ylim_db, gain_ylim_db : (float, float) or None
+        y ranges of the CMRR and the gain panel, dB; give the same ones to
+        every preset of a comparison (:func:`common_ylim_db`). None: automatic.
+    subtitle : str
+        The scenario, shown under the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    ``CMRR(f) = 20 log10(|A_d(f)| / |A_cm(f)|)`` dB; an ideal ``A_cm = 0``
+    gives an infinite CMRR, which is not drawn. The value at the mains is
+    interpolated linearly in log f.
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    f = trace("f_hz", f_hz)
+    if np.any(f <= 0):
+        raise ValueError(f"f_hz must be > 0 for a log axis; got min {f.min():g} Hz.")
+    ad = np.abs(np.asarray(diff_gain).ravel())
+    acm = np.abs(np.asarray(cm_gain).ravel())
+    for name, a in (("diff_gain", ad), ("cm_gain", acm)):
+        if a.size != f.size:
+            raise ValueError(f"{name} must have the length of f_hz ({f.size}); got {a.size}.")
+    ylim_db, gain_ylim_db = _ylim("ylim_db", ylim_db), _ylim("gain_ylim_db", gain_ylim_db)
+    ks = _harmonics(BODE_HARMONICS if harmonics is None else harmonics, None) if mains_hz is not None else []
+    fig, axes = axes_or_new(axes, 2, sharex=True, figsize=(7.5, 6.0))
+    gain_ax, cmrr_ax = axes
+    with np.errstate(divide="ignore"):
+        gain_ax.semilogx(f, 20 * np.log10(ad), label="|A_d| differential", color=COLORS["recovered"])
+        gain_ax.semilogx(f, 20 * np.log10(acm), label="|A_cm| common mode", color=COLORS["acquired"])
+        cmrr = 20 * np.log10(ad / acm)
+    cmrr_ax.semilogx(f, np.where(np.isfinite(cmrr), cmrr, np.nan), label="CMRR amplifier",
+                     color=COLORS["source"], gid="cmrr")
+    named = ("CMRR", cmrr)
+    if cmrr_eff_db is not None:
+        eff = trace("cmrr_eff_db", cmrr_eff_db, f.size)
+        cmrr_ax.semilogx(f, eff, ls="--", color=COLORS["mains"], label="CMRR_eff with electrode imbalance",
+                         gid="cmrr_eff")
+        named = ("CMRR_eff", eff)
+    if mains_hz is not None:
+        mains_hz = check_positive("mains_hz", mains_hz)
+        shown = [k for k in ks if f.min() <= k * mains_hz <= f.max()]
+        _name_harmonics(gain_ax, [(k, k * mains_hz) for k in shown], [])
+        for i, k in enumerate(shown):
+            for ax in axes:
+                ax.axvline(k * mains_hz, color=COLORS["mains"], ls=":", lw=0.9, gid="mains",
+                           label=f"mains {mains_hz:g} Hz and harmonics" if i == 0 else "_nolegend_")
+        order = np.argsort(f)
+        value = float(np.interp(math.log10(mains_hz), np.log10(f[order]), named[1][order]))
+        if math.isfinite(value):
+            cmrr_ax.plot([mains_hz], [value], ls="none", marker="o", mfc="none", color=COLORS["mains"],
+                         gid="cmrr-at-mains", label=f"{named[0]} at {mains_hz:g} Hz: {value:.1f} dB")
+    gain_ax.set_ylabel("Gain (dB re 1 V/V)")
+    gain_ax.set_title("Differential and common-mode gain")
+    cmrr_ax.set_ylabel("CMRR (dB)")
+    cmrr_ax.set_title("Common-mode rejection ratio")
+    cmrr_ax.set_xlabel("Frequency (Hz)")
+    for ax, lim in ((gain_ax, gain_ylim_db), (cmrr_ax, ylim_db)):
+        if lim is not None:
+            ax.set_ylim(*lim)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.6g}"))
+        legend_outside(ax)
+    set_titles(fig, title, subtitle)
+    return fig
