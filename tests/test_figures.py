@@ -154,8 +154,12 @@ def test_time_panel_one_panel_per_channel_with_names(traces):
     t, beats, src, acq, rec = traces
     two = np.vstack([src, 0.5 * src])
     acq2 = np.vstack([acq, 0.5 * src + 0.05 * np.sin(2 * np.pi * 50 * t)])  # 100 mV p-p of mains on V5
-    fig = viz.plot_time_panel(t, two, acq2, two, channel_names=["MLII", "V5"], zoom_s=[(1.0, 3.0), (6.0, 9.0)])
+    fig = viz.plot_time_panel(t, two, acq2, two, channel_names=["MLII", "V5"], zoom_s=[(1.0, 3.0), (6.0, 9.0)],
+                              ref_beats_s=beats, detected_beats_s=[beats, beats[:3]])
     assert len(fig.axes) == 6  # per channel: overview + 2 zooms
+    # the reference beats on both channels, each channel's own detections on it
+    assert [len(_gid_lines(fig.axes[i], "beats-source")[0].get_xdata()) for i in (0, 3)] == [12, 12]
+    assert [len(_gid_lines(fig.axes[i], "beats-detected")[0].get_xdata()) for i in (0, 3)] == [12, 3]
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0].startswith("MLII: overview") and titles[3].startswith("V5: overview")
     assert titles[3].endswith("mV) runs off the view") and "acquired input (p-p 9" in titles[3]
@@ -166,6 +170,8 @@ def test_time_panel_one_panel_per_channel_with_names(traces):
         viz.plot_time_panel(t, two, acq2, two, channel_names=["MLII"])
     with pytest.raises(ValueError, match="same number of channels; got 2, 1, 2"):
         viz.plot_time_panel(t, two, acq, two)
+    with pytest.raises(ValueError, match="detected_beats_s must be one array of beat times or one per channel"):
+        viz.plot_time_panel(t, two, acq2, two, detected_beats_s=[beats, beats, beats])
 
 
 def test_time_panel_long_record_overview_and_zooms():

@@ -72,6 +72,18 @@ def _zooms(zoom_s, t: np.ndarray) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in z]
 
 
+def _per_channel(param: str, beats, n_ch: int) -> list:
+    """Beat times for each channel: one array for all, or a sequence of ``n_ch`` arrays (None: no markers)."""
+    if beats is None:
+        return [None] * n_ch
+    if len(beats) and all(np.ndim(b) == 1 for b in beats):
+        if len(beats) != n_ch:
+            raise ValueError(f"{param} must be one array of beat times or one per channel ({n_ch}); "
+                             f"got {len(beats)} arrays.")
+        return list(beats)
+    return [beats] * n_ch
+
+
 def _envelope(t: np.ndarray, v: np.ndarray, n_points: int = OVERVIEW_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """``(t, v)`` itself when short, else its min/max per bin, interleaved (looks the same, draws fast)."""
     if t.size <= n_points:
@@ -176,7 +188,7 @@ def plot_time_panel(t_s, source_v, acquired_v, recovered_v, *, ref_beats_s=None,
         Clean source ECG, amplifier input with interference (input-referred)
         and recovered output (input-referred), V. Shown in mV, each with its
         median (its dc offset) removed; the overview's title states the offsets.
-    ref_beats_s, detected_beats_s : array or None
+    ref_beats_s, detected_beats_s : array, sequence of arrays (one per channel), or None
         Reference and detected beat times, s: marked on the source and the
         recovered trace of every channel (in the overview only when at most
         :data:`MAX_MARKED_BEATS` fall in it).
@@ -220,10 +232,11 @@ def plot_time_panel(t_s, source_v, acquired_v, recovered_v, *, ref_beats_s=None,
         raise ValueError(f"channel_names must name the {n_ch} channel(s); got {len(names)}: {names}.")
     windows = _zooms(zoom_s, t)
     fig, rows = _layout(n_ch, len(windows), axes)
-    for c, (overview, *zooms) in enumerate(rows):
+    beats = zip(_per_channel("ref_beats_s", ref_beats_s, n_ch),
+                _per_channel("detected_beats_s", detected_beats_s, n_ch))
+    for c, ((overview, *zooms), channel_beats) in enumerate(zip(rows, beats)):
         traces, offsets = _offsets(traces_v, c)
-        _draw_channel(t, traces, offsets, windows, (ref_beats_s, detected_beats_s),
-                      f"{names[c]}: " if names else "", overview, zooms)
+        _draw_channel(t, traces, offsets, windows, channel_beats, f"{names[c]}: " if names else "", overview, zooms)
     named = {}
     for ax in rows[0]:  # the overview's traces, and the beat markers a long overview leaves to the zooms
         for handle, label in zip(*ax.get_legend_handles_labels()):
