@@ -119,10 +119,11 @@ def test_simulate_user_errors(args, fragment):
 
 
 def test_unwritable_output_directory(tmp_path):
+    # A file-system failure is a runtime error (exit 1), one line naming the path and the errno.
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    one_line_error(invoke("simulate", "--duration-s", "5", "--out", str(blocker / "sub")), 2,
-                   "cannot be created")
+    one_line_error(invoke("simulate", "--duration-s", "5", "--out", str(blocker / "sub")), 1,
+                   "cannot be created", "ENOTDIR")
 
 
 def test_not_downloaded_record_says_how_to_fetch(tmp_path):

@@ -23,7 +23,7 @@ LAYERS = [
     ("acquire.evaluation",),
     ("acquire.output",),
     ("acquire.studies",),
-    ("acquire.api", "acquire.results", "acquire"),
+    ("acquire.api", "acquire.results", "acquire.commands", "acquire"),
 ]
 
 MAX_MODULE_LINES = 500
