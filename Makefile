@@ -15,7 +15,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ecgfe demo
+	$(BIN)/ecgfe demo --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -283,3 +283,18 @@ def test_fixed_recording_is_used(cfg, tmp_path):
     result = run_sweep(cfg, [parse_vary("amplifier.cmrr_db=100")], tmp_path, recording=rec)
     doc = json.loads((tmp_path / "points" / f"{result.rows[0]['id']}.json").read_text())["document"]
     assert doc["provenance"]["source"]["duration_s"] == pytest.approx(6.0)
+
+
+def test_a_sweep_into_a_directory_another_live_run_holds_is_refused(tmp_path):
+    # The lock file of a live process on this host (our parent): the second sweep exits naming it.
+    import os
+    import socket
+
+    from acquire.output.files import DirectoryLocked
+
+    (tmp_path / ".ecgfe.lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(),
+                                                        "since_utc": "2026-01-01T00:00:00Z", "token": "x"}))
+    cfg = load_config(None, ["source.duration_s=2"])
+    with pytest.raises(DirectoryLocked, match=f"in use by another ecgfe run \\(pid {os.getppid()}"):
+        run_sweep(cfg, [("amplifier.cmrr_db", [80.0])], tmp_path)
+    assert not (tmp_path / "points").exists() or not any((tmp_path / "points").iterdir())

@@ -47,7 +47,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from acquire.output.figures.sweep import sweep_figures
-from acquire.output.files import atomic_write
+from acquire.output.files import DirectoryLock, atomic_write
 from acquire.output import figures as viz
 from acquire.config import check_keys, parse_value, set_value
 from acquire.evaluation.evaluate import simulate
@@ -364,14 +364,16 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
     varies = list(varies)
     points = sweep_points(varies)
     keys = [k for k, _ in varies]
-    result = run_points(cfg, points, out_dir, jobs=jobs, progress=progress, recording=recording)
-    result.keys = keys
     out_dir = Path(out_dir)
-    summary = {"schema": SCHEMA, "varied": dict(varies), "channel": result.channel, "points": result.rows}
-    result.files = [atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
-                    atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
-                    *(path for stem, fig in sweep_figures(result.rows, keys).items()
-                      for path in viz.save_figure(fig, out_dir / stem))]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with DirectoryLock(out_dir):
+        result = run_points(cfg, points, out_dir, jobs=jobs, progress=progress, recording=recording)
+        result.keys = keys
+        summary = {"schema": SCHEMA, "varied": dict(varies), "channel": result.channel, "points": result.rows}
+        result.files = [atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
+                        atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
+                        *(path for stem, fig in sweep_figures(result.rows, keys).items()
+                          for path in viz.save_figure(fig, out_dir / stem))]
     return result
 
 
@@ -425,26 +427,32 @@ def run_points(cfg: dict, points: list[dict], out_dir, *, jobs: int = 1, progres
         if progress is not None:
             progress(len(result.skipped) + len(result.computed), len(points))
 
-    if jobs == 1 or len(todo) <= 1:
-        runner = PointRunner(recording)
-        for _, c, p in todo:
-            finished(runner.run(c, p))
-    else:
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(recording,)) as pool:
-            futures = [pool.submit(_run_in_worker, c, p) for _, c, p in todo]
-            try:
-                for fut in as_completed(futures):
-                    finished(fut.result())
-            except BaseException:
-                pool.shutdown(cancel_futures=True)
-                raise
+    with DirectoryLock(out_dir):  # a second run into the same directory exits naming the holder
+        _execute(todo, jobs, recording, finished)
     result.rows = [{"id": i, **p, **{f"{tap}.{m}": docs[i]["metrics"][f"{tap}.{m}"]
                                      for tap in TAPS for m in SUMMARY_METRICS if f"{tap}.{m}" in docs[i]["metrics"]}}
                    for i, p in zip(ids, points)]
     result.documents = [docs[i]["document"] for i in ids]
     result.channel = docs[ids[0]]["channel"] if ids else None
     return result
+
+
+def _execute(todo, jobs: int, recording, finished) -> None:
+    """Run the points of ``todo`` in this process or a spawned pool, calling ``finished`` with each document."""
+    if jobs == 1 or len(todo) <= 1:
+        runner = PointRunner(recording)
+        for _, c, p in todo:
+            finished(runner.run(c, p))
+        return
+    with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(recording,)) as pool:
+        futures = [pool.submit(_run_in_worker, c, p) for _, c, p in todo]
+        try:
+            for fut in as_completed(futures):
+                finished(fut.result())
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def csv_bytes(rows: list[dict]) -> bytes:
