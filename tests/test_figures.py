@@ -20,7 +20,7 @@ from acquire.output import figures as viz
 from acquire.output.figures.montecarlo import plot_residual_cdf
 from acquire.output.figures.signals import OVERVIEW_POINTS
 from acquire.output.figures.style import format_range, result_text
-from acquire.output.figures.sweep import sweep_figures
+from acquire.output.figures.sweep import figure_options, sweep_figures
 
 FS_HZ = 250.0
 SCENARIO = viz.scenario_line(preset="ina128", mains_hz=60.0, cm_v_rms=1.12, imbalance="iec", record="mitdb/100",
@@ -381,6 +381,25 @@ def test_sweep_figures_readable_legends_units_and_limits():
     assert limit.get_ydata()[0] == pytest.approx(39.598, abs=1e-3) and limit.get_label() == label
     for fig in figs.values():
         assert_legends_clear(fig)
+
+
+def _document(preset="ina128", cm=1.12, imbalance="iec"):
+    return {"mains_hz": 60.0, "body_cm_v_rms": cm,
+            "provenance": {"preset": preset, "source": {"generator": "ecgsyn"},
+                           "config": {"electrodes": {"imbalance": imbalance}}}}
+
+
+def test_sweep_figure_options_state_the_shared_scenario_and_scale_the_limit():
+    docs = [_document(), _document()]
+    options = figure_options(docs, ["amplifier.cmrr_db"], "ECG")
+    assert options["subtitle"] == ("ina128 · 60 Hz mains, 1.12 V rms common mode · imbalance IEC 51 kΩ ∥ 47 nF · "
+                                   "synthetic (ECGSYN), channel ECG")
+    assert (options["limit_uv_rms"], options["limit_label"]) == viz.cmr_limit_uv_rms(1.12)
+    # a varied preset, imbalance or common mode is not part of the scenario; a varied common mode has no limit
+    options = figure_options([_document("ina128", 1.0, 0), _document("ad8232", 2.0, 20e3)],
+                             ["amplifier.preset", "electrodes.imbalance"])
+    assert options == {"subtitle": "60 Hz mains · synthetic (ECGSYN)"}
+    assert figure_options([], ["x"]) == {}
 
 
 def test_sweep_figures_capacitance_and_impedance_axes_in_pf_and_kohm():

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from acquire.output import figures as viz
-from acquire.output.figures.style import display_unit, format_imbalance, format_si
+from acquire.output.figures.style import cmr_limit_uv_rms, display_unit, format_imbalance, format_si, scenario_line
 from acquire.runner import TAPS
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,36 @@ def _limit(limit_uv_rms, limit_label) -> dict:
     if limit_uv_rms is None:
         return {}
     return {"limit": float(limit_uv_rms), "limit_label": limit_label or f"limit {limit_uv_rms:.4g} µV rms"}
+
+
+def figure_options(documents: list[dict], keys: list[str], channel: str | None = None) -> dict:
+    """The ``subtitle`` and residual-mains limit of a sweep's figures, from its points' metrics documents.
+
+    The subtitle names what every point shares (preset, mains frequency,
+    common mode, imbalance, record, channel), each left out when it varies.
+    The limit is the standards' 1 mV p-p at 10 V rms scaled to the common
+    mode (:func:`~acquire.output.figures.style.cmr_limit_uv_rms`), given
+    only when every point has the same common mode.
+    """
+    if not documents:
+        return {}
+    first = documents[0]
+
+    def shared(get):
+        """The value every document has, else None."""
+        values = [get(d) for d in documents]
+        return values[0] if all(v == values[0] for v in values) else None
+
+    cm = shared(lambda d: round(float(d["body_cm_v_rms"]), 9))
+    source = first["provenance"]["source"]
+    imbalance = shared(lambda d: d["provenance"]["config"].get("electrodes", {}).get("imbalance", "iec"))
+    options = {"subtitle": scenario_line(
+        preset=shared(lambda d: d["provenance"]["preset"]), mains_hz=shared(lambda d: d["mains_hz"]), cm_v_rms=cm,
+        imbalance=None if "electrodes.imbalance" in keys else imbalance,
+        record=source.get("record", f"synthetic ({source.get('generator', 'ECGSYN').upper()})"), channel=channel)}
+    if cm is not None:
+        options["limit_uv_rms"], options["limit_label"] = cmr_limit_uv_rms(cm)
+    return options
 
 
 def sweep_figures(rows: list[dict], keys: list[str], *, subtitle: str = "", limit_uv_rms: float | None = None,
