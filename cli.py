@@ -194,6 +194,38 @@ def sweep(
 
 @app.command()
 @friendly
+def batch(
+    records: Annotated[str, typer.Option("--records", help=(
+        "mitdb (its downloaded records), mitdb/100,mitdb/101, or a file of names."))],
+    vary: Annotated[Optional[list[str]], typer.Option(
+        "--vary", help="Optional grid: KEY=START:STOP:STEP or KEY=v1,v2,... (repeatable).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 1,
+    preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None,
+    cm_v_rms: CmOpt = None, imbalance: ImbOpt = None, channel: ChanOpt = None, start_s: StartOpt = None,
+    duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
+) -> None:
+    """Run the design (or a grid of designs) on every record of a set; aggregate like sumstats (resumable)."""
+    import acquire
+
+    out = out or Path("ecgfe-batch")
+    saving = begin_output(out, False, sys.argv, config=config, resume="batch")
+    update, close = progress_bar("(point, record) units")
+    result = acquire.batch(records, vary or (), out=out, jobs=jobs, preset=preset, config=config,
+                           sets=set_ or (), progress=update,
+                           **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, channel, start_s,
+                                           duration_s, seed))
+    close()
+    say(f"{len(result.run.computed)} unit(s) computed, {len(result.run.skipped)} already done")
+    typer.echo(format_table(result.rows, ["point", *result.run.points[0], "records", "gross_se", "gross_ppv", "average_se", "average_ppv",
+                                          "acquired.residual_mains_uv_rms.median",
+                                          "acquired.cmrr_effective_db.median", "acquired.cmrr_effective_db.worst",
+                                          "acquired.cmrr_effective_db.worst_record"]))
+    result.save(out, **saving)
+    say(f"wrote {out}/ (batch.json, batch.csv, points/, figures, report.html)")
+
+
+@app.command()
+@friendly
 def montecarlo(
     source: SourceArg = None,
     draws: Annotated[int, typer.Option("--draws", help="Number of draws (analytic; thousands per second).")] = 1000,
@@ -381,7 +413,7 @@ def design_diffpair(
     """A MOS differential pair: A_d, R_out, A_cm, CMRR, f_-3dB, f_T, GBW; --sweep: a table and a figure."""
     import json
 
-    from acquire.api import design_diffpair as run_design
+    from acquire.design import design_diffpair as run_design
     from acquire.output.figures.design import design_table
 
     doc = run_design(file, load=load, polarity=polarity, sweep=sweep, out=out, gm_s=gm_s, ro_n_ohm=ro_n_ohm,

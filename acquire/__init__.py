@@ -22,7 +22,7 @@ builder and configuration live at this level.
 from acquire._version import __version__
 
 #: The public API, resolved lazily from :mod:`acquire.api`.
-__all__ = ["compare", "comply", "load_config", "montecarlo", "presets", "simulate", "sweep"]
+__all__ = ["batch", "compare", "comply", "load_config", "montecarlo", "presets", "simulate", "sweep"]
 
 
 def __getattr__(name: str):

@@ -369,3 +369,67 @@ class MonteCarloResult:
                     sources=[configured_record(self.config["source"])] if simulated else [],
                     montecarlo_seed=self.run.seed, draws=self.run.n_draws)
         report_from_dir(out, title="ecgfe Monte Carlo: " + ", ".join(self.run.presets))
+
+
+class BatchResult:
+    """Design points run on every record of a set (:func:`acquire.studies.batch.run_batch`).
+
+    Attributes
+    ----------
+    run : acquire.studies.batch.BatchRun
+        ``summary`` (one row per point, aggregated like ``sumstats``) and ``units`` (one row per point and record).
+    config : dict
+        The base configuration.
+    """
+
+    def __init__(self, run, config: dict):
+        self.run = run
+        self.config = config
+
+    @property
+    def rows(self) -> list[dict]:
+        """One aggregate row per design point."""
+        return self.run.summary
+
+    @property
+    def metrics(self) -> dict:
+        """The ``batch.json`` document: the aggregates and every (point, record) row."""
+        return {"schema": "ecgfe.batch/1", "records": self.run.records, "points": self.run.points,
+                "summary": self.run.summary, "units": self.run.units}
+
+    def plot(self) -> dict:
+        """Per-record residual mains, effective CMRR and SNR of each point (bar charts), by point id."""
+        from acquire.output.figures import plot_preset_comparison
+
+        figs = {}
+        for row, point in zip(self.run.summary, self.run.points):
+            units = [u for u in self.run.units if u["point"] == row["point"]]
+            design = ", ".join(f"{k} = {v}" for k, v in point.items()) or "the configured design"
+            values = {label: [float("nan") if u[key] is None else u[key] for u in units] for label, key in (
+                ("Residual mains at ADC (µV rms RTI)", "acquired.residual_mains_uv_rms"),
+                ("Effective CMRR (dB)", "acquired.cmrr_effective_db"), ("Recovered SNR (dB)", "recovered.snr_out_db"))}
+            figs[f"batch_{row['point']}"] = plot_preset_comparison(
+                [u["record"] for u in units], values, log_metrics=("Residual mains at ADC (µV rms RTI)",),
+                title=f"Per record, {design}: gross Se {_pct(row['gross_se'])}, +P {_pct(row['gross_ppv'])}")
+        return figs
+
+    def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
+        """Write ``batch.json``, ``batch.csv`` (every unit), the figures, provenance and the report, in place under the lock."""
+        from acquire.output.figures import save_figure
+        from acquire.output.files import DirectoryLock, atomic_write, write_json
+        from acquire.output.report import report_from_dir
+        from acquire.studies.sweep import csv_bytes
+
+        out = Path(out_dir)
+        with DirectoryLock(out):
+            write_json(out / "batch.json", self.metrics)
+            atomic_write(out / "batch.csv", csv_bytes(self.run.units))
+            for stem, fig in self.plot().items():
+                save_figure(fig, out / stem)
+            _provenance(out, run, inputs, self.config, records=self.run.records, points=len(self.run.points))
+            report_from_dir(out, title=f"ecgfe batch: {len(self.run.records)} records")
+        return out
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f} %"

@@ -31,8 +31,11 @@ def test_readme_python_blocks_run():
 
 
 def test_api_docstring_examples_run():
-    result = doctest.testmod(api, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 8 and result.failed == 0
+    from acquire import design
+
+    for module in (api, design):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted >= 2 and result.failed == 0
 
 
 @pytest.mark.parametrize("name", acquire.__all__)

@@ -68,3 +68,23 @@ def test_aggregate_sumstats_conventions():
     assert out["gross_ppv"] == 150 / 156 and out["average_ppv"] == pytest.approx((1.0 + 60 / 66) / 2)
     assert out["acquired.residual_mains_uv_rms.worst"] == 7.0 and out["acquired.cmrr_effective_db.null_records"] == 1
     assert out["recovered.snr_out_db.worst_record"] == "a"
+
+
+def test_batch_command(data_env, tmp_path):
+    import json
+
+    from tests.test_cli import invoke, one_line_error
+
+    out = tmp_path / "b"
+    r = invoke("batch", "--records", "mitdb/100,mitdb/101", "--duration-s", "10", "--out", str(out),
+               env={"ECGFE_DATA_DIR": str(data_env)})
+    assert r.exit_code == 0, r.output
+    doc = json.loads((out / "batch.json").read_text())
+    assert doc["records"] == ["mitdb/100", "mitdb/101"] and len(doc["units"]) == 2
+    assert (out / "batch.csv").read_text().count("\n") == 3 and (out / "report.html").is_file()
+    # a rerun into its own directory resumes: nothing recomputed
+    r = invoke("batch", "--records", "mitdb/100,mitdb/101", "--duration-s", "10", "--out", str(out),
+               env={"ECGFE_DATA_DIR": str(data_env)})
+    assert r.exit_code == 0 and "0 unit(s) computed, 2 already done" in r.output
+    one_line_error(invoke("batch", "--records", "mitbd/100", "--out", str(tmp_path / "c"),
+                          env={"ECGFE_DATA_DIR": str(data_env)}), 2, "Did you mean 'mitdb'")

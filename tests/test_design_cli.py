@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 import acquire
-from acquire.api import design_diffpair
+from acquire.design import design_diffpair
 from acquire.output.figures import plot_design_sweep
 from acquire.output.figures.design import design_table, format_si, scenario
 from cli import app

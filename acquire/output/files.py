@@ -28,11 +28,12 @@ from pathlib import Path
 
 #: Files only an ecgfe command writes: a directory holding one may be replaced with ``overwrite``.
 OUTPUT_MARKERS = ("provenance.json", "metrics.json", "comparison.json", "sweep.json", "montecarlo.json",
-                  "compliance.json", "compliance_matrix.json")
+                  "compliance.json", "compliance_matrix.json", "batch.json")
 #: The lock file of a directory written in place (:class:`DirectoryLock`).
 LOCK_NAME = ".ecgfe.lock"
 #: What marks the own directory of a resumable run (``resume`` of :func:`check_output_dir`), by kind.
-RESUMABLE = {"sweep": ("points", "sweep.json"), "montecarlo": ("*/simulated/points", "montecarlo.json")}
+RESUMABLE = {"sweep": ("points", "sweep.json"), "montecarlo": ("*/simulated/points", "montecarlo.json"),
+             "batch": ("points", "batch.json")}
 
 
 class OutputError(OSError):

@@ -45,7 +45,8 @@ _MIME = {".png": "image/png", ".svg": "image/svg+xml"}
 
 #: The result files :func:`report_from_dir` turns into tables, with their section headings.
 RESULT_FILES = {"metrics.json": "Metrics", "comparison.json": "Preset comparison",
-                "sweep.json": "Sweep", "montecarlo.json": "Monte Carlo tolerance analysis"}
+                "sweep.json": "Sweep", "montecarlo.json": "Monte Carlo tolerance analysis",
+                "batch.json": "Database batch"}
 #: Documents :func:`report_from_dir` links, in this order, then the data files (:data:`DATA_SUFFIXES`).
 LINKED_FILES = ("report.html", *RESULT_FILES, "config.toml", "provenance.json")
 #: Suffixes of the data files linked: WFDB headers, signals and detections (``.qrs``, ``.qrsb``, ...), CSV.
