@@ -29,7 +29,7 @@ DEFAULTS: dict = {
                "heart_rate_bpm": 72.0, "seed": 0},
     "run": {"fs_sim_hz": 8000.0, "chunk_s": 2.0, "seed": 0, "settle_s": "auto",
             "score_exclude_s": "auto", "start": "steady"},
-    "mains": {"frequency_hz": 60.0, "mains_v_rms": 120.0},
+    "mains": {"frequency_hz": 60.0},
     "body": {"mode": "displacement", "grounded": False},
     "electrodes": {"imbalance": "iec", "offset_v": 0.0},
     "amplifier": {"preset": "ina128"},
@@ -47,7 +47,7 @@ DEFAULTS: dict = {
 OPTIONAL_KEYS: dict[str, set[str]] = {
     "source": {"record_dir"},
     "run": set(),
-    "mains": {"offset_hz", "drift_hz_rms", "drift_tau_s", "harmonic_ratios", "harmonic_phases_rad",
+    "mains": {"mains_v_rms", "offset_hz", "drift_hz_rms", "drift_tau_s", "harmonic_ratios", "harmonic_phases_rad",
               "am_depth", "am_hz"},
     "body": {"cm_v_rms", "c_body_mains_f", "c_body_ground_f", "z_ref_ohm", "drl_loop_gain",
              "drl_bandwidth_hz", "drl_kind", "drl_unity_hz", "drl_current_limit_a", "c_iso_f",
@@ -183,7 +183,8 @@ def resolve_config(config=None, *, sets=(), values=None) -> dict:
     dict
         The checked configuration. When the ``[[digital]]`` list is the
         default one, its mains-tuned stages follow ``mains.frequency_hz``
-        (a user's own list is kept as written).
+        (a user's own list is kept as written); without a ``mains_v_rms``
+        the grid's nominal voltage is filled in (230 V at 50 Hz, 120 V at 60 Hz).
     """
     if isinstance(config, dict):
         cfg = default_config()
@@ -198,7 +199,17 @@ def resolve_config(config=None, *, sets=(), values=None) -> dict:
     check_keys(cfg)
     check_types(cfg)
     _track_mains(cfg)
+    _nominal_mains_voltage(cfg)
     return cfg
+
+
+def _nominal_mains_voltage(cfg: dict) -> None:
+    """A grid's nominal voltage unless one is given: 230 V on 50 Hz, 120 V on 60 Hz (``--mains-hz 50`` is Europe)."""
+    from acquire.analog.mains import NOMINAL_V_RMS
+
+    f = cfg["mains"]["frequency_hz"]
+    if "mains_v_rms" not in cfg["mains"] and isinstance(f, (int, float)) and float(f) in NOMINAL_V_RMS:
+        cfg["mains"]["mains_v_rms"] = NOMINAL_V_RMS[float(f)]
 
 
 def _track_mains(cfg: dict) -> None:

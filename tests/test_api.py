@@ -24,9 +24,9 @@ def test_readme_python_blocks_run():
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
-    # The example's own numbers: the AD8232 run measured a finite effective CMRR below its 80 dB part CMRR
+    # The example's own numbers: the INA128 run measured a finite effective CMRR below its 106 dB part CMRR
     # (worst-case polarity, IEC imbalance), and the comparison has one row per preset.
-    assert namespace["acq"]["cmrr_effective_db"] is not None
+    assert 60 < namespace["acq"]["cmrr_effective_db"] < 106
     assert [r["preset"] for r in namespace["cmp"].rows] == ["ad8232", "ina128"]
 
 
@@ -68,3 +68,12 @@ def test_api_argument_errors_name_the_fix():
         acquire.load_config(amplifier__cmrr=90)
     with pytest.raises(ValueError, match="at least two presets"):
         acquire.compare(["ina128"])
+
+
+def test_a_50_hz_grid_implies_230_v_unless_the_voltage_is_given():
+    assert acquire.load_config(mains__frequency_hz=50)["mains"]["mains_v_rms"] == 230.0
+    assert acquire.load_config()["mains"]["mains_v_rms"] == 120.0
+    assert acquire.load_config(mains__frequency_hz=50, mains__mains_v_rms=120.0)["mains"]["mains_v_rms"] == 120.0
+    # an explicit notch frequency is never retuned: a user's own [[digital]] list is kept as written
+    cfg = acquire.load_config(mains__frequency_hz=50, config={"digital": [{"kind": "notch", "f0_hz": 60.0}]})
+    assert cfg["digital"][0]["f0_hz"] == 60.0

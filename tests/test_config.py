@@ -17,7 +17,11 @@ def test_file_merges_over_defaults_and_replaces_digital(tmp_path):
     p.write_text('[mains]\nfrequency_hz = 50\n[amplifier]\npreset = "ad620"\n'
                  '[[digital]]\nkind = "lowpass"\ncutoff_hz = 40.0\n')
     cfg = load_config(p)
-    assert cfg["mains"] == {"frequency_hz": 50, "mains_v_rms": 120.0}
+    # no voltage given: the 50 Hz grid's nominal 230 V, not the 60 Hz default's 120 V (resolve_config fills it in)
+    assert cfg["mains"] == {"frequency_hz": 50}
+    from acquire.config import resolve_config
+
+    assert resolve_config(p)["mains"] == {"frequency_hz": 50, "mains_v_rms": 230.0}
     assert cfg["amplifier"] == {"preset": "ad620"}
     assert cfg["digital"] == [{"kind": "lowpass", "cutoff_hz": 40.0}]
     assert cfg["run"]["fs_sim_hz"] == 8000.0

@@ -365,10 +365,9 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
     points = sweep_points(varies)
     keys = [k for k, _ in varies]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    result = run_points(cfg, points, out_dir, jobs=jobs, progress=progress, recording=recording)  # checks, then locks
+    result.keys = keys
     with DirectoryLock(out_dir):
-        result = run_points(cfg, points, out_dir, jobs=jobs, progress=progress, recording=recording)
-        result.keys = keys
         summary = {"schema": SCHEMA, "varied": dict(varies), "channel": result.channel, "points": result.rows}
         result.files = [atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
                         atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
