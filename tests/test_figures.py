@@ -521,6 +521,7 @@ def test_compliance_pp_band_peak_lines_window_and_result():
     assert "measured 0.6 mV p-v" in fig.get_suptitle() and "margin +4.437 dB: pass" in fig.get_suptitle()
     ys = sorted(ln.get_ydata()[0] for ln in _gid_lines(out_ax, "limit"))
     np.testing.assert_allclose(ys, [-0.3, 0.7], atol=1e-6)  # the 1 mV band centred on 0.2 mV
+    assert out_ax.get_lines()[0].get_label() == "output RTI"  # the row's number only, no second p-p
     for ax in fig.axes:
         (window,) = [p for p in ax.patches if p.get_gid() == "window"]
         assert window.get_x() == pytest.approx(0.5) and window.get_width() == pytest.approx(0.5)
@@ -570,6 +571,9 @@ def test_compliance_matrix_heat_map():
     cells = [t.get_text() for t in ax.texts if t.get_gid() == "cell"]
     assert cells == ["fail\ncmr, noise", "saturated\nfail: impulse\nsaturated: cmr", "pass\n+3.2 dB",
                      "saturated\noffset"]
+    long = viz.plot_compliance_matrix([{"preset": "p", "s": "saturated: cmr, input_impedance, offset, gain"}], ["s"])
+    (cell,) = [t.get_text() for t in long.axes[0].texts]
+    assert cell.startswith("saturated\n") and max(map(len, cell.splitlines())) <= 24  # wrapped to fit the cell
     assert [t.get_text() for t in ax.get_xticklabels()] == ["iec60601-2-27", "aami-ec13"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["ad8232", "ina128"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["pass", "fail", "saturated"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -12,6 +13,8 @@ from acquire.output.figures.style import (COLORS, VERDICT_COLORS, axes_or_new, d
                                           limit_line, new_axes, one_axes, plain_log_axis, result_text, set_titles,
                                           styled, trace, unit_text)
 
+#: Longest line of a matrix cell's text, characters (longer lists of tests are wrapped).
+CELL_WIDTH = 24
 #: Response values at or below this are the procedures' stand-in for "no bound" (20 log10 1e-12), dB.
 NO_BOUND_DB = -200.0
 
@@ -79,7 +82,9 @@ def plot_compliance(t_s, input_v, output_v, limit_v, *, title, limit_kind="pp", 
         in_ax.set_title("Applied test signal")
         _window(in_ax, window_s, window_label)
     k, unit = display_scale(max(float(np.max(np.abs(vout))), limit_v))
-    out_ax.plot(t, vout * k, color=COLORS["recovered"], label=f"output RTI (p-p {np.ptp(vout) * k:.4g} {unit})")
+    # with a result row, the figure's only number for the output is the row's (the table's) measured value
+    out_ax.plot(t, vout * k, color=COLORS["recovered"],
+                label="output RTI" if result is not None else f"output RTI (p-p {np.ptp(vout) * k:.4g} {unit})")
     centre_v = 0.5 * (vout.max() + vout.min()) if limit_kind == "pp" else 0.0
     half_v = limit_v / 2 if limit_kind == "pp" else limit_v
     text = f"limit {limit_v * k:.4g} {unit} {'p-p' if limit_kind == 'pp' else 'peak'}"
@@ -160,7 +165,7 @@ def _cell_text(cell, margin) -> str:
     lines = [verdict_of(cell)] + ([parts[0].split(":", 1)[1].strip()] if len(parts) == 1 else parts)
     if margin is not None and math.isfinite(float(margin)):
         lines.append(f"{float(margin):+.1f} dB")
-    return "\n".join(lines)
+    return "\n".join(textwrap.fill(line, CELL_WIDTH, break_on_hyphens=False) for line in lines)
 
 
 @styled
@@ -199,16 +204,17 @@ def plot_compliance_matrix(rows: Sequence[Mapping], standards: Sequence[str], ma
         raise ValueError(f"every row needs 'preset' and a cell per standard; missing {missing or ['preset']}.")
     kinds = list(VERDICT_COLORS)
     codes = np.array([[kinds.index(verdict_of(r[s])) for s in standards] for r in rows])
+    texts = [[_cell_text(r[s], (margins or {}).get(r["preset"], {}).get(s)) for s in standards] for r in rows]
     if ax is None:
-        fig, (ax,) = new_axes(figsize=(2.2 + 1.5 * len(standards), 1.4 + 0.55 * len(rows)))
+        n_lines = max(t.count("\n") + 1 for row in texts for t in row)
+        fig, (ax,) = new_axes(figsize=(2.4 + 1.6 * len(standards), 1.4 + (0.15 * n_lines + 0.2) * len(rows)))
     else:
         fig, ax = one_axes(ax)
     ax.imshow(codes, cmap=ListedColormap(list(VERDICT_COLORS.values())), vmin=-0.5, vmax=len(kinds) - 0.5,
               aspect="auto", gid="matrix")
-    for i, r in enumerate(rows):
-        for j, s in enumerate(standards):
-            margin = (margins or {}).get(r["preset"], {}).get(s)
-            ax.text(j, i, _cell_text(r[s], margin), ha="center", va="center", fontsize=7, gid="cell")
+    for i, row in enumerate(texts):
+        for j, text in enumerate(row):
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, gid="cell")
     crowded = max(map(len, standards)) > 14 and len(standards) > 3
     ax.set_xticks(range(len(standards)), standards, rotation=20 if crowded else 0, ha="right" if crowded else "center")
     ax.set_yticks(range(len(rows)), [str(r["preset"]) for r in rows])
