@@ -487,6 +487,9 @@ def test_preset_comparison_limits_drawn_where_given():
     assert [ln.get_ydata()[0] for ln in _gid_lines(f1_ax, "limit")] == [0.98]
     assert not _gid_lines(fig.axes[0], "limit") and not _gid_lines(snr_ax, "limit")
     assert [t.get_text() for t in snr_ax.texts] == ["10", "n/a", "20"]
+    narrow = viz.plot_preset_comparison(["mitdb/100", "mitdb/101"], {"Residual (µV rms)": [140.0, 160.0]},
+                                        log_metrics=["Residual (µV rms)"], xlabel="Record")
+    assert narrow.axes[0].get_yscale() == "linear" and narrow.axes[0].get_xlabel() == "Record"  # within a decade
     assert_legends_clear(fig)
     with pytest.raises(ValueError, match="limits key must be one of"):
         viz.plot_preset_comparison(NAMES, METRICS, limits={"CMRR": {"x": 1.0}})

@@ -148,7 +148,7 @@ def _value_range(ax, values: np.ndarray, *, log: bool, db: bool) -> float:
     if not v.size:
         return 0.0
     lo, hi = float(v.min()), float(v.max())
-    if log and lo > 0:
+    if log and lo > 0 and hi >= 10 * lo:  # within a decade a log axis would show one tick or none
         ax.set_yscale("log")
         plain_log_axis(ax.yaxis, v)
         base = 10.0 ** math.floor(math.log10(lo))
@@ -174,7 +174,7 @@ def _bar_panel(ax, pos, values, colors, *, label, log: bool, panel_limits: Mappi
 @styled
 def plot_preset_comparison(names: Sequence[str], metrics: Mapping[str, Sequence[float]], *,
                            log_metrics: Sequence[str] = (), title="Preset comparison", axes=None, limits=None,
-                           subtitle=""):
+                           subtitle="", xlabel="Preset"):
     """Bar charts comparing presets: one panel per metric, one bar per preset, its value printed on it.
 
     Parameters
@@ -186,7 +186,8 @@ def plot_preset_comparison(names: Sequence[str], metrics: Mapping[str, Sequence[
         ``"SNR out (dB)"``, ``"QRS F1"``) -> one value per preset (NaN: not
         measured, shown as ``n/a``).
     log_metrics : sequence of str
-        Metric labels drawn on a log y axis (e.g. residual mains).
+        Metric labels drawn on a log y axis (e.g. residual mains) when their
+        values span a decade or more.
     title : str
     axes : sequence of Axes (one per metric) or None
     limits : dict of str to dict of str to float, or None
@@ -194,6 +195,8 @@ def plot_preset_comparison(names: Sequence[str], metrics: Mapping[str, Sequence[
         metric, drawn as dashed lines (``gid="limit"``) only when given.
     subtitle : str
         The scenario, shown under the title.
+    xlabel : str
+        What the bars are (``"Record"`` for a batch over records).
 
     Returns
     -------
@@ -226,7 +229,7 @@ def plot_preset_comparison(names: Sequence[str], metrics: Mapping[str, Sequence[
         _bar_panel(ax, pos, v, colors, label=label, log=label in log_metrics,
                    panel_limits=(limits or {}).get(label, {}))
         ax.set_xticks(pos, names, rotation=25 if long_names else 0, ha="right" if long_names else "center")
-        ax.set_xlabel("Preset")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.set_title(label)
         ax.grid(False, axis="x")
@@ -251,7 +254,7 @@ def plot_grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float
     ylabel, xlabel : str
         Axis labels (``ylabel`` with its unit).
     log : bool
-        Log y axis (from the decade below the smallest bar).
+        Log y axis (from the decade below the smallest bar) when the values span a decade or more.
     limit : float or None
         A horizontal limit line (``gid="limit"``), drawn only when given.
     limit_label : str
