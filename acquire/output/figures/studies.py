@@ -11,6 +11,8 @@ from acquire._check import check_option
 from acquire.output.figures.style import (COLORS, ONE_MV_PP_LABEL, given_axes, legend_outside, limit_line, new_axes,
                                           one_axes, plain_log_axis, role_color, set_titles, styled, trace)
 
+#: Characters of tick labels that fit side by side under a 3 inch panel; more are slanted.
+LABEL_CHARS = 40
 #: Dash patterns of successive limit lines in one panel.
 LIMIT_STYLES = ("--", "-.", ":", (0, (5, 2, 1, 2)))
 
@@ -218,12 +220,13 @@ def plot_preset_comparison(names: Sequence[str], metrics: Mapping[str, Sequence[
     for label in limits or {}:
         check_option("limits key", label, metrics)
     if axes is None:
-        fig, axes = new_axes(1, len(metrics), figsize=(3.0 * len(metrics) + 1.0, 3.9))
+        panel_in = max(3.0, 0.5 * len(names))  # a wider panel for many bars
+        fig, axes = new_axes(1, len(metrics), figsize=(panel_in * len(metrics) + 1.0, 3.9))
     else:
         axes = given_axes("axes", axes, len(metrics))
         fig = axes[0].figure
     colors, pos = _colors(len(names)), np.arange(len(names))
-    long_names = max(len(n) for n in names) > 8 or len(names) > 4
+    long_names = len(names) * (max(len(n) for n in names) + 2) > LABEL_CHARS * max(1.0, len(names) / 6)
     for ax, (label, values) in zip(axes, metrics.items()):
         v = trace(f"metrics[{label!r}]", values, len(names))
         _bar_panel(ax, pos, v, colors, label=label, log=label in log_metrics,
@@ -281,7 +284,7 @@ def plot_grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float
         _value_labels(ax, bars, v, base)
     if limit is not None:
         limit_line(ax, limit, limit_label)
-    long_names = max(len(g) for g in groups) > 10 or len(groups) > 5
+    long_names = len(groups) * (max(len(g) for g in groups) + 2) > 2 * LABEL_CHARS
     ax.set_xticks(np.arange(len(groups)), groups, rotation=25 if long_names else 0,
                   ha="right" if long_names else "center")
     ax.grid(False, axis="x")
