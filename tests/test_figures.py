@@ -103,6 +103,8 @@ def test_readable_numbers_and_scenario_line():
     assert SCENARIO == ("ina128 · 60 Hz mains, 1.12 V rms common mode · imbalance IEC 51 kΩ ∥ 47 nF · "
                         "mitdb/100, channel MLII")
     assert viz.scenario_line(mains_hz=50, extra=["noise uV"]) == "50 Hz mains · noise µV"
+    assert viz.record_label({"database": "mitdb", "version": "1.0.0", "record": "100"}) == "mitdb/100"
+    assert viz.record_label({"generator": "ecgsyn", "seed": 0}) == "synthetic (ECGSYN)"
 
 
 def test_cmr_limit_belongs_to_the_10_v_test_and_scales_with_the_common_mode():
@@ -146,6 +148,8 @@ def test_time_panel_titles_units_offsets_and_beats(traces):
     for gid in ("beats-source", "beats-detected"):
         np.testing.assert_allclose(_gid_lines(zoom, gid)[0].get_xdata(), [1.3, 2.1, 2.9])
     np.testing.assert_allclose(_gid_lines(zoom, "beats-source")[0].get_ydata(), 1.0, atol=0.05)
+    # detected beats along the top of the view (axes fraction), where the detector fired
+    np.testing.assert_array_equal(_gid_lines(zoom, "beats-detected")[0].get_ydata(), 0.97)
     assert [p.get_gid() for p in overview.patches] == ["zoom-window"]
     assert_legends_clear(fig)
 
@@ -178,8 +182,11 @@ def test_time_panel_long_record_overview_and_zooms():
     fs = 100.0
     t = np.arange(int(1800 * fs)) / fs  # 30 min
     x = 1e-3 * np.sin(2 * np.pi * 1.2 * t) + 1e-4 * np.sin(2 * np.pi * t / 600)
-    fig = viz.plot_time_panel(t, x, x, x)
+    fig = viz.plot_time_panel(t, x, x, x, ref_beats_s=np.arange(0.5, 1800.0, 1.0))
     overview, *zooms = fig.axes
+    # 1800 beats would smear the overview: the zooms mark them, the legend still names them
+    assert not _gid_lines(overview, "beats-source") and len(_gid_lines(zooms[1], "beats-source")[0].get_xdata()) == 3
+    assert "reference beats" in [t.get_text() for t in overview.get_legend().get_texts()]
     assert [z.get_title() for z in zooms] == ["zoom 0.0–3.0 s", "zoom 898.5–901.5 s", "zoom 1797.0–1800.0 s"]
     (line,) = _gid_lines(overview, "trace-recovered")
     assert len(line.get_ydata()) <= OVERVIEW_POINTS  # the min/max envelope, with the trace's full extent

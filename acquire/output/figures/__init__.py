@@ -17,11 +17,11 @@ from acquire.output.figures.signals import plot_time_panel, zoom_windows
 from acquire.output.figures.spectra import common_ylim_db, mains_lines, plot_bode, plot_psd
 from acquire.output.figures.studies import plot_grouped_bars, plot_preset_comparison, plot_qrs_sweep, plot_sweep
 from acquire.output.figures.style import (COLORS, FORMATS, ONE_MV_PP_IN_UV_RMS, ONE_MV_PP_LABEL, STYLE,
-                                          cmr_limit_uv_rms, figure_bytes, format_imbalance, format_si, save_figure,
-                                          scenario_line)
+                                          cmr_limit_uv_rms, figure_bytes, format_imbalance, format_si, record_label,
+                                          save_figure, scenario_line)
 
 __all__ = ["COLORS", "FORMATS", "ONE_MV_PP_IN_UV_RMS", "ONE_MV_PP_LABEL", "STYLE", "cmr_limit_uv_rms",
            "common_ylim_db", "figure_bytes", "format_imbalance", "format_si", "mains_lines", "plot_bode",
            "plot_compliance", "plot_compliance_matrix", "plot_compliance_response", "plot_design_sweep",
            "plot_grouped_bars", "plot_preset_comparison", "plot_psd", "plot_qrs_sweep", "plot_sweep",
-           "plot_time_panel", "save_figure", "scenario_line", "zoom_windows"]
+           "plot_time_panel", "record_label", "save_figure", "scenario_line", "zoom_windows"]

@@ -14,7 +14,7 @@ ZOOM_WIDTH_S = 3.0
 #: Most points drawn per trace in an overview; a longer trace is drawn as its min/max envelope.
 OVERVIEW_POINTS = 4000
 #: Most beats marked in an overview (more would be a smear; the zooms mark every beat).
-MAX_MARKED_BEATS = 200
+MAX_MARKED_BEATS = 60
 #: The acquired input is drawn to its full range when that is at most this many times the others'.
 ACQUIRED_RANGE_FACTOR = 5.0
 ROLES = ("source", "acquired", "recovered")
@@ -102,7 +102,7 @@ def _view(traces: dict, keep: np.ndarray) -> tuple[tuple[float, float], bool]:
     if fits:
         lo, hi = min(lo, float(acq.min())), max(hi, float(acq.max()))
     pad = 0.08 * max(hi - lo, 1e-6)
-    return (lo - pad, hi + pad), bool(fits)
+    return (lo - pad, hi + 2 * pad), bool(fits)  # room at the top for the detected-beat markers
 
 
 def _draw(ax, t, traces, keep, beats, *, overview: bool) -> bool:

@@ -220,6 +220,15 @@ def cmr_limit_uv_rms(cm_v_rms: float = CMR_TEST_V_RMS) -> tuple[float, str]:
                    f"{format_si(cm_v_rms, 'V', 3)} rms")
 
 
+def record_label(source: Mapping) -> str:
+    """A run's source for a reader: ``"mitdb/100"``, ``"synthetic (ECGSYN)"`` (from its provenance)."""
+    if "record" in source:
+        return f"{source['database']}/{source['record']}" if source.get("database") else str(source["record"])
+    if "generator" in source:
+        return f"synthetic ({str(source['generator']).upper()})"
+    return Path(str(source.get("path", "source"))).name
+
+
 def result_text(result) -> str:
     """One line stating a compliance result as the table does (4 significant digits).
 
@@ -358,12 +367,20 @@ def role_color(label: str) -> str | None:
 
 
 def mark_beats(ax, t_s, v_mv, beats_s, *, role: str, label: str) -> None:
-    """Beat markers on the trace at the beat times that fall inside ``t_s``."""
+    """Beat markers at the beat times that fall inside ``t_s``.
+
+    Reference beats (``role="source"``) are circles on the trace; detected
+    beats (``"detected"``) are triangles along the top of the axes at the
+    detector's times, which need not lie on a peak (its fiducial point).
+    """
     b = np.asarray(beats_s, dtype=float).ravel()
     b = b[(b >= t_s[0]) & (b <= t_s[-1])]
-    style = {"source": dict(marker="o", mfc="none"), "detected": dict(marker="x")}[role]
-    ax.plot(b, np.interp(b, t_s, v_mv), ls="none", color=COLORS[role], label=label,
-            gid=f"beats-{role}", **style)
+    if role == "detected":
+        ax.plot(b, np.full(b.size, 0.97), ls="none", marker="v", color=COLORS[role], label=label,
+                gid=f"beats-{role}", transform=ax.get_xaxis_transform())
+        return
+    ax.plot(b, np.interp(b, t_s, v_mv), ls="none", marker="o", mfc="none", color=COLORS[role], label=label,
+            gid=f"beats-{role}")
 
 
 # --- files -----------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import math
 import numpy as np
 
 from acquire.output import figures as viz
-from acquire.output.figures.style import cmr_limit_uv_rms, display_unit, format_imbalance, format_si, scenario_line
+from acquire.output.figures.style import (cmr_limit_uv_rms, display_unit, format_imbalance, format_si, record_label,
+                                          scenario_line)
 from acquire.runner import TAPS
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def figure_options(documents: list[dict], keys: list[str], channel: str | None =
     options = {"subtitle": scenario_line(
         preset=shared(lambda d: d["provenance"]["preset"]), mains_hz=shared(lambda d: d["mains_hz"]), cm_v_rms=cm,
         imbalance=None if "electrodes.imbalance" in keys else imbalance,
-        record=source.get("record", f"synthetic ({source.get('generator', 'ECGSYN').upper()})"), channel=channel)}
+        record=record_label(source), channel=channel)}
     if cm is not None:
         options["limit_uv_rms"], options["limit_label"] = cmr_limit_uv_rms(cm)
     return options
