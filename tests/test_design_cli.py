@@ -149,7 +149,7 @@ def test_sweep_table_figure_and_json_files(tmp_path):
     assert [row[1] for row in rows] == [f"{format_si(e['a_d_v_per_v'], 'V/V')} ({e['a_d_db']:.4g} dB)"
                                         for e in expected]
     assert [row[5] for row in rows] == [format_si(e["f_3db_hz"], "Hz") for e in expected]
-    for name in ("design_sweep.png", "design_sweep.svg", "design_diffpair.json"):
+    for name in ("design_sweep.png", "design_sweep.svg", "design_sweep.pdf", "design_diffpair.json"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0
     assert (out / "design_sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*.part"))  # atomic writes left no temporary file
@@ -188,7 +188,7 @@ def test_api_sweep_pair_and_load_all_keys(tmp_path):
     assert by_load["resistive"]["mirror_mismatch_fraction"] == 0 and by_load["active"]["r_d_ohm"] is None
     assert abs(by_load["active"]["mirror_mismatch_fraction"]) == 0.01
     assert [p.rsplit("/", 1)[-1] for p in doc["files"]] == ["design_sweep.png", "design_sweep.svg",
-                                                            "design_diffpair.json"]
+                                                            "design_sweep.pdf", "design_diffpair.json"]
 
 
 # --- errors ---------------------------------------------------------------------------------------------
@@ -217,8 +217,9 @@ def test_usage_errors_are_one_line_exit_2(args, fragments):
 def test_unwritable_out_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
+    # a file-system failure: exit 1, one line naming the path and the errno
     one_line_error(invoke(*SMALL, "--load", "active", "--sweep", "gm_s=1e-3,2e-3", "--out", str(blocker / "x")),
-                   2, "cannot be created")
+                   1, "cannot write", "ENOTDIR")
 
 
 # --- the figure -----------------------------------------------------------------------------------------

@@ -182,14 +182,15 @@ def test_sweep_files(cmrr_sweep):
     result, out, _ = cmrr_sweep
     names = sorted(p.name for p in out.iterdir())
     figures = [f"{stem}.{ext}" for stem in ("qrs", "residual_mains_acquired", "residual_mains_recovered",
-                                            "snr_acquired", "snr_recovered") for ext in ("png", "svg")]
+                                            "snr_acquired", "snr_recovered") for ext in ("png", "svg", "pdf")]
     assert names == sorted(["points", "sweep.csv", "sweep.json", *figures])
     point_files = sorted(p.name for p in (out / "points").iterdir())
     assert point_files == sorted(f"{r['id']}.json" for r in result.rows)
     assert sorted(result.files) == sorted(out / n for n in names if n != "points")
     assert (out / "qrs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = (out / "residual_mains_acquired.svg").read_text()
-    assert "1 mV p-p limit" in svg and "amplifier.cmrr_db (dB)" in svg
+    # readable axis name with unit and key; no limit line: the 1 mV p-p limit belongs to the 10 V rms test
+    assert "CMRR (dB) [amplifier.cmrr_db]" in svg and "limit" not in svg
     summary = json.loads((out / "sweep.json").read_text())
     assert summary["varied"] == {"amplifier.cmrr_db": [60, 80, 100, 120, 140]}
     assert summary["channel"] == "ECG"
@@ -267,9 +268,11 @@ def test_two_workers_equal_one(cfg, tmp_path):
         a = json.loads((tmp_path / "one" / "points" / f"{r['id']}.json").read_text())
         b = json.loads((tmp_path / "two" / "points" / f"{r['id']}.json").read_text())
         assert a == b
-    # First numeric key on x (cmrr), one curve per imbalance: two QRS figures, one per imbalance.
-    assert {p.name for p in (tmp_path / "two").glob("qrs*.png")} == {"qrs_1.png", "qrs_2.png"}
-    assert "electrodes.imbalance=iec" in (tmp_path / "two" / "residual_mains_acquired.svg").read_text()
+    # First numeric key on x (cmrr), one curve per imbalance; the QRS curves are the same for both
+    # imbalances (every beat found), so they are collapsed into one figure.
+    assert {r["recovered.qrs_sensitivity"] for r in one.rows} == {1.0}
+    assert {p.name for p in (tmp_path / "two").glob("qrs*.png")} == {"qrs.png"}
+    assert "imbalance IEC 51 kΩ ∥ 47 nF" in (tmp_path / "two" / "residual_mains_acquired.svg").read_text()  # readable legend
     # With no imbalance the residual is the amplifier's alone: 1/CMRR of 1 V (1 % as in the
     # acceptance test).
     no_imb = {r["amplifier.cmrr_db"]: r["acquired.residual_mains_uv_rms"] for r in one.rows

@@ -70,10 +70,12 @@ def parse_imbalance(value) -> ElectrodeImpedance:
     if isinstance(value, ElectrodeImpedance):
         return value
     if isinstance(value, dict):
-        unknown = set(value) - {"r_s_ohm", "r_d_ohm", "c_d_f"}
-        if unknown:
-            raise ValueError(f"an imbalance table has the keys r_s_ohm, r_d_ohm, c_d_f; got {sorted(unknown)}.")
-        return ElectrodeImpedance(**{k: float(v) for k, v in value.items()})
+        parts = {"r_s_ohm": 0.0, "r_d_ohm": 0.0, "c_d_f": 0.0, **value}
+        if set(parts) != {"r_s_ohm", "r_d_ohm", "c_d_f"} or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in parts.values()):
+            raise ValueError(f"an imbalance table has numbers r_s_ohm, r_d_ohm and c_d_f (missing ones are 0); "
+                             f"got {value!r}.")
+        return ElectrodeImpedance(**parts)
     if isinstance(value, str):
         name = value.strip().lower()
         if name in IMBALANCE_NAMES:
