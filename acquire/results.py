@@ -98,9 +98,9 @@ class ComparisonResult:
 
     def plot(self):
         """The comparison chart (matplotlib Figure)."""
-        from acquire.output.writers import comparison_figure
+        from acquire.output.writers import comparison_figure, comparison_scenario
 
-        return comparison_figure(self.rows)
+        return comparison_figure(self.rows, **comparison_scenario({n: r.simulation for n, r in self.results.items()}))
 
     def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
         """Write ``comparison.json``, the chart, one complete run directory per preset, and a report linking them."""
@@ -138,9 +138,11 @@ class SweepResult:
 
     def plot(self) -> dict:
         """The sweep's figures by name (matplotlib Figures)."""
+        from acquire.output.figures.sweep import figure_options
         from acquire.studies.sweep import sweep_figures
 
-        return sweep_figures(self.run.rows, self.run.keys)
+        return sweep_figures(self.run.rows, self.run.keys,
+                             **figure_options(self.run.documents, self.run.keys, self.run.channel))
 
     def save(self, out_dir=None, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
         """Write ``provenance.json`` and the HTML report into the sweep's directory, or copy the sweep.
@@ -209,9 +211,9 @@ class ComplianceResult:
 
     def plot(self) -> dict:
         """One figure per test (matplotlib Figures), by test name."""
-        from acquire.studies.compliance.report import compliance_figure
+        from acquire.studies.compliance.report import compliance_figures
 
-        return {test: compliance_figure(spec) for test, spec in self.report.figures.items()}
+        return compliance_figures(self.report)
 
     def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
         """Write ``compliance.json``, the figures, ``compliance.html`` and ``provenance.json``, as one transaction."""
@@ -242,15 +244,27 @@ class ComplianceMatrix:
         """The ``compliance_matrix.json`` document."""
         return {"schema": "ecgfe.compliance-matrix/1", "rows": self.rows}
 
+    def plot(self):
+        """The heat map of presets x standards (matplotlib Figure): pass, fail or saturated per cell."""
+        from acquire.output.figures import plot_compliance_matrix
+
+        standards = [k for k in self.rows[0] if k != "preset"] if self.rows else []
+        return plot_compliance_matrix(self.rows, standards)
+
     def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
-        """Write ``compliance_matrix.json``, ``compliance_matrix.html`` and ``provenance.json``, as one transaction."""
+        """Write ``compliance_matrix.json``, the heat map, ``compliance_matrix.html`` and ``provenance.json``."""
+        from acquire.output.figures import save_figure
         from acquire.output.files import output_transaction, write_json
         from acquire.output.report import Section, write_html_report
 
         with output_transaction(out_dir, overwrite=overwrite) as tmp:
             write_json(tmp / "compliance_matrix.json", self.metrics)
+            figs = [self.plot()] if self.rows else []
+            for fig in figs:
+                save_figure(fig, tmp / "compliance_matrix")
             write_html_report(tmp / "compliance_matrix.html", title="ecgfe: presets x standards",
-                              sections=[Section("Which presets pass which standard", tables={"matrix": self.rows})])
+                              sections=[Section("Which presets pass which standard", tables={"matrix": self.rows},
+                                                figures=figs)])
             _provenance(tmp, run, inputs, None, presets=[r["preset"] for r in self.rows])
         return Path(out_dir)
 
@@ -399,9 +413,10 @@ class BatchResult:
 
     def plot(self) -> dict:
         """Per-record residual mains, effective CMRR and SNR of each point (bar charts), by point id."""
-        from acquire.output.figures import plot_preset_comparison
+        from acquire.output.figures import plot_preset_comparison, scenario_line
 
         figs = {}
+        cfg = self.config
         for row, point in zip(self.run.summary, self.run.points):
             units = [u for u in self.run.units if u["point"] == row["point"]]
             design = ", ".join(f"{k} = {v}" for k, v in point.items()) or "the configured design"
@@ -410,7 +425,11 @@ class BatchResult:
                 ("Effective CMRR (dB)", "acquired.cmrr_effective_db"), ("Recovered SNR (dB)", "recovered.snr_out_db"))}
             figs[f"batch_{row['point']}"] = plot_preset_comparison(
                 [u["record"] for u in units], values, log_metrics=("Residual mains at ADC (µV rms RTI)",),
-                title=f"Per record, {design}: gross Se {_pct(row['gross_se'])}, +P {_pct(row['gross_ppv'])}")
+                title=f"Per record, {design}: gross Se {_pct(row['gross_se'])}, +P {_pct(row['gross_ppv'])}",
+                xlabel="Record", subtitle=scenario_line(
+                    preset=None if "amplifier.preset" in point else cfg["amplifier"].get("preset"),
+                    mains_hz=None if "mains.frequency_hz" in point else cfg["mains"].get("frequency_hz"),
+                    imbalance=None if "electrodes.imbalance" in point else cfg["electrodes"].get("imbalance", "iec")))
         return figs
 
     def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:

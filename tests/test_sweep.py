@@ -189,8 +189,8 @@ def test_sweep_files(cmrr_sweep):
     assert sorted(result.files) == sorted(out / n for n in names if n != "points")
     assert (out / "qrs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = (out / "residual_mains_acquired.svg").read_text()
-    # readable axis name with unit and key; no limit line: the 1 mV p-p limit belongs to the 10 V rms test
-    assert "CMRR (dB) [amplifier.cmrr_db]" in svg and "limit" not in svg
+    # the 1 mV p-p limit of the 10 V rms test, scaled to this scenario's common mode; readable axis names
+    assert "1 mV p-p at" in svg and "scaled to 1 V rms" in svg and "CMRR (dB) [amplifier.cmrr_db]" in svg
     summary = json.loads((out / "sweep.json").read_text())
     assert summary["varied"] == {"amplifier.cmrr_db": [60, 80, 100, 120, 140]}
     assert summary["channel"] == "ECG"

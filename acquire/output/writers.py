@@ -5,7 +5,7 @@ A run directory holds the resolved ``config.toml``, ``provenance.json``
 records in physical units (``acquired`` and ``recovered``, input-referred
 mV, readable by wfdb and PhysioNet's tools), the detected beats beside them
 as WFDB annotation files (``acquired.qrs``, ``recovered.qrs``), the figures
-(PNG and SVG) and ``report.html``. The directory is one transaction: it is
+(PNG, SVG and PDF) and ``report.html``. The directory is one transaction: it is
 built in a hidden temporary sibling and renamed into place when complete
 (:func:`acquire.output.files.output_transaction`), so an interrupted or
 failed run leaves the old directory, if any, as it was.
@@ -42,6 +42,45 @@ def bode_curves(frontend, f_hz=BODE_F_HZ) -> dict:
     return {"f_hz": f_hz, "diff": a_d, "cm": a_cm, "cmrr_eff_db": analytic_cmrr_effective_db(frontend, f_hz)}
 
 
+def scenario(sim, *, preset: bool = True) -> str:
+    """The run's scenario line for figure subtitles: preset, mains and common mode, imbalance, record."""
+    from acquire.output.figures import record_label, scenario_line
+
+    return scenario_line(preset=sim.metrics["provenance"]["preset"] if preset else None,
+                         mains_hz=sim.metrics["mains_hz"], cm_v_rms=sim.metrics["body_cm_v_rms"],
+                         imbalance=sim.frontend.info["electrodes"].imbalance,
+                         record=record_label(sim.metrics["provenance"]["source"]))
+
+
+def mains_harmonics(sim) -> list[int]:
+    """Harmonic numbers to mark: every one below the output's Nyquist frequency and every modelled one."""
+    mains_hz, fs = sim.metrics["mains_hz"], sim.result.fs_recovered_hz
+    return sorted({1, *range(2, int((fs / 2) // mains_hz) + 1), *sim.frontend.info["mains"].harmonic_ratios})
+
+
+def bode_ylims(sims) -> dict:
+    """``ylim_db`` and ``gain_ylim_db`` covering every run's Bode curves, for one comparison's shared ranges."""
+    from acquire.output.figures import common_ylim_db
+
+    curves = [bode_curves(s.frontend) for s in sims]
+    with np.errstate(divide="ignore"):
+        cmrr = [20 * np.log10(np.abs(b["diff"]) / np.abs(b["cm"])) for b in curves]
+        gains = [20 * np.log10(np.abs(b[k])) for b in curves for k in ("diff", "cm")]
+    return {"ylim_db": common_ylim_db(*cmrr, *(b["cmrr_eff_db"] for b in curves)),
+            "gain_ylim_db": common_ylim_db(*gains)}
+
+
+def bode_figure(sim, *, ylim_db=None, gain_ylim_db=None):
+    """The front end's Bode plot with the mains marked; ``ylim_db``, ``gain_ylim_db`` as from :func:`bode_ylims`."""
+    from acquire.output import figures as viz
+
+    b = bode_curves(sim.frontend)
+    return viz.plot_bode(b["f_hz"], b["diff"], b["cm"], cmrr_eff_db=b["cmrr_eff_db"],
+                         title=f"Front end: {sim.metrics['provenance']['preset']}", mains_hz=sim.metrics["mains_hz"],
+                         harmonics=[1, *sim.frontend.info["mains"].harmonic_ratios], subtitle=scenario(sim),
+                         ylim_db=ylim_db, gain_ylim_db=gain_ylim_db)
+
+
 def simulation_figures(sim) -> dict:
     """The run's figures by file stem: time panel, PSD before/after, Bode plot."""
     from acquire.output import figures as viz
@@ -50,26 +89,28 @@ def simulation_figures(sim) -> dict:
     n = sim.result.recovered_v.shape[1]
     t = np.arange(n) / fs
     mains_hz = sim.metrics["mains_hz"]
-    ref_s = sim.ref_beats["recovered"] / fs
-    det_s = np.asarray(sim.detections["recovered"][0]) / fs
     start = min(float(sim.metrics["settle_s"]), t[-1] / 2)
-    zoom = (start, min(start + 3.0, t[-1]))
-    name = sim.recording.channel_names[0]
-    acquired = sim.result.acquired_v[0]
+    acquired = sim.result.acquired_v
     if sim.result.fs_acquired_hz != fs:  # decimated recovered tap: show acquired on its time base
-        acquired = np.interp(t, np.arange(acquired.size) / sim.result.fs_acquired_hz, acquired)
+        t_acq = np.arange(acquired.shape[1]) / sim.result.fs_acquired_hz
+        acquired = np.vstack([np.interp(t, t_acq, x) for x in acquired])
+    subtitle = scenario(sim)
+    # the PSD's signals share one rate: the acquired tap only when it is the recovered tap's
+    spectra = {"acquired": sim.result.acquired_v[0]} if sim.result.fs_acquired_hz == fs else {}
+    spectra |= {"recovered": sim.result.recovered_v[0], "source reference (ideal chain)": sim.ideal.recovered_v[0]}
+    name = sim.recording.channel_names[0]
     figs = {
         "time_panel": viz.plot_time_panel(
-            t, sim.source_ref_v["recovered"][0], acquired, sim.result.recovered_v[0],
-            ref_beats_s=ref_s, detected_beats_s=det_s, zoom_s=zoom, title=f"ECG acquisition: {name}"),
-        "psd": viz.plot_psd(fs, {"acquired": sim.result.acquired_v[0], "recovered": sim.result.recovered_v[0],
-                                 "source reference (ideal chain)": sim.ideal.recovered_v[0]},
-                            mains_hz=mains_hz, n_harmonics=int((fs / 2) // mains_hz),
-                            title=f"Power spectral density: {name}"),
+            t, sim.source_ref_v["recovered"], acquired, sim.result.recovered_v,
+            ref_beats_s=sim.ref_beats["recovered"] / fs,
+            detected_beats_s=[np.asarray(d) / fs for d in sim.detections["recovered"]],
+            zoom_s=viz.zoom_windows(t[0], t[-1], first_s=start), title="ECG acquisition",
+            channel_names=sim.recording.channel_names, subtitle=subtitle),
+        "psd": viz.plot_psd(fs, spectra, mains_hz=mains_hz, harmonics=mains_harmonics(sim),
+                            fs_adc_hz=sim.frontend.info["adc"].fs_adc_hz, title=f"Power spectral density: {name}",
+                            subtitle=subtitle),
+        "bode": bode_figure(sim),
     }
-    b = bode_curves(sim.frontend)
-    figs["bode"] = viz.plot_bode(b["f_hz"], b["diff"], b["cm"], cmrr_eff_db=b["cmrr_eff_db"],
-                                 title=f"Front end: {sim.metrics['provenance']['preset']}")
     return figs
 
 
@@ -218,8 +259,28 @@ def comparison_rows(sims: dict) -> list[dict]:
     return rows
 
 
-def comparison_figure(rows: list[dict]):
-    """The comparison chart: effective CMRR, residual mains and SNR per preset."""
+def comparison_limits(cm_v_rms: float) -> dict:
+    """The standards' CMR limit on the comparison's panels: residual mains scaled to ``cm_v_rms``, and CMRR_eff.
+
+    1 mV p-p with 10 V rms common mode (IEC 60601-2-27) is a residual of
+    353.6 µV rms at 10 V rms, scaled in proportion to the scenario's common
+    mode, and a CMRR_eff of 20 log10(10 V / 353.6 µV) = 89.0 dB.
+    """
+    from acquire.output.figures import ONE_MV_PP_IN_UV_RMS, cmr_limit_uv_rms
+
+    value, label = cmr_limit_uv_rms(cm_v_rms)
+    cmrr_db = 20 * np.log10(10.0 / (ONE_MV_PP_IN_UV_RMS * 1e-6))
+    return {"Residual mains at ADC (µV rms RTI)": {label: value},
+            "Effective CMRR (dB)": {f"{cmrr_db:.1f} dB: 1 mV p-p at 10 V rms (IEC 60601-2-27 CMR)": cmrr_db}}
+
+
+def comparison_figure(rows: list[dict], *, subtitle: str = "", cm_v_rms: float | None = None):
+    """The comparison chart: effective CMRR, residual mains and SNR per preset.
+
+    ``subtitle``: the shared scenario (:func:`scenario` without the preset);
+    ``cm_v_rms``: its common mode, which draws the standards' limits
+    (:func:`comparison_limits`); None draws none.
+    """
     from acquire.output import figures as viz
 
     def col(key):
@@ -229,7 +290,26 @@ def comparison_figure(rows: list[dict]):
         "Residual mains at ADC (µV rms RTI)": col("acquired_residual_mains_uv_rms"),
         "Effective CMRR (dB)": col("cmrr_effective_db"),
         "Recovered SNR (dB)": col("recovered_snr_out_db"),
-    }, log_metrics=("Residual mains at ADC (µV rms RTI)",), title="Front-end comparison")
+    }, log_metrics=("Residual mains at ADC (µV rms RTI)",), title="Front-end comparison", subtitle=subtitle,
+        limits=None if cm_v_rms is None else comparison_limits(cm_v_rms))
+
+
+def comparison_scenario(sims: dict) -> dict:
+    """``subtitle`` and ``cm_v_rms`` of :func:`comparison_figure` from the runs.
+
+    The presets load the body differently, so their common modes can
+    differ: the subtitle then gives their range, and the limit is scaled to
+    the lowest (the strictest).
+    """
+    from acquire.output.figures import format_si
+
+    first = next(iter(sims.values()))
+    cms = [s.metrics["body_cm_v_rms"] for s in sims.values()]
+    subtitle = scenario(first, preset=False)
+    if max(cms) > 1.01 * min(cms):
+        common = f"{format_si(first.metrics['body_cm_v_rms'], 'V', 3)} rms common mode"
+        subtitle = subtitle.replace(common, f"{min(cms):.3g} to {max(cms):.3g} V rms common mode (per preset)")
+    return {"subtitle": subtitle, "cm_v_rms": min(cms)}
 
 
 def run_dir_names(presets) -> dict:
@@ -272,13 +352,14 @@ def write_comparison(sims: dict, configs: dict, cfg: dict, out_dir, *, overwrite
         write_json(tmp / "comparison.json", {"schema": "ecgfe.comparison/1", "tool_version": __version__,
                                              "presets": rows, "runs": names,
                                              "metrics": {p: s.metrics for p, s in sims.items()}})
-        viz.save_figure(comparison_figure(rows), tmp / "comparison")
+        viz.save_figure(comparison_figure(rows, **comparison_scenario(sims)), tmp / "comparison")
+        shared = bode_ylims(sims.values())  # one y range for every preset's Bode plot
         for preset, sim in sims.items():
             (tmp / names[preset]).mkdir()
             own = collect_inputs(given=inputs, sources=[sim.recording.provenance], configs=[configs[preset]])
             figs = write_run_files(sim, configs[preset], tmp / names[preset], run, own)
             viz.save_figure(figs["time_panel"], tmp / f"time_panel_{names[preset]}")
-            viz.save_figure(figs["bode"], tmp / f"bode_{names[preset]}")
+            viz.save_figure(bode_figure(sim, **shared), tmp / f"bode_{names[preset]}")
         write_json(tmp / "provenance.json", provenance_document(
             run, every, seeds_of(cfg), source=sources[0], presets=list(sims), runs=names))
         report_from_dir(tmp, title="ecgfe comparison: " + ", ".join(sims))

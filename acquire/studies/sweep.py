@@ -12,9 +12,11 @@ at every point, in a process pool if asked, and writes:
   resumes where it stopped.
 - ``sweep.json`` and ``sweep.csv``: one row per point, the varied keys then
   :data:`SUMMARY_METRICS` at both taps.
-- figures (PNG and SVG): residual mains and SNR at each tap against the first
-  numeric varied key, one curve per combination of the other keys' values,
-  with the standards' 1 mV p-p limit line; QRS Se and +P at the recovered tap.
+- figures (PNG, SVG and PDF): residual mains and SNR at each tap against the
+  first numeric varied key, one curve per combination of the other keys'
+  values (grouped bars when no key is numeric), with the standards' 1 mV p-p
+  limit scaled to the common mode when every point has the same one; QRS Se
+  and +P at the recovered tap.
 
 The source is loaded and resampled to the simulation rate once per worker
 (not once per point): the :class:`~acquire.resample.Resampler` is
@@ -46,7 +48,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from acquire.output.figures.sweep import sweep_figures
+from acquire.output.figures.sweep import figure_options, sweep_figures
 from acquire.output.files import DirectoryLock, atomic_write
 from acquire.output import figures as viz
 from acquire.config import check_keys, parse_value, set_value
@@ -371,7 +373,8 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
         summary = {"schema": SCHEMA, "varied": dict(varies), "channel": result.channel, "points": result.rows}
         result.files = [atomic_write(out_dir / "sweep.json", _json_bytes(summary)),
                         atomic_write(out_dir / "sweep.csv", csv_bytes(result.rows)),
-                        *(path for stem, fig in sweep_figures(result.rows, keys).items()
+                        *(path for stem, fig in sweep_figures(
+                            result.rows, keys, **figure_options(result.documents, keys, result.channel)).items()
                           for path in viz.save_figure(fig, out_dir / stem))]
     return result
 

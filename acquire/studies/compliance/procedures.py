@@ -147,13 +147,15 @@ def _cmr(bench, sec, duration_scale):
                                  note=f"window {window_s:g} s; {v_in:.4g} V rms at the inputs"
                                       + (f"; {note}" if note else "")))
                 if worst is None or pv > worst[0]:
-                    worst = (pv, f, y, v_in)
-    pv, f, y, v_in = worst
+                    worst = (pv, f, y, v_in, cond)
+    pv, f, y, v_in, cond = worst
     t = np.arange(y.size) / bench.fs_out_hz
     show = t < min(t[-1], 10 / f + 1e-9)
     cm = math.sqrt(2) * v_in * np.cos(2 * np.pi * f * t[show])
     fig = {"kind": "compliance", "t_s": t[show], "input_v": cm, "output_v": y[show], "limit_v": lim.value,
-           "limit_kind": "pp", "title": f"CMR: worst case at {f:g} Hz (10 periods shown)"}
+           "limit_kind": "pp", "title": f"CMR: worst case at {f:g} Hz (10 periods shown)", "condition": cond,
+           "window_s": (t[show][0], t[show][-1]),
+           "window_label": f"measurement window: the last {window_s:g} s (its first 10 periods shown)"}
     return rows, fig
 
 
@@ -180,9 +182,11 @@ def _noise(bench, sec, duration_scale):
             f"{pv.max() * 1e6:.3g} uV; rms {np.std(windows) * 1e6:.3g} uV" + (f"; {note}" if note else ""))
     cond = f"inputs tied through the network, {n_win} x {win_s:g} s, {k}th smallest p-v"
     rows = [_row("noise", cond, decisive, lim, sec, scale=1e6, unit="µV p-v", clipped=clipped, note=text)]
-    w = windows[int(np.argmax(pv))]
+    w = windows[int(np.argsort(pv)[k - 1])]  # the decisive window: its p-v is the row's measured value
     fig = {"kind": "compliance", "t_s": np.arange(m) / bench.fs_out_hz, "input_v": np.zeros(m), "output_v": w,
-           "limit_v": lim.value, "limit_kind": "pp", "title": "System noise: noisiest 10 s window"}
+           "limit_v": lim.value, "limit_kind": "pp", "condition": cond,
+           "title": f"System noise: the decisive {win_s:g} s window ({k}th smallest p-v of {n_win})",
+           "window_s": (0.0, (m - 1) / bench.fs_out_hz), "window_label": f"one of the {n_win} measurement windows"}
     return rows, fig
 
 
@@ -210,13 +214,15 @@ def _input_impedance(bench, sec, duration_scale):
                              note="; ".join(x for x in (note, "same for either electrode (symmetric divider)") if x),
                              amplitude=False))
             if worst is None or drop > worst[0]:
-                worst = (drop, f, y)
-    drop, f, y = worst
+                worst = (drop, f, y, cond)
+    drop, f, y, cond = worst
     t = np.arange(y.size) / bench.fs_out_hz
     show = t < MIN_CYCLES / f
     fig = {"kind": "compliance", "t_s": t[show], "input_v": _sine(sec["amplitude_v"], f, y.size, bench.fs_out_hz)[show],
            "output_v": y[show], "limit_v": (1 - lim.value) * sec["amplitude_v"], "limit_kind": "peak",
-           "title": f"Input impedance: {f:g} Hz through the network (peaks must reach the dashed lines)"}
+           "title": f"Input impedance: {f:g} Hz through the network (peaks must reach the dashed lines)",
+           "condition": cond, "window_s": (t[show][0], t[show][-1]),
+           "window_label": f"measurement window after {bench.settle_s:.3g} s of settling (first {MIN_CYCLES} cycles)"}
     return rows, fig
 
 
@@ -249,7 +255,9 @@ def _frequency_response(bench, sec, duration_scale):
     fig = {"kind": "sweep", "f_hz": f_pts, "measured_db": 20 * np.log10(np.maximum(ratios, 1e-12)),
            "lower_db": 20 * np.log10(np.maximum([p["min_ratio"] for p in points], 1e-12)),
            "upper_db": 20 * np.log10([p["max_ratio"] for p in points]),
-           "title": f"Frequency response re {sec['reference_hz']:g} Hz"}
+           "title": f"Frequency response re {sec['reference_hz']:g} Hz",
+           "window_label": f"tones measured over {n / bench.fs_sim_hz - bench.settle_s:.3g} s after "
+                           f"{bench.settle_s:.3g} s of settling"}
     return rows, fig
 
 
@@ -290,7 +298,9 @@ def _impulse(bench, sec, duration_scale):
     t_out = bench.time_s(n)[:y.size]
     fig = {"kind": "compliance", "t_s": t_out, "input_v": x[::int(round(bench.fs_sim_hz / bench.fs_out_hz))][:y.size],
            "output_v": y, "limit_v": sec["limit_displacement_v"].value, "limit_kind": "peak",
-           "title": "Impulse response: displacement after the pulse within the dashed lines"}
+           "title": "Impulse response: displacement after the pulse within the dashed lines",
+           "condition": f"displacement, {cond}", "window_s": (t0 + width + gap, t0 + width + gap + win),
+           "window_label": f"measurement window: {gap * 1e3:g} to {(gap + win) * 1e3:g} ms after the pulse"}
     return rows, fig
 
 
@@ -301,15 +311,17 @@ def _gain(bench, sec, duration_scale):
     clipped, note = saturation(counts)
     rows = [_row("gain", f"{a * 1e3:g} mV sine at {f:g} Hz (measured gain {amp / a:.5g} of nominal)", abs(err),
                  sec["limit_error"], sec, scale=100.0, unit="% |error|", clipped=clipped, note=note, amplitude=False)]
-    return rows, _sine_figure(bench, y, a, f, sec["limit_error"].value, "Gain accuracy")
+    return rows, _sine_figure(bench, y, a, f, sec["limit_error"].value, "Gain accuracy", rows[0].condition)
 
 
-def _sine_figure(bench, y, a, f, tol, title):
+def _sine_figure(bench, y, a, f, tol, title, condition):
     t = np.arange(y.size) / bench.fs_out_hz
     show = t < MIN_CYCLES / f
     return {"kind": "compliance", "t_s": t[show], "input_v": _sine(a, f, y.size, bench.fs_out_hz)[show],
             "output_v": y[show], "limit_v": 2 * a * (1 + tol), "limit_kind": "pp",
-            "title": f"{title}: output p-p must stay within the band (+{tol * 100:g} %)"}
+            "title": f"{title}: output p-p must stay within the band (+{tol * 100:g} %)", "condition": condition,
+            "window_s": (t[show][0], t[show][-1]),
+            "window_label": f"measurement window after {bench.settle_s:.3g} s of settling (first {MIN_CYCLES} cycles)"}
 
 
 def _offset(bench, sec, duration_scale):
@@ -323,8 +335,9 @@ def _offset(bench, sec, duration_scale):
         rows.append(_row("offset", f"{_mv(off)} dc, {a * 1e3:g} mV sine at {f:g} Hz", change, sec["limit_change"],
                          sec, scale=100.0, unit="% change", clipped=clipped, note=note, amplitude=False))
         if worst is None or (clipped, change) > worst[0]:
-            worst = ((clipped, change), y)
-    return rows, _sine_figure(bench, worst[1], a, f, sec["limit_change"].value, "Electrode offset tolerance")
+            worst = ((clipped, change), y, rows[-1].condition)
+    return rows, _sine_figure(bench, worst[1], a, f, sec["limit_change"].value, "Electrode offset tolerance",
+                              worst[2])
 
 
 _RUNNERS = {"cmr": _cmr, "noise": _noise, "input_impedance": _input_impedance,

@@ -39,24 +39,45 @@ def report_dict(report: ComplianceReport) -> dict:
     })
 
 
-def compliance_figure(spec: dict):
-    """The figure of one test from its waveform spec (``ComplianceReport.figures``)."""
+def compliance_figure(spec: dict, rows: Sequence = (), *, subtitle: str = ""):
+    """The figure of one test from its waveform spec (``ComplianceReport.figures``).
+
+    ``rows``: the table rows the figure shows; the first is stated in it
+    with the table's numbers. ``subtitle``: the device and the standard.
+    """
     from acquire.output import figures as viz
 
+    result = rows[0] if rows else None
     if spec["kind"] == "sweep":
-        return viz.plot_sweep(spec["f_hz"], {"measured": spec["measured_db"], "lower limit": spec["lower_db"],
-                                             "upper limit": spec["upper_db"]},
-                              xlabel="Frequency (Hz)", ylabel="Response (dB)", logx=True, title=spec["title"])
+        return viz.plot_compliance_response(spec["f_hz"], spec["measured_db"], spec["lower_db"], spec["upper_db"],
+                                            title=spec["title"], subtitle=subtitle,
+                                            window_label=spec.get("window_label", ""), result=result)
     return viz.plot_compliance(spec["t_s"], spec["input_v"], spec["output_v"], spec["limit_v"],
-                               title=spec["title"], limit_kind=spec["limit_kind"])
+                               title=spec["title"], limit_kind=spec["limit_kind"], subtitle=subtitle,
+                               window_s=spec.get("window_s"),
+                               window_label=spec.get("window_label", "measurement window"), result=result)
+
+
+def compliance_figures(report: ComplianceReport) -> dict:
+    """One figure per test, by test name: its waveform with the row of the condition it shows (else its worst)."""
+    from acquire.output.figures import scenario_line
+
+    worst = {r.test: r for r in report.worst()}
+    scale = f"CMR window scaled by {report.duration_scale:g}" if report.duration_scale != 1 else ""
+    subtitle = scenario_line(preset=report.device["preset"], extra=[report.standard.title, scale])
+    return {test: compliance_figure(spec, [r for r in report.rows if r.test == test
+                                           and r.condition == spec.get("condition")] or [worst[test]],
+                                    subtitle=subtitle)
+            for test, spec in report.figures.items()}
 
 
 def write_compliance(report: ComplianceReport, out_dir: str | Path) -> dict[str, Path]:
     """Write ``compliance.json``, one figure per test and ``compliance.html`` into ``out_dir``.
 
     Every file is written to a temporary name and renamed when complete.
-    Figures are ``compliance_<test>.png`` and ``.svg``: the test waveform and
-    the output (worst condition) with the limit drawn. Returns the paths
+    Figures are ``compliance_<test>.png``, ``.svg`` and ``.pdf``: the test
+    waveform and the output (worst condition) with the limit, the
+    measurement window and that condition's row drawn. Returns the paths
     by kind (``json``, ``html``, ``figure:<test>``).
     """
     import matplotlib.pyplot as plt
@@ -69,8 +90,7 @@ def write_compliance(report: ComplianceReport, out_dir: str | Path) -> dict[str,
     paths = {"json": atomic_write(out / "compliance.json",
                                       json.dumps(report_dict(report), indent=2).encode("utf-8"))}
     figs = []
-    for test, spec in report.figures.items():
-        fig = compliance_figure(spec)
+    for test, fig in compliance_figures(report).items():
         paths[f"figure:{test}"] = viz.save_figure(fig, out / f"compliance_{test}")[0]
         figs.append(fig)
     verdict = "PASS" if report.passed else "FAIL"
