@@ -179,7 +179,7 @@ def _noise(bench, sec, duration_scale):
     clipped, note = saturation(counts)
     n_ok = int(np.count_nonzero(pv <= lim.value))
     text = (f"{n_ok} of {n_win} windows within the limit (need {k}); p-v {pv.min() * 1e6:.3g} to "
-            f"{pv.max() * 1e6:.3g} µV; rms {np.std(windows) * 1e6 :.3g} µV" + (f"; {note}" if note else ""))
+            f"{pv.max() * 1e6:.3g} µV; rms {np.std(windows) * 1e6:.3g} µV" + (f"; {note}" if note else ""))
     cond = f"inputs tied through the network, {n_win} x {win_s:g} s, {k}th smallest p-v"
     rows = [_row("noise", cond, decisive, lim, sec, scale=1e6, unit="µV p-v", clipped=clipped, note=text)]
     w = windows[int(np.argsort(pv)[k - 1])]  # the decisive window: its p-v is the row's measured value
