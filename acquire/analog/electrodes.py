@@ -137,8 +137,27 @@ def cm_to_dm_transfer(f_hz, z_pos, z_neg, z_cm: ParallelRC, z_cm_neg: ParallelRC
     """
     zp, zn, zcp = _z_ohm(z_pos, f_hz), _z_ohm(z_neg, f_hz), z_cm.z_ohm(f_hz)
     zcn = zcp if z_cm_neg is None else z_cm_neg.z_ohm(f_hz)
-    h = (zcp * zn - zcn * zp) / ((zp + zcp) * (zn + zcn))
+    h = divider_from_impedances(zp, zn, zcp, zcn)
     return complex(h) if np.ndim(h) == 0 else h
+
+
+def divider_from_impedances(z_pos, z_neg, z_cm_pos, z_cm_neg):
+    """v_d/v_cm from complex impedances (arrays broadcast): (Z_cp Z_n - Z_cn Z_p) / ((Z_p + Z_cp)(Z_n + Z_cn)).
+
+    The formula of :func:`cm_to_dm_transfer`, for callers that hold
+    impedance values rather than impedance objects (a Monte Carlo's draws).
+    """
+    return (z_cm_pos * z_neg - z_cm_neg * z_pos) / ((z_pos + z_cm_pos) * (z_neg + z_cm_neg))
+
+
+def shunt_rc(r_ohm, c_f, z_cm_mismatch, cable_c_f, cable_c_mismatch, sign: float):
+    """(R, C) of one input's shunt: Z_cm (1 + sign m/2) in parallel with C_cable (1 + sign m_c/2); arrays broadcast.
+
+    Scaling an R || C impedance by k scales R by k and C by 1/k; the cable's
+    capacitance adds to C. ``sign`` is +1 for the positive input, -1 for the negative.
+    """
+    k = 1.0 + sign * z_cm_mismatch / 2
+    return r_ohm * k, c_f / k + cable_c_f * (1.0 + sign * cable_c_mismatch / 2)
 
 
 def cmrr_eff_db(cmrr_db: float, z_pos, z_neg, z_cm: ParallelRC, f_hz):
@@ -252,12 +271,9 @@ class ElectrodeParams:
             Its signed mismatch m between the inputs (``InAmpParams.z_cm_mismatch``);
             scaling an R || C impedance by k scales R by k and C by 1/k.
         """
-        out = []
-        for sign in (1.0, -1.0):
-            k = 1.0 + sign * z_cm_mismatch / 2
-            c_cable = self.cable_c_f * (1.0 + sign * self.cable_c_mismatch / 2)
-            out.append(ParallelRC(z_cm.r_ohm * k, z_cm.c_f / k + c_cable))
-        return out[0], out[1]
+        pos, neg = (ParallelRC(*shunt_rc(z_cm.r_ohm, z_cm.c_f, z_cm_mismatch, self.cable_c_f, self.cable_c_mismatch,
+                                         sign)) for sign in (1.0, -1.0))
+        return pos, neg
 
     def offsets_v(self, n_channels: int) -> np.ndarray:
         """Offset of each of ``n_channels`` leads, shape (n_channels, 1)."""

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from acquire._check import check_positive, suggest
+from acquire.analog.electrodes import divider_from_impedances, shunt_rc
 from acquire.analog.impedance import electrode_z_ohm, parallel_rc_z_ohm
 from acquire.config import parse_value
 from acquire.frontend import build_frontend, chain_response
@@ -141,20 +142,23 @@ def draw(cfg: dict, distributions, n_draws: int, seed: int) -> list[dict]:
     """
     if isinstance(n_draws, bool) or not isinstance(n_draws, int) or not 1 <= n_draws <= MAX_DRAWS:
         raise ValueError(f"draws must be an integer from 1 to {MAX_DRAWS}; got {n_draws!r}.")
-    columns = {}
+    columns, fe = {}, build_frontend(cfg, float(cfg["run"]["fs_sim_hz"]), 1)
     for i, dist in enumerate(distributions):
         variates = dist.variates(np.random.default_rng([seed, i]), n_draws)
-        columns[dist.key] = dist.values(base_value(cfg, dist.key), variates)
+        columns[dist.key] = dist.values(base_value(cfg, dist.key, fe), variates)
     return [{k: col[j] for k, col in columns.items()} for j in range(n_draws)]
 
 
-def base_value(cfg: dict, key: str):
-    """The value ``key`` has in the run ``cfg`` describes: the config's, else the built model's (preset, defaults)."""
+def base_value(cfg: dict, key: str, fe=None):
+    """The value ``key`` has in the run ``cfg`` describes: the config's, else the built model's (preset, defaults).
+
+    ``fe`` is that front end when the caller has built it (it is built here otherwise).
+    """
     section, _, name = key.partition(".")
     table = cfg.get(section)
     if isinstance(table, dict) and name in table:
         return table[name]
-    fe = build_frontend(cfg, float(cfg["run"]["fs_sim_hz"]), 1)
+    fe = fe or build_frontend(cfg, float(cfg["run"]["fs_sim_hz"]), 1)
     amp, el = fe.info["amp"], fe.info["electrodes"]
     candidates = {"amplifier": (amp, amp.z_cm), "electrodes": (el, el.z_electrode),
                   "mains": (fe.info["mains"],), "body": (fe.info["body"],)}.get(section, ())
@@ -227,9 +231,9 @@ def analytic_residuals(cfg: dict, draws: list[dict]) -> dict:
     m = column("amplifier.z_cm_mismatch", amp.z_cm_mismatch).astype(float)[:, None]
     c_cable = column("electrodes.cable_c_f", el.cable_c_f).astype(float)[:, None]
     m_cable = column("electrodes.cable_c_mismatch", el.cable_c_mismatch).astype(float)[:, None]
-    shunt_p = parallel_rc_z_ohm(amp.z_cm.r_ohm * (1 + m / 2), amp.z_cm.c_f / (1 + m / 2) + c_cable * (1 + m_cable / 2), f)
-    shunt_n = parallel_rc_z_ohm(amp.z_cm.r_ohm * (1 - m / 2), amp.z_cm.c_f / (1 - m / 2) + c_cable * (1 - m_cable / 2), f)
-    d = (shunt_p * z_n - shunt_n * z_p) / ((z_p + shunt_p) * (z_n + shunt_n))
+    shunt_p, shunt_n = (parallel_rc_z_ohm(*shunt_rc(amp.z_cm.r_ohm, amp.z_cm.c_f, m, c_cable, m_cable, sign), f)
+                        for sign in (1.0, -1.0))
+    d = divider_from_impedances(z_p, z_n, shunt_p, shunt_n)
     # the inputs load the body (a draw's cables change v_cm itself): the patient circuit per draw
     y_in = 1.0 / (z_p + shunt_p) + 1.0 / (z_n + shunt_n)
     v = np.stack([c * circuit.cm_phasor_v(mains.mains_v_rms, f[i], y_in[:, i])
