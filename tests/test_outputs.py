@@ -30,22 +30,13 @@ from acquire.output.files import DirectoryLock, DirectoryLocked, OutputError, ou
 from acquire.output.wfdb_writer import WfdbWriter
 from acquire.sources.recording import retime_samples
 from cli import app
+from tests.test_cli import one_line_error
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def invoke(*args):
     return CliRunner().invoke(app, list(args))
-
-
-def one_line_error(result, code, *fragments):
-    """Exit code, a single 'error:' line on stderr naming the problem, and no traceback."""
-    assert result.exit_code == code, result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    assert "Traceback" not in result.output
 
 
 def listing(directory: Path) -> list[str]:
