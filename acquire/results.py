@@ -228,44 +228,76 @@ class ComplianceResult:
 
 
 class ComplianceMatrix:
-    """Which presets pass which standard profile.
+    """Which presets pass which standard profile, and the deciding margin of each pair.
 
     Attributes
     ----------
-    rows : list of dict
-        One per preset: ``preset`` and, per profile, ``pass`` or the failed tests.
+    cells : list of dict
+        One per (preset, standard), from
+        :func:`acquire.studies.compliance.report.matrix_cell`: ``verdict``,
+        ``margin_db`` (the deciding row's margin in dB; None when saturated,
+        with ``null_reason``), ``deciding_test``, ``deciding_condition``,
+        ``failed`` and ``saturated`` tests.
     """
 
-    def __init__(self, rows: list[dict]):
-        self.rows = rows
+    def __init__(self, cells: list[dict]):
+        self.cells = cells
+
+    @property
+    def standards(self) -> list[str]:
+        """The standard profiles, in order."""
+        return list(dict.fromkeys(c["standard"] for c in self.cells))
+
+    @property
+    def rows(self) -> list[dict]:
+        """One per preset: ``preset`` and, per profile, ``pass`` or the failed and saturated tests."""
+        from acquire.studies.compliance.report import verdict_text
+
+        rows: dict[str, dict] = {}
+        for c in self.cells:
+            rows.setdefault(c["preset"], {"preset": c["preset"]})[c["standard"]] = verdict_text(c)
+        return list(rows.values())
+
+    @property
+    def table(self) -> list[dict]:
+        """:attr:`cells` as flat rows (test lists joined by spaces), as in ``compliance_matrix.csv``."""
+        return [{k: " ".join(v) if isinstance(v, list) else v for k, v in c.items() if k != "null_reason"}
+                for c in self.cells]
 
     @property
     def metrics(self) -> dict:
-        """The ``compliance_matrix.json`` document."""
-        return {"schema": "ecgfe.compliance-matrix/1", "rows": self.rows}
+        """The ``compliance_matrix.json`` document (non-finite margins as null)."""
+        from acquire.studies.compliance.report import json_safe
+
+        return {"schema": "ecgfe.compliance-matrix/2", "rows": self.rows, "cells": json_safe(self.cells)}
 
     def plot(self):
-        """The heat map of presets x standards (matplotlib Figure): pass, fail or saturated per cell."""
+        """The heat map of presets x standards (matplotlib Figure): deciding margins in dB, saturated cells marked."""
         from acquire.output.figures import plot_compliance_matrix
 
-        standards = [k for k in self.rows[0] if k != "preset"] if self.rows else []
-        return plot_compliance_matrix(self.rows, standards)
+        return plot_compliance_matrix(self.cells)
 
     def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
-        """Write ``compliance_matrix.json``, the heat map, ``compliance_matrix.html`` and ``provenance.json``."""
+        """Write ``compliance_matrix.json``, ``.csv``, the heat map, ``compliance_matrix.html`` and ``provenance.json``."""
         from acquire.output.figures import save_figure
-        from acquire.output.files import output_transaction, write_json
+        from acquire.output.files import atomic_write, output_transaction, write_json
         from acquire.output.report import Section, write_html_report
+        from acquire.studies.sweep import csv_bytes
 
         with output_transaction(out_dir, overwrite=overwrite) as tmp:
             write_json(tmp / "compliance_matrix.json", self.metrics)
-            figs = [self.plot()] if self.rows else []
+            figs = [self.plot()] if self.cells else []
+            if self.cells:
+                atomic_write(tmp / "compliance_matrix.csv", csv_bytes(self.table))
             for fig in figs:
                 save_figure(fig, tmp / "compliance_matrix")
-            write_html_report(tmp / "compliance_matrix.html", title="ecgfe: presets x standards",
-                              sections=[Section("Which presets pass which standard", tables={"matrix": self.rows},
-                                                figures=figs)])
-            _provenance(tmp, run, inputs, None, presets=[r["preset"] for r in self.rows])
+            write_html_report(tmp / "compliance_matrix.html", title="ecgfe: presets x standards", sections=[
+                Section("Which presets pass which standard", tables={"matrix": self.rows}, figures=figs),
+                Section("Deciding margins", paragraphs=[
+                    "Each cell's deciding row: a saturated one, else the smallest margin in dB over the "
+                    "standard's tests (20 log10(limit/measured) for magnitudes, measured - limit for "
+                    "responses in dB; negative fails)."], tables={"cells": self.table})])
+            _provenance(tmp, run, inputs, None, presets=list(dict.fromkeys(c["preset"] for c in self.cells)))
         return Path(out_dir)
 
 

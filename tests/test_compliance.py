@@ -21,7 +21,8 @@ from scipy import signal
 
 from acquire.studies.compliance.fixture import SourceImpedanceDivider, input_impedance, tone_amplitudes_v
 from acquire.studies.compliance.procedures import impulse_measures, run_compliance
-from acquire.studies.compliance.report import preset_compliance_matrix, report_dict, write_compliance
+from acquire.studies.compliance.report import (SATURATED_REASON, compliance_figures, matrix_cell,
+                                               preset_compliance_matrix, report_dict, write_compliance)
 from acquire.studies.compliance.standards import load_standard, standard_names
 from acquire.config import load_config
 from acquire.analog.electrodes import cm_to_dm_transfer
@@ -144,6 +145,14 @@ def test_cmrr_80_db_fails_cmr_by_the_predicted_margin():
         assert not r.passed
     assert report.exit_code == 3
     assert all(r.passed for r in report.rows if r.test != "cmr")
+    # every row's margin in dB is >= 0 exactly when it passes, whatever its unit
+    assert all((r.margin_db >= 0) == r.passed for r in report.rows)
+    # the matrix cell: the deciding row is the CMR condition of least margin, by the predicted 9.03 dB
+    cell = matrix_cell("ideal-80", report)
+    assert cell["verdict"] == "fail" and cell["failed"] == ["cmr"] and cell["saturated"] == []
+    assert cell["deciding_test"] == "cmr" and cell["margin_db"] == min(r.margin_db for r in cmr)
+    assert cell["margin_db"] == pytest.approx(predicted_db, abs=0.2)
+    assert cell["deciding_condition"] in {r.condition for r in cmr} and "null_reason" not in cell
 
 
 def test_cmr_window_length_does_not_change_the_settled_p_v(tmp_path):
@@ -209,6 +218,7 @@ def test_input_impedance_drop_matches_the_divider():
         # Bilinear divider (error ~1e-4) and a least-squares amplitude of whole cycles: 0.1 point.
         assert r.measured == pytest.approx(100 * drop, abs=0.1)
         assert r.passed == (drop <= 0.2)
+        assert r.margin_db == pytest.approx(20 * math.log10(20.0 / r.measured), rel=1e-12)  # a % drop vs 20 %
     assert rows[-1].measured == pytest.approx(30.0, abs=0.1) and not rows[-1].passed
     assert report.exit_code == 3
 
@@ -257,10 +267,13 @@ def test_gain_error_of_a_20_hz_low_pass():
     assert expected == pytest.approx(10.48, abs=0.01)
     assert row.measured == pytest.approx(expected, abs=0.01)
     assert not row.passed
+    # the margin in dB of a % error: 20 log10(5 % / 10.48 %) = -6.43 dB
+    assert row.margin_db == pytest.approx(20 * math.log10(5.0 / expected), abs=0.01)
     # The frequency-response test sees the same filter: 40 Hz re 5 Hz.
     _, h = signal.sosfreqz(signal.butter(1, 20.0, fs=500.0, output="sos"), worN=[5.0, 40.0], fs=500.0)
     fr = {r.condition.split(" Hz")[0]: r for r in rows_of(report, "frequency_response")}
     assert fr["40"].measured == pytest.approx(20 * math.log10(abs(h[1]) / abs(h[0])), abs=0.01)
+    assert all(r.margin_db == r.margin for r in fr.values())  # a response in dB: its margin is already dB
 
 
 @pytest.mark.parametrize("sigma_uv, passes", [(2.5, True), (6.0, False)])
@@ -284,11 +297,24 @@ def test_offset_saturating_the_adc_fails():
     report = run_compliance(cfg, "aami-ec13", duration_scale=FAST)
     for r in rows_of(report, "offset"):
         assert not r.passed and "saturated: adc.n_clipped" in r.note
-        # a clipped row has its own verdict and no fake margin
-        assert r.verdict == "saturated" and r.margin is None and r.margin_db is None
+        # a clipped row has its own verdict and no fake value: no measured value, no margin
+        assert r.verdict == "saturated" and r.measured is None and r.margin is None and r.margin_db is None
     assert all(r.passed for r in rows_of(report, "gain"))
     (worst,) = [r for r in report.worst() if r.test == "offset"]
     assert worst.verdict == "saturated"
+    # JSON: null with the reason; the figure says "saturated" where the number would be
+    offset = [r for r in report_dict(report)["rows"] if r["test"] == "offset"]
+    assert all(r["measured"] is None and r["margin_db"] is None and r["null_reason"] == SATURATED_REASON
+               for r in offset)
+    assert all("null_reason" not in r for r in report_dict(report)["rows"] if r["test"] == "gain")
+    title = compliance_figures(report)["offset"].get_suptitle()
+    assert "measured: saturated (a stage clipped), limit ≤ 5 % change: no margin" in title
+    # the matrix cell of a saturated standard: no margin, the reason, the saturated test deciding
+    cell = matrix_cell("ideal", report)
+    saturated = list(dict.fromkeys(r.test for r in report.rows if r.verdict == "saturated"))
+    assert "offset" in saturated and cell["saturated"] == saturated  # cmr's +-300 mV clip too
+    assert (cell["verdict"], cell["margin_db"], cell["deciding_test"]) == ("saturated", None, saturated[0])
+    assert cell["null_reason"] == SATURATED_REASON
 
 
 def test_cmr_fixture_with_the_devices_reference_electrode_drl_and_isolation(tmp_path):
@@ -380,7 +406,39 @@ def test_report_dict_writes_unbounded_margins_as_null():
     json.dumps(data, allow_nan=False)
 
 
-def test_preset_matrix_rows(tmp_path):
-    rows = preset_compliance_matrix(["ina128", "ads1298"], [str(only("gain", tmp_path))])
-    assert [r["preset"] for r in rows] == ["ina128", "ads1298"]
-    assert all(r["user-gain"] == "pass" for r in rows)
+def test_preset_matrix_margins_in_the_figure_are_the_json_csv_and_table_numbers(tmp_path):
+    import csv
+    import re
+
+    from acquire.output.report import format_value
+    from acquire.results import ComplianceMatrix
+
+    gain = str(only("gain", tmp_path))
+    cmr = str(only("cmr", tmp_path, name="aami-ec13", mains_hz="[50.0]", offsets_v="[0.0, 0.3]"))
+    matrix = ComplianceMatrix(preset_compliance_matrix(["ina128", "ads1298"], [gain, cmr], duration_scale=FAST))
+    # ina128 (G = 10): 300 mV clips the 2.4 V converter (0 mV fails); ads1298 (G = 1) converts 1.77 mV p-v of the 50 Hz
+    # common mode (README), failing by 20 log10(1 / 1.77) = -4.9 dB; the 1 mV gain test passes both
+    assert [(c["preset"], c["standard"], c["verdict"]) for c in matrix.cells] == [
+        ("ina128", "user-gain", "pass"), ("ina128", "user-cmr", "saturated"),
+        ("ads1298", "user-gain", "pass"), ("ads1298", "user-cmr", "fail")]
+    assert matrix.rows == [{"preset": "ina128", "user-gain": "pass", "user-cmr": "fail: cmr; saturated: cmr"},
+                           {"preset": "ads1298", "user-gain": "pass", "user-cmr": "fail: cmr"}]
+    assert matrix.cells[3]["margin_db"] == pytest.approx(-4.9, abs=0.3)
+    out = matrix.save(tmp_path / "m")
+    doc = json.loads((out / "compliance_matrix.json").read_text())
+    assert doc["schema"] == "ecgfe.compliance-matrix/2" and doc["rows"] == matrix.rows
+    json_db = [c["margin_db"] for c in doc["cells"]]
+    assert json_db[1] is None and doc["cells"][1]["null_reason"] == SATURATED_REASON
+    with open(out / "compliance_matrix.csv", newline="") as f:
+        csv_db = [float(r["margin_db"]) if r["margin_db"] else None for r in csv.DictReader(f)]
+    assert csv_db == json_db  # CSV keeps every digit
+    fig = matrix.plot()
+    texts = [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "cell"]
+    shown = [float(m.group(1)) if (m := re.match(r"([+-][0-9.e+-]+) dB\n", t)) else None for t in texts]
+    assert texts[1].startswith("saturated\ncmr")
+    # the figure's numbers are the JSON's, to the table's 4 significant digits, and the HTML table's cells
+    assert shown == [None if v is None else float(format_value(v)) for v in json_db]
+    html = (out / "compliance_matrix.html").read_text()
+    for c in doc["cells"]:
+        if c["margin_db"] is not None:
+            assert f"<td class=\"num\">{format_value(c['margin_db'])}</td><td>{c['deciding_test']}</td>" in html

@@ -119,9 +119,9 @@ def test_result_text_is_the_tables_numbers():
     row = {"measured": 0.41234, "limit": 1.0, "unit": "uV p-v", "relation": "<=", "margin": 0.58766,
            "margin_db": 7.6961, "verdict": "pass"}
     assert result_text(row) == "measured 0.4123 µV p-v, limit ≤ 1 µV p-v; margin +7.696 dB: pass"
-    row.update(verdict="saturated", margin=None, margin_db=None)
-    assert result_text(row).endswith("saturated (a stage clipped), no margin")
-    row.update(verdict="fail", margin=-2.0, relation=">=", unit="dB")
+    row.update(verdict="saturated", measured=None, margin=None, margin_db=None)  # a saturated row measures nothing
+    assert result_text(row) == "measured: saturated (a stage clipped), limit ≤ 1 µV p-v: no margin"
+    row.update(verdict="fail", measured=0.41234, margin=-2.0, relation=">=", unit="dB")
     assert result_text(row) == "measured 0.4123 dB, limit ≥ 1 dB; margin -2 dB: fail"
 
 
@@ -567,28 +567,46 @@ def test_compliance_response_bounds_on_a_log_axis():
     assert_legends_clear(fig)
 
 
-def test_compliance_matrix_heat_map():
-    rows = [{"preset": "ad8232", "iec60601-2-27": "fail: cmr, noise", "aami-ec13": "fail: impulse; saturated: cmr"},
-            {"preset": "ina128", "iec60601-2-27": "pass", "aami-ec13": "saturated: offset"}]
-    fig = viz.plot_compliance_matrix(rows, ["iec60601-2-27", "aami-ec13"], {"ina128": {"iec60601-2-27": 3.21}},
-                                     subtitle="duration scale 0.1")
+def _cell(preset, standard, verdict, margin_db, test="cmr", failed=(), saturated=()):
+    return {"preset": preset, "standard": standard, "verdict": verdict, "margin_db": margin_db,
+            "deciding_test": test, "failed": list(failed), "saturated": list(saturated)}
+
+
+MATRIX = [_cell("ad8232", "iec60601-2-27", "fail", -9.8412, failed=["cmr", "noise"]),
+          _cell("ad8232", "aami-ec13", "saturated", None, failed=["impulse"], saturated=["cmr"]),
+          _cell("ina128", "iec60601-2-27", "pass", 3.21234, test="noise"),
+          _cell("ina128", "aami-ec13", "pass", 55.0, test="gain")]
+
+
+def test_compliance_matrix_heat_map_of_margins():
+    fig = viz.plot_compliance_matrix(MATRIX, subtitle="duration scale 0.1")
     (ax,) = fig.axes
     (image,) = ax.get_images()
     assert image.get_gid() == "matrix"
-    kinds = ["pass", "fail", "saturated", "n/a"]
-    assert [[kinds[int(c)] for c in row] for row in image.get_array()] == [["fail", "saturated"],
-                                                                          ["pass", "saturated"]]
+    # diverging colormap centred at 0 dB, symmetric to the largest |margin| clipped to 40 dB
+    norm = image.norm
+    assert (norm.vmin, norm.vcenter, norm.vmax) == (-40.0, 0.0, 40.0)
+    data = image.get_array()
+    assert data[0, 0] == pytest.approx(-9.8412) and data[1, 0] == pytest.approx(3.21234) and data[1, 1] == 40.0
+    assert np.ma.is_masked(data[0, 1]) or np.isnan(data[0, 1])  # saturated: no colour of its own
+    assert image.cmap(norm(-9.8412))[0] > image.cmap(norm(-9.8412))[2]  # a fail is red, not blue
+    assert image.cmap(norm(3.21))[2] > image.cmap(norm(3.21))[0]
+    (hatched,) = [p for p in ax.patches if p.get_gid() == "saturated"]
+    assert hatched.get_hatch() == "//" and hatched.get_xy() == (0.5, -0.5)  # row ad8232, column aami-ec13
     cells = [t.get_text() for t in ax.texts if t.get_gid() == "cell"]
-    assert cells == ["fail\ncmr, noise", "saturated\nfail: impulse\nsaturated: cmr", "pass\n+3.2 dB",
-                     "saturated\noffset"]
-    long = viz.plot_compliance_matrix([{"preset": "p", "s": "saturated: cmr, input_impedance, offset, gain"}], ["s"])
-    (cell,) = [t.get_text() for t in long.axes[0].texts]
-    assert cell.startswith("saturated\n") and max(map(len, cell.splitlines())) <= 24  # wrapped to fit the cell
+    assert cells == ["-9.841 dB\n(cmr)\nfail: cmr, noise", "saturated\ncmr\nfail: impulse",
+                     "+3.212 dB\n(noise)\npass", "+55 dB\n(gain)\npass"]
+    (bar,) = ax.child_axes
+    assert bar.get_ylabel() == "Deciding margin (dB); < 0 fails"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["iec60601-2-27", "aami-ec13"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["ad8232", "ina128"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["pass", "fail", "saturated"]
-    with pytest.raises(ValueError, match="missing \\['aami-ec11'\\]"):
-        viz.plot_compliance_matrix(rows, ["aami-ec11"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["saturated: a stage clipped, no margin"]
+    long = viz.plot_compliance_matrix([_cell("p", "s", "saturated", None, saturated=[
+        "cmr", "input_impedance", "offset", "gain"])])
+    (cell,) = [t.get_text() for t in long.axes[0].texts]
+    assert cell.startswith("saturated\n") and max(map(len, cell.splitlines())) <= 24  # wrapped to fit the cell
+    with pytest.raises(ValueError, match="missing ina128 x aami-ec11"):
+        viz.plot_compliance_matrix([*MATRIX, _cell("ad8232", "aami-ec11", "pass", 1.0)])
 
 
 # --- every figure: scenario, units, legends ------------------------------------------------------------
@@ -611,7 +629,7 @@ def _every_figure():
                                           result=ROW | {"unit": "uV p-v"}),
         "response": viz.plot_compliance_response([1.0, 10.0], [0.0, 0.0], [-3.0, -3.0], [3.0, 3.0], title="r",
                                                  subtitle=SCENARIO),
-        "matrix": viz.plot_compliance_matrix([{"preset": "p", "s": "pass"}], ["s"], subtitle=SCENARIO),
+        "matrix": viz.plot_compliance_matrix(MATRIX, subtitle=SCENARIO),
         "cdf": plot_residual_cdf(rng.lognormal(3, 1, 200), limit_uv_pp=50.0, limit_label="limit 50 µV p-p",
                                  title="Residual", subtitle=SCENARIO),
         "design": viz.plot_design_sweep([1e-6, 2e-6], {"a": [10.0, 20.0]}, {"a": [1e6, 5e5]}, {"a": [1e7, 1e7]},
@@ -715,7 +733,7 @@ _DRAWERS = {  # function call on given axes -> number of axes it needs
     "presets": (2, lambda axes: viz.plot_preset_comparison(
         ["p", "q"], {"SNR (dB)": [1.0, 2.0], "QRS F1": [0.9, 1.0]}, axes=axes)),
     "compliance": (2, lambda axes: viz.plot_compliance(_X, _X, 1e-4 * _X, 1e-3, title="t", axes=axes)),
-    "matrix": (1, lambda axes: viz.plot_compliance_matrix([{"preset": "p", "s": "pass"}], ["s"], ax=axes[0])),
+    "matrix": (1, lambda axes: viz.plot_compliance_matrix(MATRIX, ax=axes[0])),
 }
 
 

@@ -19,7 +19,7 @@ from acquire.output.report import Section
 class _Collector(HTMLParser):
     """Records tags with their attributes, the text, and checks tag nesting."""
 
-    VOID = {"meta", "img", "br", "hr", "link", "input"}
+    VOID = {"meta", "img", "br", "hr", "link", "input", "wbr"}
 
     def __init__(self):
         super().__init__()
@@ -95,7 +95,7 @@ def test_write_html_report_is_self_contained_and_escaped(tmp_path):
     # numbers formatted to 4 significant digits, None as a dash, bool as yes/no
     assert "<td class=\"num\">23.46</td>" in text and "\u2014" in joined and ">yes<" in text
     # the table has the union of columns in first-seen order
-    ths = re.findall(r"<th>(.*?)</th>", text)
+    ths = [h.replace("<wbr>", "") for h in re.findall(r"<th>(.*?)</th>", text)]  # breaks after _ and .
     assert ths == ["snr_db", "n_beats", "ok", "note"]
     # internal links only
     assert [a["href"] for tag, a in p.tags if tag == "a"] == ["#s1", "#s2"]
@@ -219,3 +219,24 @@ def test_report_links_the_runs_of_sub_directories_and_their_data_files(tmp_path)
     assert "Samples clipped to the WFDB format&#x27;s range: acquired 2." in own
     # the files document is linked, not tabulated with the metrics
     assert "clipped_samples" not in own
+
+
+def test_comparison_metrics_documents_are_one_narrow_table_without_their_provenance():
+    def doc(acquired, recovered):
+        return {"channels": {"ECG": {"acquired": {"snr_db": acquired}, "recovered": {"snr_db": recovered}}},
+                "provenance": {"config": {"run": {"fs_sim_hz": 8000.0}}}}
+
+    comparison = {"presets": [{"preset": "a", "snr_db": 2.0}], "metrics": {"a": doc(1.0, 2.0), "b": doc(3.0, 4.0)}}
+    tables = report.json_tables("comparison.json", comparison)
+    assert tables == {"presets": [{"preset": "a", "snr_db": 2.0}], "metrics per channel and tap point": [
+        {"metric": "snr_db", "a ECG acquired": 1.0, "a ECG recovered": 2.0, "b ECG acquired": 3.0,
+         "b ECG recovered": 4.0}]}
+
+
+def test_tables_wrap_long_names_and_text_and_scroll_in_their_own_box():
+    text = report.render_html(title="t", sections=[Section("s", tables={"c": [
+        {"residual_mains.uv_rms": 1.5, "note": "x" * (report.LONG_CELL_CHARS + 1), "name": "ina128"}]})])
+    assert '<div class="table"><table><caption>c</caption>' in text and "</table></div>" in text
+    assert "<th>residual_<wbr>mains.<wbr>uv_<wbr>rms</th>" in text  # breaks after _ and . only
+    assert f'<td class="long">{"x" * (report.LONG_CELL_CHARS + 1)}</td><td>ina128</td>' in text
+    assert "div.table { overflow-x: auto;" in text and "td.long { overflow-wrap: anywhere; }" in text

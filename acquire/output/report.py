@@ -24,15 +24,17 @@ from acquire.output.figures import figure_bytes
 from acquire.output.files import atomic_write
 
 _CSS = """
-body { font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em;
+body { font-family: sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em;
        color: #222; line-height: 1.4; }
 h1 { border-bottom: 2px solid #1f77b4; padding-bottom: .2em; }
 h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
+div.table { overflow-x: auto; margin: 1em 0; }
+table { border-collapse: collapse; font-size: .9em; }
 caption { text-align: left; font-weight: bold; padding: .3em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; vertical-align: top; }
+td.long { overflow-wrap: anywhere; }
 th { background: #f0f0f0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; }
 figcaption { font-size: .85em; color: #555; }
@@ -40,6 +42,9 @@ pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .85em; }
 nav ul { columns: 2; }
 .meta { color: #666; font-size: .85em; }
 """
+
+#: Text cells longer than this may break anywhere (URLs, paths), characters; shorter ones break at spaces only.
+LONG_CELL_CHARS = 40
 
 _MIME = {".png": "image/png", ".svg": "image/svg+xml"}
 
@@ -127,20 +132,28 @@ def format_value(v) -> str:
     return str(v)
 
 
+def _breakable(name: str) -> str:
+    """``name`` escaped, with line-break opportunities after ``_`` and ``.`` (long snake-case column names)."""
+    return "".join(html.escape(c) + ("<wbr>" if c in "_." else "") for c in name)
+
+
 def _table_html(caption: str, rows: Sequence[Mapping[str, object]]) -> str:
+    """The table in a ``div.table`` that scrolls sideways if it cannot fit (the page itself never does)."""
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    head = "".join(f"<th>{_breakable(str(c))}</th>" for c in columns)
     body = []
     for row in rows:
         cells = []
         for c in columns:
             v = row.get(c)
+            text = format_value(v)
             num = isinstance(v, (int, float)) and not isinstance(v, bool)
-            cls = ' class="num"' if num else ""
-            cells.append(f"<td{cls}>{html.escape(format_value(v))}</td>")
+            cls = ' class="num"' if num else ' class="long"' if len(text) > LONG_CELL_CHARS else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="table"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            f"</table></div>")
 
 
 def _figure_html(fig, index: int) -> str:
@@ -229,6 +242,11 @@ def _is_keyed_rows(v) -> bool:
     return isinstance(v, Mapping) and bool(v) and all(isinstance(x, Mapping) for x in v.values())
 
 
+def _is_metrics_documents(v) -> bool:
+    """A dict of metrics documents (name -> a document with ``channels``), e.g. a comparison's ``metrics``."""
+    return _is_keyed_rows(v) and all(isinstance(d.get("channels"), Mapping) for d in v.values())
+
+
 def _rows(v) -> list[dict]:
     """Flat table rows from a list of dicts or a dict of dicts (key in a "name" column)."""
     if isinstance(v, Mapping):
@@ -286,7 +304,10 @@ def json_tables(name: str, obj) -> dict[str, list[dict]]:
     else:
         return {name: [{"value": obj}]}
     for key, value in list(rest.items()):
-        if _is_rows(value) or _is_keyed_rows(value):
+        if _is_metrics_documents(value):  # one column per document, channel and tap; provenance left out
+            tables[f"{key} per channel and tap point"] = _metric_rows(
+                {f"{name} {ch}": taps for name, doc in rest.pop(key).items() for ch, taps in doc["channels"].items()})
+        elif _is_rows(value) or _is_keyed_rows(value):
             tables[key] = _rows(rest.pop(key))
     if rest:
         tables["Summary"] = [{"key": k, "value": v} for k, v in _flatten(rest).items()]

@@ -9,12 +9,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from acquire._check import check_option, check_positive
-from acquire.output.figures.style import (COLORS, VERDICT_COLORS, axes_or_new, display_scale, legend_outside,
-                                          limit_line, new_axes, one_axes, plain_log_axis, result_text, set_titles,
-                                          styled, trace, unit_text)
+from acquire.output.figures.style import (COLORS, MARGIN_CMAP, SATURATED_COLOR, axes_or_new, display_scale,
+                                          legend_outside, limit_line, new_axes, one_axes, plain_log_axis, result_text,
+                                          set_titles, styled, trace, unit_text)
 
 #: Longest line of a matrix cell's text, characters (longer lists of tests are wrapped).
 CELL_WIDTH = 24
+#: Smallest and largest half-range of the matrix's colour scale, dB (|margins| beyond the largest share its colour).
+MIN_SCALE_DB, MAX_SCALE_DB = 10.0, 40.0
 #: Response values at or below this are the procedures' stand-in for "no bound" (20 log10 1e-12), dB.
 NO_BOUND_DB = -200.0
 
@@ -149,77 +151,92 @@ def plot_compliance_response(f_hz, measured_db, lower_db, upper_db, *, title, su
     return fig
 
 
-def verdict_of(cell) -> str:
-    """``"pass"``, ``"fail"``, ``"saturated"`` or ``"n/a"`` from a matrix cell (``"fail: cmr; saturated: gain"``)."""
-    text = str(cell or "").strip().lower()
-    if "saturated" in text:
-        return "saturated"
-    if text.startswith("fail"):
-        return "fail"
-    return "pass" if text == "pass" else "n/a"
+def format_margin_db(margin_db) -> str:
+    """A margin as the matrix cell prints it: the table's 4 significant digits, signed, in dB."""
+    return "+inf dB" if margin_db == math.inf else f"{float(margin_db):+.4g} dB"
 
 
-def _cell_text(cell, margin) -> str:
-    """A matrix cell's text: the verdict, the tests that failed or saturated, the margin in dB."""
-    parts = [p.strip() for p in str(cell or "n/a").split(";") if ":" in p]
-    lines = [verdict_of(cell)] + ([parts[0].split(":", 1)[1].strip()] if len(parts) == 1 else parts)
-    if margin is not None and math.isfinite(float(margin)):
-        lines.append(f"{float(margin):+.1f} dB")
+def _cell_text(cell: Mapping) -> str:
+    """A matrix cell's text: the deciding margin and test, then the verdict with its tests (or "saturated")."""
+    if cell["verdict"] == "saturated":
+        lines = ["saturated", ", ".join(cell["saturated"])]
+    else:
+        lines = [format_margin_db(cell["margin_db"]), f"({cell['deciding_test']})"]
+    if cell["failed"]:
+        lines.append(f"fail: {', '.join(cell['failed'])}")
+    elif cell["verdict"] == "pass":
+        lines.append("pass")
     return "\n".join(textwrap.fill(line, CELL_WIDTH, break_on_hyphens=False) for line in lines)
 
 
+def _matrix_grid(cells: Sequence[Mapping]):
+    """Presets, standards (first-seen order) and the cells as a grid ``[preset][standard]``."""
+    presets = list(dict.fromkeys(str(c["preset"]) for c in cells))
+    standards = list(dict.fromkeys(str(c["standard"]) for c in cells))
+    grid = {(str(c["preset"]), str(c["standard"])): c for c in cells}
+    missing = [f"{p} x {s}" for p in presets for s in standards if (p, s) not in grid]
+    if missing:
+        raise ValueError(f"cells must hold every preset x standard pair; missing {', '.join(missing)}.")
+    return presets, standards, [[grid[p, s] for s in standards] for p in presets]
+
+
 @styled
-def plot_compliance_matrix(rows: Sequence[Mapping], standards: Sequence[str], margins=None, *,
-                           title="Presets × standards", subtitle="", ax=None):
-    """A heat map of presets × standards: each cell coloured pass, fail or saturated, with its margin.
+def plot_compliance_matrix(cells: Sequence[Mapping], *, title="Presets × standards: deciding margin",
+                           subtitle="", ax=None):
+    """A heat map of presets × standards coloured by each pair's deciding margin in dB.
 
     Parameters
     ----------
-    rows : sequence of dict
-        One per preset: ``{"preset": name, <standard>: "pass" | "fail: tests" |
-        "saturated: tests" | both joined by ";"}`` (the rows of
-        :func:`acquire.studies.compliance.report.preset_compliance_matrix`).
-    standards : sequence of str
-        The standard columns, in order.
-    margins : dict of str to dict of str to float, or None
-        Preset -> standard -> smallest margin in dB, printed in the cell when
-        given (None or a missing entry: not printed).
+    cells : sequence of dict
+        One per (preset, standard) pair, as from
+        :func:`acquire.studies.compliance.report.matrix_cell`: ``preset``,
+        ``standard``, ``verdict`` ("pass", "fail", "saturated"),
+        ``margin_db``, ``deciding_test``, ``failed``, ``saturated``.
     title, subtitle : str
     ax : Axes or None
 
     Returns
     -------
     matplotlib.figure.Figure
-        The image carries ``gid="matrix"``; each cell's text ``gid="cell"``.
+        The image (``gid="matrix"``) uses a diverging colormap centred at
+        0 dB, symmetric to the largest finite |margin| (at least
+        :data:`MIN_SCALE_DB`, at most :data:`MAX_SCALE_DB`, beyond which the
+        colour saturates); each cell's text (``gid="cell"``) gives its margin
+        with the table's 4 significant digits and the deciding test.
+        Saturated cells have no margin: hatched grey (``gid="saturated"``)
+        with the word.
     """
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.patches import Patch, Rectangle
 
-    standards = [str(s) for s in standards]
-    if not rows or not standards:
-        raise ValueError(f"rows and standards must be non-empty; got {len(rows)} row(s) and "
-                         f"{len(standards)} standard(s).")
-    missing = [s for s in standards if not all(s in r for r in rows)]
-    if missing or not all("preset" in r for r in rows):
-        raise ValueError(f"every row needs 'preset' and a cell per standard; missing {missing or ['preset']}.")
-    kinds = list(VERDICT_COLORS)
-    codes = np.array([[kinds.index(verdict_of(r[s])) for s in standards] for r in rows])
-    texts = [[_cell_text(r[s], (margins or {}).get(r["preset"], {}).get(s)) for s in standards] for r in rows]
+    if not cells:
+        raise ValueError("cells must be non-empty; got no (preset, standard) pair.")
+    presets, standards, grid = _matrix_grid(cells)
+    margins = np.array([[np.nan if c["margin_db"] is None else float(c["margin_db"]) for c in row] for row in grid])
+    finite = margins[np.isfinite(margins)]
+    scale_db = float(np.clip(np.abs(finite).max() if finite.size else MIN_SCALE_DB, MIN_SCALE_DB, MAX_SCALE_DB))
+    beyond = {side for side, out in (("min", np.any(finite < -scale_db)), ("max", np.any(finite > scale_db))) if out}
+    texts = [[_cell_text(c) for c in row] for row in grid]
     if ax is None:
         n_lines = max(t.count("\n") + 1 for row in texts for t in row)
-        fig, (ax,) = new_axes(figsize=(2.4 + 1.6 * len(standards), 1.4 + (0.15 * n_lines + 0.2) * len(rows)))
+        fig, (ax,) = new_axes(figsize=(3.4 + 1.6 * len(standards), 1.5 + (0.15 * n_lines + 0.25) * len(presets)))
     else:
         fig, ax = one_axes(ax)
-    ax.imshow(codes, cmap=ListedColormap(list(VERDICT_COLORS.values())), vmin=-0.5, vmax=len(kinds) - 0.5,
-              aspect="auto", gid="matrix")
-    for i, row in enumerate(texts):
-        for j, text in enumerate(row):
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, gid="cell")
+    image = ax.imshow(np.clip(margins, -scale_db, scale_db), cmap=MARGIN_CMAP, aspect="auto", gid="matrix",
+                      norm=TwoSlopeNorm(vcenter=0.0, vmin=-scale_db, vmax=scale_db))
+    for i, row in enumerate(grid):
+        for j, cell in enumerate(row):
+            if cell["verdict"] == "saturated":
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=SATURATED_COLOR, hatch="//",
+                                       edgecolor="white", lw=0, gid="saturated"))
+            dark = np.isfinite(margins[i, j]) and abs(margins[i, j]) > 0.6 * scale_db
+            ax.text(j, i, texts[i][j], ha="center", va="center", fontsize=7, gid="cell",
+                    color="white" if dark else "black")
     crowded = max(map(len, standards)) > 14 and len(standards) > 3
     ax.set_xticks(range(len(standards)), standards, rotation=20 if crowded else 0, ha="right" if crowded else "center")
-    ax.set_yticks(range(len(rows)), [str(r["preset"]) for r in rows])
+    ax.set_yticks(range(len(presets)), presets)
     ax.set_xticks(np.arange(len(standards) + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(len(rows) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(presets) + 1) - 0.5, minor=True)
     ax.tick_params(which="both", length=0)
     ax.grid(False)
     ax.grid(True, which="minor", color="white", lw=2, alpha=1.0)
@@ -227,9 +244,12 @@ def plot_compliance_matrix(rows: Sequence[Mapping], standards: Sequence[str], ma
         spine.set_visible(False)
     ax.set_xlabel("Standard")
     ax.set_ylabel("Preset")
-    present = {kinds[c] for c in codes.ravel()}
-    ax.legend(handles=[Patch(color=VERDICT_COLORS[k], label=k) for k in kinds if k in present],
-              loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    bar = fig.colorbar(image, cax=ax.inset_axes((1.02, 0.0, 0.025, 1.0)),  # a child: given axes stay the only ones
+                       extend="both" if len(beyond) == 2 else beyond.pop() if beyond else "neither")
+    bar.set_label("Deciding margin (dB); < 0 fails")
+    if any(c["verdict"] == "saturated" for c in cells):
+        ax.legend(handles=[Patch(facecolor=SATURATED_COLOR, hatch="//", edgecolor="white",
+                                 label="saturated: a stage clipped, no margin")],
+                  loc="upper left", bbox_to_anchor=(0.0, -0.12 if not crowded else -0.22), borderaxespad=0.0)
     set_titles(ax, title, subtitle)
     return fig
-

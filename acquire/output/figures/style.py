@@ -32,8 +32,10 @@ COLORS: dict[str, str] = {
     "mains": "#ff7f0e",      # mains frequency and harmonics
     "window": "#9467bd",     # measurement windows
 }
-#: Cell colours of compliance verdicts.
-VERDICT_COLORS: dict[str, str] = {"pass": "#a6dba0", "fail": "#f4a582", "saturated": "#fdd49e", "n/a": "#e0e0e0"}
+#: Diverging colormap of the compliance matrix's margins in dB, centred at 0 dB (red fails, blue passes).
+MARGIN_CMAP = "RdBu"
+#: Fill of a saturated matrix cell (no margin: hatched grey, with the word).
+SATURATED_COLOR = "#bdbdbd"
 
 #: The report style, applied with ``matplotlib.rc_context`` around all drawing and saving.
 STYLE: dict[str, object] = {
@@ -233,15 +235,16 @@ def result_text(result) -> str:
     """One line stating a compliance result as the table does (4 significant digits).
 
     ``result`` is a row (mapping or object) with ``measured``, ``limit``,
-    ``unit``, ``relation``, ``margin``, ``margin_db`` and ``verdict``.
+    ``unit``, ``relation``, ``margin``, ``margin_db`` and ``verdict``; a
+    saturated row has no measured value and says so.
     """
     get = result.get if isinstance(result, Mapping) else functools.partial(getattr, result)
     unit = unit_text(get("unit", ""))
     verdict = get("verdict", None) or ("pass" if get("passed", False) else "fail")
-    text = f"measured {get('measured'):.4g} {unit}, limit {get('relation', '<=')} {get('limit'):.4g} {unit}"
-    text = text.replace("<=", "≤").replace(">=", "≥")
-    if verdict == "saturated":
-        return f"{text}: saturated (a stage clipped), no margin"
+    limit = f"limit {get('relation', '<=')} {get('limit'):.4g} {unit}".replace("<=", "≤").replace(">=", "≥")
+    if verdict == "saturated":  # a clipped device's output is not its response: no measured value
+        return f"measured: saturated (a stage clipped), {limit}: no margin"
+    text = f"measured {get('measured'):.4g} {unit}, {limit}"
     margin_db = get("margin_db", None)
     margin = (f"margin {margin_db:+.4g} dB" if margin_db is not None and math.isfinite(margin_db)
               else f"margin {get('margin'):+.4g} {unit}" if get("margin", None) is not None else "")

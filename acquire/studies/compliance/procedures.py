@@ -25,22 +25,28 @@ class ComplianceRow:
 
     ``measured``, ``limit`` and ``margin`` are in ``unit`` (display units:
     mV, µV, %, dB); ``relation`` is ``"<="`` or ``">="``; ``margin`` is
-    positive on the passing side; ``margin_db`` = 20 log10(limit/measured)
-    for amplitude limits (inf when nothing was measured), None otherwise.
+    positive on the passing side. ``margin_db`` is the margin in dB, so that
+    the tests of a standard can be compared (the presets x standards
+    matrix): ``20 log10(limit / measured)`` for a magnitude that must stay
+    at or below its limit (amplitudes, and errors, drops and changes in %;
+    inf when nothing was measured), ``measured - limit`` (``>=``) or
+    ``limit - measured`` (``<=``) for a response already in dB. It is
+    >= 0 exactly when the row passes.
     ``verdict`` is "pass", "fail", or "saturated" when a stage clipped: the
-    measurement of a clipped device is not its linear response, so a
-    saturated row has no margin (None) and fails.
+    output of a clipped device is not its linear response, so a saturated
+    row has no measured value, no margin (all None; the note names the
+    clipped stage) and fails.
     ``assumption`` is True when the limit or the set-up rests on an
     unconfirmed number.
     """
 
     test: str
     condition: str
-    measured: float
+    measured: float | None
     limit: float
     unit: str
     relation: str
-    margin: float
+    margin: float | None
     margin_db: float | None
     passed: bool
     source: str
@@ -85,17 +91,24 @@ def _rank(row: ComplianceRow) -> tuple:
 
 
 def _row(test: str, condition: str, measured: float, limit: Limit, section: Mapping, *, scale: float,
-         unit: str, relation: str = "<=", clipped: int = 0, note: str = "", amplitude: bool = True):
-    """A row from SI ``measured`` and ``limit`` shown in ``unit`` (multiplied by ``scale``)."""
+         unit: str, relation: str = "<=", clipped: int = 0, note: str = "", in_db: bool = False):
+    """A row from SI ``measured`` and ``limit`` shown in ``unit`` (multiplied by ``scale``).
+
+    ``in_db``: ``measured`` and the limit are already in dB (a response);
+    otherwise they are magnitudes with a ``"<="`` limit (see :class:`ComplianceRow`).
+    """
     m, lim = measured * scale, limit.value * scale
     margin = lim - m if relation == "<=" else m - lim
-    margin_db = None
-    if amplitude:
-        margin_db = math.inf if m == 0 else 20 * math.log10(lim / abs(m))
+    if in_db:
+        margin_db = margin
+    elif relation != "<=":
+        raise ValueError(f"{test}: a '>=' limit needs a response in dB (in_db=True).")
+    else:  # a magnitude at or below 0 (e.g. a drop that is a rise) is unboundedly within its limit
+        margin_db = math.inf if m <= 0 else 20 * math.log10(lim / m)
     notes = [n for n in (note, limit.note, section["note"] if section["assumption"] else "") if n]
     verdict = "saturated" if clipped else "pass" if margin >= 0 else "fail"
     if clipped:
-        margin = margin_db = None
+        m = margin = margin_db = None
     return ComplianceRow(test, condition, m, lim, unit, relation, margin, margin_db, verdict == "pass",
                          limit.source, limit.assumption or section["assumption"], "; ".join(notes), verdict)
 
@@ -211,8 +224,7 @@ def _input_impedance(bench, sec, duration_scale):
             clipped, note = saturation({k: max(v, ref_counts[k]) for k, v in counts.items()})
             cond = f"{f:g} Hz, {_mv(off)}, network in series with one electrode"
             rows.append(_row("input_impedance", cond, drop, lim, sec, scale=100.0, unit="% drop", clipped=clipped,
-                             note="; ".join(x for x in (note, "same for either electrode (symmetric divider)") if x),
-                             amplitude=False))
+                             note="; ".join(x for x in (note, "same for either electrode (symmetric divider)") if x)))
             if worst is None or drop > worst[0]:
                 worst = (drop, f, y, cond)
     drop, f, y, cond = worst
@@ -250,7 +262,7 @@ def _frequency_response(bench, sec, duration_scale):
         m_db = 20 * math.log10(r) if r > 0 else -math.inf
         cond = f"{p['f_hz']:g} Hz re {sec['reference_hz']:g} Hz (allowed {lo * 100:.4g} to {hi * 100:.4g} %)"
         rows.append(_row("frequency_response", cond, m_db, limit, sec, scale=1.0, unit="dB",
-                         relation=">=" if lower else "<=", clipped=clipped, note=note, amplitude=False))
+                         relation=">=" if lower else "<=", clipped=clipped, note=note, in_db=True))
     f_pts = np.array([p["f_hz"] for p in points])
     fig = {"kind": "sweep", "f_hz": f_pts, "measured_db": 20 * np.log10(np.maximum(ratios, 1e-12)),
            "lower_db": 20 * np.log10(np.maximum([p["min_ratio"] for p in points], 1e-12)),
@@ -310,7 +322,7 @@ def _gain(bench, sec, duration_scale):
     err = amp / a - 1.0
     clipped, note = saturation(counts)
     rows = [_row("gain", f"{a * 1e3:g} mV sine at {f:g} Hz (measured gain {amp / a:.5g} of nominal)", abs(err),
-                 sec["limit_error"], sec, scale=100.0, unit="% |error|", clipped=clipped, note=note, amplitude=False)]
+                 sec["limit_error"], sec, scale=100.0, unit="% |error|", clipped=clipped, note=note)]
     return rows, _sine_figure(bench, y, a, f, sec["limit_error"].value, "Gain accuracy", rows[0].condition)
 
 
@@ -333,7 +345,7 @@ def _offset(bench, sec, duration_scale):
         change = abs(_ratio(amp, ref) - 1.0)
         clipped, note = saturation({k: max(v, ref_counts[k]) for k, v in counts.items()})
         rows.append(_row("offset", f"{_mv(off)} dc, {a * 1e3:g} mV sine at {f:g} Hz", change, sec["limit_change"],
-                         sec, scale=100.0, unit="% change", clipped=clipped, note=note, amplitude=False))
+                         sec, scale=100.0, unit="% change", clipped=clipped, note=note))
         if worst is None or (clipped, change) > worst[0]:
             worst = ((clipped, change), y, rows[-1].condition)
     return rows, _sine_figure(bench, worst[1], a, f, sec["limit_change"].value, "Electrode offset tolerance",

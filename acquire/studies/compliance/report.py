@@ -18,24 +18,33 @@ from acquire.studies.compliance.standards import load_standard, standard_names
 MATRIX_DURATION_SCALE = 0.1
 
 
-def _json_safe(v):
+def json_safe(v):
     """Non-finite floats become None (JSON has no inf); containers recursively."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
+        return {k: json_safe(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
+        return [json_safe(x) for x in v]
     return v
 
 
+#: ``null_reason`` of a saturated row in ``compliance.json``: why its measured value and margins are null.
+SATURATED_REASON = "saturated: a stage clipped (see note), so the output is not the device's linear response"
+
+
+def row_dict(row) -> dict:
+    """One row as a JSON-ready dict; a saturated row says why ``measured`` and the margins are null."""
+    return {**dataclasses.asdict(row), **({"null_reason": SATURATED_REASON} if row.verdict == "saturated" else {})}
+
+
 def report_dict(report: ComplianceReport) -> dict:
-    """The report as a JSON-ready dict (``margin_db`` null = unbounded)."""
-    return _json_safe({
+    """The report as a JSON-ready dict (``margin_db`` null: unbounded, or saturated with ``null_reason``)."""
+    return json_safe({
         "standard": report.standard.name, "title": report.standard.title,
         "standard_file": str(report.standard.path), "passed": report.passed,
         "device": report.device, "duration_scale": report.duration_scale, "settle_s": report.settle_s,
-        "rows": [dataclasses.asdict(r) for r in report.rows],
+        "rows": [row_dict(r) for r in report.rows],
     })
 
 
@@ -122,10 +131,38 @@ def write_compliance(report: ComplianceReport, out_dir: str | Path) -> dict[str,
     return paths
 
 
+def matrix_cell(preset: str, report: ComplianceReport) -> dict:
+    """One preset x standard cell of the matrix: the verdict, the failed and saturated tests, the deciding margin.
+
+    The deciding row is the worst of all the standard's rows: a saturated
+    one, else the one of smallest ``margin_db`` (negative when it fails;
+    every unsaturated row has one, see
+    :class:`~acquire.studies.compliance.procedures.ComplianceRow`).
+    ``margin_db`` is that row's margin in dB: None when it saturated (with
+    ``null_reason``), inf when nothing was measured.
+    """
+    failed = list(dict.fromkeys(r.test for r in report.rows if r.verdict == "fail"))
+    saturated = list(dict.fromkeys(r.test for r in report.rows if r.verdict == "saturated"))
+    deciding = min(report.rows, key=lambda r: (r.verdict != "saturated", -math.inf if r.margin_db is None
+                                               else r.margin_db))
+    cell = {"preset": preset, "standard": report.standard.name,
+            "verdict": "saturated" if saturated else "fail" if failed else "pass",
+            "margin_db": deciding.margin_db, "deciding_test": deciding.test,
+            "deciding_condition": deciding.condition, "failed": failed, "saturated": saturated}
+    return {**cell, "null_reason": SATURATED_REASON} if saturated else cell
+
+
+def verdict_text(cell: dict) -> str:
+    """A cell as one line: ``"pass"``, or ``"fail: cmr, impulse; saturated: offset"``."""
+    parts = [f"{kind}: {', '.join(cell[key])}" for kind, key in (("fail", "failed"), ("saturated", "saturated"))
+             if cell[key]]
+    return "; ".join(parts) or "pass"
+
+
 def preset_compliance_matrix(presets: Sequence[str] | None = None, standards: Sequence[str] | None = None, *,
                              cfg: dict | None = None, duration_scale: float = MATRIX_DURATION_SCALE,
                              progress: Callable[[int, int], None] | None = None) -> list[dict]:
-    """Which presets pass which standard: one row per preset.
+    """Which presets pass which standard, and by how much: one cell per preset and standard.
 
     Parameters
     ----------
@@ -145,28 +182,20 @@ def preset_compliance_matrix(presets: Sequence[str] | None = None, standards: Se
     Returns
     -------
     list of dict
-        ``{"preset": name, <standard>: "pass" or "fail: test, test", ...}``.
+        :func:`matrix_cell` of each pair, presets outer, standards inner.
     """
     from acquire.config import default_config
     from frontend_models.presets import preset_names
 
     presets = list(preset_names() if presets is None else presets)
-    standards = list(standard_names() if standards is None else standards)
-    loaded = [load_standard(s) for s in standards]
+    loaded = [load_standard(s) for s in (standard_names() if standards is None else standards)]
     base = default_config() if cfg is None else cfg
-    rows, done = [], 0
+    cells = []
     for p in presets:
         c = copy.deepcopy(base)
         c["amplifier"] = {"preset": p}
-        row = {"preset": p}
         for std in loaded:
-            rep = run_compliance(c, std, duration_scale=duration_scale)
-            failed = list(dict.fromkeys(r.test for r in rep.rows if r.verdict == "fail"))
-            saturated = list(dict.fromkeys(r.test for r in rep.rows if r.verdict == "saturated"))
-            parts = [f"fail: {', '.join(failed)}" if failed else "", f"saturated: {', '.join(saturated)}" if saturated else ""]
-            row[std.name] = "; ".join(p for p in parts if p) or "pass"
-            done += 1
+            cells.append(matrix_cell(p, run_compliance(c, std, duration_scale=duration_scale)))
             if progress is not None:
-                progress(done, len(presets) * len(loaded))
-        rows.append(row)
-    return rows
+                progress(len(cells), len(presets) * len(loaded))
+    return cells
