@@ -318,6 +318,31 @@ def test_bode_marks_mains_annotates_cmrr_eff_and_takes_a_shared_range():
         viz.plot_bode(f, ad, acm, ylim_db=(100.0, 40.0))
 
 
+def test_bode_shared_range_keeps_every_passband_and_states_its_floor():
+    # A comparison's curves in dB: a G = 10 part's |A_d| rolling off to -230 dB through its filters, its
+    # |A_cm| (-86 dB passband) and a G = 1100 part's |A_d| (+60 dB). The floor is the lowest
+    # max(min, top - 40 dB) of the curves: max(-232, -86 - 40) = -126 -> -130 dB; the top 60 -> 70 dB.
+    f = np.array([1.0, 10.0, 1e4])
+    ad, acm, ad_hi = np.array([20.0, 20.0, -230.0]), np.array([-86.0, -86.0, -232.0]), np.array([60.0, 60.0, -80.0])
+    assert viz.common_ylim_db(ad, acm, ad_hi) == (-130.0, 70.0)
+    assert viz.common_ylim_db(ad, acm, ad_hi, rolloff_db=200.0) == (-240.0, 70.0)  # (the old, unfloored span)
+    fig = viz.plot_bode(f, 10 ** (ad / 20), 10 ** (acm / 20), gain_ylim_db=(-130.0, 70.0), ylim_db=(100.0, 120.0))
+    gain_ax, cmrr_ax = fig.axes
+    assert gain_ax.get_ylim() == (-130.0, 70.0) and cmrr_ax.get_ylim() == (100.0, 120.0)
+    (note,) = _gid_lines(gain_ax, "off-scale")
+    assert note.get_label() == "off scale below -130 dB (lowest -232 dB)"
+    legend = [t.get_text().replace("\n", " ") for t in gain_ax.get_legend().get_texts()]  # (wrapped to fit)
+    assert note.get_label() in legend  # stated in the legend
+    (cmrr_note,) = _gid_lines(cmrr_ax, "off-scale")  # CMRR 106, 106 and 2 dB
+    assert cmrr_note.get_label() == "off scale below 100 dB (lowest 2 dB)"
+    # without a shared range, each panel takes its own: gains -130..30 dB; CMRR max(2, 106 - 40) -> 60..110 dB
+    own = viz.plot_bode(f, 10 ** (ad / 20), 10 ** (acm / 20))
+    assert [ax.get_ylim() for ax in own.axes] == [(-130.0, 30.0), (60.0, 110.0)]
+    with pytest.raises(ValueError, match="rolloff_db"):
+        viz.common_ylim_db(ad, rolloff_db=0.0)
+    assert_legends_clear(fig)
+
+
 def test_bode_ideal_cm_gain_and_errors():
     f = np.array([10.0, 100.0])
     with np.errstate(all="raise"):  # an ideal A_cm = 0 must not warn

@@ -144,17 +144,45 @@ def plot_psd(fs_hz, signals: Mapping[str, np.ndarray], *, mains_hz, n_harmonics=
     return fig
 
 
-def common_ylim_db(*curves_db, step_db: float = 10.0) -> tuple[float, float]:
-    """One y range (dB) covering every finite value of ``curves_db``, widened to multiples of ``step_db``.
+#: How far below its own top each curve is shown on a shared Bode range, dB: its passband and first decades of roll-off.
+ROLLOFF_SHOWN_DB = 40.0
 
-    For comparisons: pass it as ``ylim_db`` to every preset's :func:`plot_bode`.
+
+def common_ylim_db(*curves_db, step_db: float = 10.0, rolloff_db: float = ROLLOFF_SHOWN_DB) -> tuple[float, float]:
+    """One y range (dB) for several curves: every curve's top and its first ``rolloff_db`` below it.
+
+    The top is the highest finite value; the floor is the lowest of each
+    curve's ``max(min, max - rolloff_db)``, so a curve that rolls off by
+    hundreds of dB (a common-mode gain through the anti-alias filter) does
+    not squeeze every other curve into a sliver, yet every curve's passband
+    is on the plot. Both are widened to multiples of ``step_db``, the top
+    strictly above the highest value (a flat passband is not drawn on the
+    frame). For
+    comparisons: pass it as ``ylim_db`` / ``gain_ylim_db`` to every preset's
+    :func:`plot_bode`, which states what falls below the floor.
     """
-    v = np.concatenate([np.ravel(np.asarray(c, dtype=float)) for c in curves_db]) if curves_db else np.array([])
-    v = v[np.isfinite(v)]
-    if not v.size:
+    curves = [v[np.isfinite(v)] for v in (np.ravel(np.asarray(c, dtype=float)) for c in curves_db)]
+    curves = [v for v in curves if v.size]
+    if not curves:
         raise ValueError("common_ylim_db needs at least one finite value; got none.")
-    lo, hi = math.floor(v.min() / step_db) * step_db, math.ceil(v.max() / step_db) * step_db
-    return (lo, hi + step_db) if hi == lo else (lo, hi)
+    rolloff_db = check_positive("rolloff_db", rolloff_db)
+    top = max(float(v.max()) for v in curves)
+    floor = min(max(float(v.min()), float(v.max()) - rolloff_db) for v in curves)
+    return math.floor(floor / step_db) * step_db, (math.floor(top / step_db) + 1) * step_db  # the top clears hi
+
+
+def _set_ylim(ax, lim, curves) -> None:
+    """A Bode panel's y range: ``lim``, else :func:`common_ylim_db` of ``curves`` (dB); values below it are
+    stated in the legend (an entry with ``gid="off-scale"``)."""
+    finite = [c[np.isfinite(c)] for c in curves]
+    finite = [c for c in finite if c.size]
+    if not finite:
+        return
+    lo, hi = lim if lim is not None else common_ylim_db(*finite)
+    ax.set_ylim(lo, hi)
+    lowest = min(float(c.min()) for c in finite)
+    if lowest < lo:  # a legend entry without a line: off the data
+        ax.plot([], [], ls="none", gid="off-scale", label=f"off scale below {lo:g} dB (lowest {lowest:.0f} dB)")
 
 
 def _ylim(param: str, lim):
@@ -191,7 +219,10 @@ def plot_bode(f_hz, diff_gain, cm_gain, *, cmrr_eff_db=None, title="Amplifier ga
         Harmonic numbers marked.
     ylim_db, gain_ylim_db : (float, float) or None
         y ranges of the CMRR and the gain panel, dB; give the same ones to
-        every preset of a comparison (:func:`common_ylim_db`). None: automatic.
+        every preset of a comparison (:func:`common_ylim_db`). None: this
+        figure's own :func:`common_ylim_db` of the panel's curves. A panel
+        whose curves reach below its floor says so in its legend (an entry
+        with ``gid="off-scale"``).
     subtitle : str
         The scenario, shown under the title.
 
@@ -220,9 +251,10 @@ def plot_bode(f_hz, diff_gain, cm_gain, *, cmrr_eff_db=None, title="Amplifier ga
     fig, axes = axes_or_new(axes, 2, sharex=True, figsize=(7.5, 6.0))
     gain_ax, cmrr_ax = axes
     with np.errstate(divide="ignore"):
-        gain_ax.semilogx(f, 20 * np.log10(ad), label="|A_d| differential", color=COLORS["recovered"])
-        gain_ax.semilogx(f, 20 * np.log10(acm), label="|A_cm| common mode", color=COLORS["acquired"])
+        gains = [20 * np.log10(ad), 20 * np.log10(acm)]
         cmrr = 20 * np.log10(ad / acm)
+    gain_ax.semilogx(f, gains[0], label="|A_d| differential", color=COLORS["recovered"])
+    gain_ax.semilogx(f, gains[1], label="|A_cm| common mode", color=COLORS["acquired"])
     cmrr_ax.semilogx(f, np.where(np.isfinite(cmrr), cmrr, np.nan), label="CMRR amplifier",
                      color=COLORS["source"], gid="cmrr")
     named = ("CMRR", cmrr)
@@ -249,9 +281,9 @@ def plot_bode(f_hz, diff_gain, cm_gain, *, cmrr_eff_db=None, title="Amplifier ga
     cmrr_ax.set_ylabel("CMRR (dB)")
     cmrr_ax.set_title("Common-mode rejection ratio")
     cmrr_ax.set_xlabel("Frequency (Hz)")
-    for ax, lim in ((gain_ax, gain_ylim_db), (cmrr_ax, ylim_db)):
-        if lim is not None:
-            ax.set_ylim(*lim)
+    cmrrs = [cmrr] + ([eff] if cmrr_eff_db is not None else [])
+    for ax, lim, curves in ((gain_ax, gain_ylim_db, gains), (cmrr_ax, ylim_db, cmrrs)):
+        _set_ylim(ax, lim, curves)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.6g}"))
         legend_outside(ax)
     set_titles(fig, title, subtitle)
