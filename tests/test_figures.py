@@ -4,6 +4,7 @@ keeps its legend off the data and is saved as PNG (300 dpi), SVG and PDF."""
 from __future__ import annotations
 
 import math
+import re
 import struct
 import subprocess
 import sys
@@ -567,6 +568,21 @@ def test_compliance_pp_band_peak_lines_window_and_result():
     np.testing.assert_allclose(sorted(ln.get_ydata()[0] for ln in _gid_lines(out_ax, "limit")), [-500.0, 500.0])
     with pytest.raises(ValueError, match="limit_kind must be one of 'peak', 'pp'; got 'p-p'"):
         viz.plot_compliance(t, vin, vout, 1e-3, title="x", limit_kind="p-p")
+
+
+def test_compliance_saturated_row_shows_no_measured_value():
+    t = np.arange(0, 0.3, 2e-3)
+    clipped = np.zeros_like(t)  # a clipped run minus its clipped reference: flat, and meaningless
+    row = ROW | {"measured": None, "margin": None, "margin_db": None, "verdict": "saturated", "unit": "% change",
+                 "limit": 5.0}
+    fig = viz.plot_compliance(t, 1e-3 * np.sin(2 * np.pi * 10 * t), clipped, 2.1e-3, title="Offset", result=row)
+    out_ax = fig.axes[-1]
+    assert fig.get_suptitle().splitlines()[1] == "measured: saturated (a stage clipped), limit ≤ 5 % change: no margin"
+    (trace,) = _gid_lines(out_ax, "output")
+    assert trace.get_label() == "output RTI: clipped, not the linear response" and out_ax.get_title().endswith(
+        ": saturated, a stage clipped")
+    assert not any(re.search(r"measured [0-9]", text) for text in _texts(fig))  # no number stands for it
+    assert_legends_clear(fig)
 
 
 def test_compliance_without_stimulus_has_no_empty_panel():

@@ -28,6 +28,13 @@ def _window(ax, window_s, label: str) -> None:
         ax.axvspan(a, b, color=COLORS["window"], alpha=0.12, lw=0, gid="window", label=label)
 
 
+def _verdict(result) -> str | None:
+    """The ``verdict`` of a result row (mapping or object), None without one."""
+    if result is None:
+        return None
+    return result.get("verdict") if isinstance(result, Mapping) else getattr(result, "verdict", None)
+
+
 @styled
 def plot_compliance(t_s, input_v, output_v, limit_v, *, title, limit_kind="pp", axes=None, subtitle="",
                     window_s=None, window_label="measurement window", result=None):
@@ -62,7 +69,9 @@ def plot_compliance(t_s, input_v, output_v, limit_v, *, title, limit_kind="pp", 
     result : ComplianceRow, mapping or None
         The table row this waveform shows (``measured``, ``limit``, ``unit``,
         ``relation``, ``margin``, ``margin_db``, ``verdict``): stated under
-        the title with the table's 4 significant digits.
+        the title with the table's 4 significant digits. A saturated row has
+        no measured value: the title says so and the (clipped) output trace
+        is drawn grey, labelled as not the linear response.
 
     Returns
     -------
@@ -84,9 +93,13 @@ def plot_compliance(t_s, input_v, output_v, limit_v, *, title, limit_kind="pp", 
         in_ax.set_title("Applied test signal")
         _window(in_ax, window_s, window_label)
     k, unit = display_scale(max(float(np.max(np.abs(vout))), limit_v))
-    # with a result row, the figure's only number for the output is the row's (the table's) measured value
-    out_ax.plot(t, vout * k, color=COLORS["recovered"],
-                label="output RTI" if result is not None else f"output RTI (p-p {np.ptp(vout) * k:.4g} {unit})")
+    # with a result row, the figure's only number for the output is the row's (the table's) measured value;
+    # a saturated row has none: its trace is the clipped output, drawn grey and labelled so
+    saturated = _verdict(result) == "saturated"
+    label = ("output RTI: clipped, not the linear response" if saturated else "output RTI" if result is not None
+             else f"output RTI (p-p {np.ptp(vout) * k:.4g} {unit})")
+    out_ax.plot(t, vout * k, color=COLORS["limit"] if saturated else COLORS["recovered"], label=label,
+                gid="output")
     centre_v = 0.5 * (vout.max() + vout.min()) if limit_kind == "pp" else 0.0
     half_v = limit_v / 2 if limit_kind == "pp" else limit_v
     text = f"limit {limit_v * k:.4g} {unit} {'p-p' if limit_kind == 'pp' else 'peak'}"
@@ -94,7 +107,8 @@ def plot_compliance(t_s, input_v, output_v, limit_v, *, title, limit_kind="pp", 
         limit_line(out_ax, (centre_v + sign * half_v) * k, text if sign == 1 else "_nolegend_")
     _window(out_ax, window_s, window_label)
     out_ax.set_ylabel(f"Output RTI ({unit})")
-    out_ax.set_title("Output against the limit" + ("" if stimulus else " (no test input: inputs tied)"))
+    out_ax.set_title("Output against the limit" + ("" if stimulus else " (no test input: inputs tied)")
+                     + (": saturated, a stage clipped" if saturated else ""))
     out_ax.set_xlabel("Time (s)")
     for ax in axes:
         legend_outside(ax)
