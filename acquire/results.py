@@ -260,9 +260,14 @@ class ComplianceMatrix:
 
     @property
     def table(self) -> list[dict]:
-        """:attr:`cells` as flat rows (test lists joined by spaces), as in ``compliance_matrix.csv``."""
-        return [{k: " ".join(v) if isinstance(v, list) else v for k, v in c.items() if k != "null_reason"}
-                for c in self.cells]
+        """:attr:`cells` as flat rows (test lists joined by spaces; no scenario), as in ``compliance_matrix.csv``."""
+        return [{k: " ".join(v) if isinstance(v, list) else v for k, v in c.items()
+                 if k not in ("null_reason", "scenario")} for c in self.cells]
+
+    @property
+    def scenario(self) -> str:
+        """The device apart from the presets (every cell's ``scenario``, joined when they differ)."""
+        return " / ".join(dict.fromkeys(c.get("scenario", "") for c in self.cells if c.get("scenario")))
 
     @property
     def metrics(self) -> dict:
@@ -275,7 +280,7 @@ class ComplianceMatrix:
         """The heat map of presets x standards (matplotlib Figure): deciding margins in dB, saturated cells marked."""
         from acquire.output.figures import plot_compliance_matrix
 
-        return plot_compliance_matrix(self.cells)
+        return plot_compliance_matrix(self.cells, subtitle=self.scenario)
 
     def save(self, out_dir, *, overwrite: bool = False, run=None, inputs: dict | None = None) -> Path:
         """Write ``compliance_matrix.json``, ``.csv``, the heat map, ``compliance_matrix.html`` and ``provenance.json``."""
@@ -286,13 +291,14 @@ class ComplianceMatrix:
 
         with output_transaction(out_dir, overwrite=overwrite) as tmp:
             write_json(tmp / "compliance_matrix.json", self.metrics)
-            figs = [self.plot()] if self.cells else []
+            figs = []
             if self.cells:
                 atomic_write(tmp / "compliance_matrix.csv", csv_bytes(self.table))
-            for fig in figs:
-                save_figure(fig, tmp / "compliance_matrix")
+                figs.append(self.plot())
+                save_figure(figs[0], tmp / "compliance_matrix")
             write_html_report(tmp / "compliance_matrix.html", title="ecgfe: presets x standards", sections=[
-                Section("Which presets pass which standard", tables={"matrix": self.rows}, figures=figs),
+                Section("Which presets pass which standard", tables={"matrix": self.rows}, figures=figs,
+                        paragraphs=[f"Device apart from the amplifier: {self.scenario}."] if self.scenario else []),
                 Section("Deciding margins", paragraphs=[
                     "Each cell's deciding row: a saturated one, else the smallest margin in dB over the "
                     "standard's tests (20 log10(limit/measured) for magnitudes, measured - limit for "

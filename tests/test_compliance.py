@@ -424,6 +424,9 @@ def test_preset_matrix_margins_in_the_figure_are_the_json_csv_and_table_numbers(
     assert matrix.rows == [{"preset": "ina128", "user-gain": "pass", "user-cmr": "fail: cmr; saturated: cmr"},
                            {"preset": "ads1298", "user-gain": "pass", "user-cmr": "fail: cmr"}]
     assert matrix.cells[3]["margin_db"] == pytest.approx(-4.9, abs=0.3)
+    # the default device apart from the amplifier, stated in every cell and under the figure
+    scenario = "highpass 0.05 Hz, notch 60 Hz, lowpass 150 Hz · no reference electrode · CMR window scaled by 0.0166667"
+    assert {c["scenario"] for c in matrix.cells} == {scenario} and matrix.scenario == scenario
     out = matrix.save(tmp_path / "m")
     doc = json.loads((out / "compliance_matrix.json").read_text())
     assert doc["schema"] == "ecgfe.compliance-matrix/2" and doc["rows"] == matrix.rows
@@ -435,7 +438,7 @@ def test_preset_matrix_margins_in_the_figure_are_the_json_csv_and_table_numbers(
     fig = matrix.plot()
     texts = [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "cell"]
     shown = [float(m.group(1)) if (m := re.match(r"([+-][0-9.e+-]+) dB\n", t)) else None for t in texts]
-    assert texts[1].startswith("saturated\ncmr")
+    assert texts[1].startswith("saturated\ncmr") and fig.get_supxlabel().replace("\n", " · ") == scenario  # wrapped
     # the figure's numbers are the JSON's, to the table's 4 significant digits, and the HTML table's cells
     assert shown == [None if v is None else float(format_value(v)) for v in json_db]
     html = (out / "compliance_matrix.html").read_text()

@@ -131,7 +131,20 @@ def write_compliance(report: ComplianceReport, out_dir: str | Path) -> dict[str,
     return paths
 
 
-def matrix_cell(preset: str, report: ComplianceReport) -> dict:
+def matrix_scenario(cfg: dict, duration_scale: float) -> str:
+    """The device apart from its amplifier, as the matrix figure's caption: digital stages, reference, CMR window."""
+    from acquire.frontend import body_params
+
+    def stage(d):
+        hz = next((v for k, v in d.items() if k.endswith("_hz")), None)
+        return d["kind"] + (f" {hz:g} Hz" if isinstance(hz, (int, float)) else "")
+
+    return " · ".join([", ".join(stage(d) for d in cfg["digital"]) or "no digital stages",
+                       "reference electrode" if body_params(cfg).grounded else "no reference electrode",
+                       f"CMR window scaled by {duration_scale:g}"])
+
+
+def matrix_cell(preset: str, report: ComplianceReport, scenario: str = "") -> dict:
     """One preset x standard cell of the matrix: the verdict, the failed and saturated tests, the deciding margin.
 
     The deciding row is the worst of all the standard's rows: a saturated
@@ -139,7 +152,8 @@ def matrix_cell(preset: str, report: ComplianceReport) -> dict:
     every unsaturated row has one, see
     :class:`~acquire.studies.compliance.procedures.ComplianceRow`).
     ``margin_db`` is that row's margin in dB: None when it saturated (with
-    ``null_reason``), inf when nothing was measured.
+    ``null_reason``), inf when nothing was measured. ``scenario``: the
+    device apart from the preset (:func:`matrix_scenario`).
     """
     failed = list(dict.fromkeys(r.test for r in report.rows if r.verdict == "fail"))
     saturated = list(dict.fromkeys(r.test for r in report.rows if r.verdict == "saturated"))
@@ -148,7 +162,8 @@ def matrix_cell(preset: str, report: ComplianceReport) -> dict:
     cell = {"preset": preset, "standard": report.standard.name,
             "verdict": "saturated" if saturated else "fail" if failed else "pass",
             "margin_db": deciding.margin_db, "deciding_test": deciding.test,
-            "deciding_condition": deciding.condition, "failed": failed, "saturated": saturated}
+            "deciding_condition": deciding.condition, "failed": failed, "saturated": saturated,
+            "scenario": scenario}
     return {**cell, "null_reason": SATURATED_REASON} if saturated else cell
 
 
@@ -190,12 +205,12 @@ def preset_compliance_matrix(presets: Sequence[str] | None = None, standards: Se
     presets = list(preset_names() if presets is None else presets)
     loaded = [load_standard(s) for s in (standard_names() if standards is None else standards)]
     base = default_config() if cfg is None else cfg
-    cells = []
+    scenario, cells = matrix_scenario(base, duration_scale), []
     for p in presets:
         c = copy.deepcopy(base)
         c["amplifier"] = {"preset": p}
         for std in loaded:
-            cells.append(matrix_cell(p, run_compliance(c, std, duration_scale=duration_scale)))
+            cells.append(matrix_cell(p, run_compliance(c, std, duration_scale=duration_scale), scenario))
             if progress is not None:
                 progress(len(cells), len(presets) * len(loaded))
     return cells
