@@ -139,3 +139,20 @@ def test_comply_report_in_a_browser(browser, tmp_path):
     _run("comply", "--preset", "ads1298", "--standard", str(only("cmr", tmp_path)), "--duration-scale", "0.02",
          "--out", str(tmp_path / "cpl"))
     assert_reads_well(tmp_path / "cpl" / "compliance.html", tmp_path, 1)
+
+
+def test_compliance_matrix_page_in_a_browser(browser, tmp_path):
+    import itertools
+
+    from acquire.results import ComplianceMatrix
+    from frontend_models.presets import preset_names
+    from acquire.studies.compliance.standards import standard_names
+
+    # every preset x every standard with the longest texts a cell can have (the values do not matter here)
+    cells = [{"preset": p, "standard": s, "verdict": "saturated", "margin_db": None, "deciding_test": "cmr",
+              "deciding_condition": "10 V rms 50 Hz, +300 mV, network on reference electrode",
+              "failed": ["cmr", "frequency_response", "impulse"], "saturated": ["cmr", "input_impedance", "offset"],
+              "scenario": "highpass 0.05 Hz, notch 60 Hz, lowpass 150 Hz · no reference electrode"}
+             for p, s in itertools.product(preset_names(), standard_names())]
+    out = ComplianceMatrix(cells).save(tmp_path / "m")
+    assert_reads_well(out / "compliance_matrix.html", tmp_path, 1)

@@ -222,6 +222,7 @@ def plot_compliance_matrix(cells: Sequence[Mapping], *, title="Presets × standa
     """
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.patches import Patch, Rectangle
+    from matplotlib.transforms import offset_copy
 
     if not cells:
         raise ValueError("cells must be non-empty; got no (preset, standard) pair.")
@@ -262,8 +263,9 @@ def plot_compliance_matrix(cells: Sequence[Mapping], *, title="Presets × standa
                        extend="both" if len(beyond) == 2 else beyond.pop() if beyond else "neither")
     bar.set_label("Deciding margin (dB); < 0 fails")
     if any(c["verdict"] == "saturated" for c in cells):
+        below = offset_copy(ax.transAxes, fig=fig, y=-(64 if crowded else 40), units="points")  # under the xlabel
         ax.legend(handles=[Patch(facecolor=SATURATED_COLOR, hatch="//", edgecolor="white",
                                  label="saturated: a stage clipped, no margin")],
-                  loc="upper left", bbox_to_anchor=(0.0, -0.12 if not crowded else -0.22), borderaxespad=0.0)
+                  loc="upper left", bbox_to_anchor=(0.0, 0.0), bbox_transform=below, borderaxespad=0.0)
     set_titles(ax, title, subtitle)
     return fig
