@@ -148,11 +148,12 @@ def test_compliance_matrix_page_in_a_browser(browser, tmp_path):
     from frontend_models.presets import preset_names
     from acquire.studies.compliance.standards import standard_names
 
-    # every preset x every standard with the longest texts a cell can have (the values do not matter here)
+    # every standard (the tables' widths depend on their columns, not on how many presets) with the longest
+    # texts a cell can have; the values do not matter here
     cells = [{"preset": p, "standard": s, "verdict": "saturated", "margin_db": None, "deciding_test": "cmr",
               "deciding_condition": "10 V rms 50 Hz, +300 mV, network on reference electrode",
               "failed": ["cmr", "frequency_response", "impulse"], "saturated": ["cmr", "input_impedance", "offset"],
               "scenario": "highpass 0.05 Hz, notch 60 Hz, lowpass 150 Hz · no reference electrode"}
-             for p, s in itertools.product(preset_names(), standard_names())]
+             for p, s in itertools.product(preset_names()[:2], standard_names())]
     out = ComplianceMatrix(cells).save(tmp_path / "m")
     assert_reads_well(out / "compliance_matrix.html", tmp_path, 1)
