@@ -18,10 +18,10 @@ def invoke(*args, env=None):
 
 
 def one_line_error(result, code, *fragments):
-    """Exit code, a single 'error:' line on stderr naming the problem, and no traceback."""
+    """Exit code, a single 'ecgfe: error:' line on stderr naming the problem, and no traceback."""
     assert result.exit_code == code, result.output
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("ecgfe: error: "), result.stderr
     for f in fragments:
         assert f in lines[0], lines[0]
     assert "Traceback" not in result.output
