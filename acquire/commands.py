@@ -5,7 +5,7 @@ each command is only its options, one API call and its printing (typer's
 pattern of commands over shared option types). :class:`App` is the Typer
 app whose parse errors (a bad number, an unknown option, a missing
 argument) are one ``ecgfe: error:`` line and exit 2, like the commands'
-own usage errors; :func:`friendly` gives every command the global
+own usage errors, and a library warning is one ``ecgfe: warning:`` line; :func:`friendly` gives every command the global
 ``-q``/``-v``/``--debug`` options, also accepted after the command name.
 """
 
@@ -15,6 +15,7 @@ import functools
 import inspect
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -53,7 +54,9 @@ class Group(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
-            code = super().main(args, PROG, complete_var, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                warnings.showwarning = show_warning
+                code = super().main(args, PROG, complete_var, standalone_mode=False, **extra)
         except NoArgsIsHelpError as exc:
             exc.show()
             code = 2
@@ -79,6 +82,12 @@ class Group(TyperGroup):
                 path.append(token)
                 group = command
         return " ".join(path)
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning as one ``ecgfe: warning:`` line on stderr (none with --quiet), not Python's two."""
+    if not STATE["quiet"]:
+        typer.echo(f"{PROG}: warning: {' '.join(str(message).split())}", err=True)
 
 
 class App(typer.Typer):
