@@ -214,3 +214,23 @@ def test_the_console_entry_point_matches_the_in_process_runner(tmp_path, args):
     assert proc.returncode == r.exit_code == 2
     assert proc.stderr == r.stderr and proc.stderr.startswith("ecgfe: error: ") and proc.stderr.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.atr", "r.dat", "r.hea"]
+
+
+def _header_with(old: str, new: str) -> dict[str, bytes]:
+    return {**RECORD, "r.hea": RECORD["r.hea"].replace(old.encode(), new.encode(), 1)}
+
+
+@pytest.mark.parametrize("args, files, code, fragment", [
+    (["--set", "post.aa_hz=-1"], {}, 2, "post.aa_hz=-1 is outside the physical range 0 to 1e+07"),
+    (["--set", "post.aa_hz=4000"], {}, 2, "post.aa_hz / aa_order: corner_hz=4000 Hz is at or above Nyquist"),
+    (["--set", "post.aa_order=0"], {}, 2, "post.aa_order=0 is outside the physical range 1 to 10"),
+    (["--set", "amplifier.input_cm_range_v=[]"], {}, 2, "amplifier.input_cm_range_v must be a pair of numbers"),
+    (["--set", "digital.1.f0_hz=[]"], {}, 2, "digital.1 (notch): f0_hz must be a number; got []"),
+    (["r"], _header_with(" 16 0 0 ", " \f: 0 0 "), 2,
+     "r.hea: signal 0: ADC resolution (field 4 of the signal line) must be an integer; got '\\x0c:'"),
+    (["r"], _header_with("r 1 360 ", "r 1 1 "), 0, ""),  # a 1 Hz record: unmeasurable metrics are null, no warning
+])
+def test_what_the_fuzz_found(args, files, code, fragment):
+    # Each was an internal error, a misnamed parameter or a warning before; now a named one-line error or a run.
+    r = run_cli(["simulate", *args, "--duration-s", "2"], files)
+    assert r.exit_code == code and fragment in r.stderr, r.stderr
