@@ -251,11 +251,11 @@ def montecarlo(
     saving = begin_output(out, overwrite, sys.argv, config=config, reads=(source,),
                           resume="montecarlo" if simulate_k else None)
     update, close = progress_bar("time-domain draws") if simulate_k else (None, lambda: None)
-    result = acquire.montecarlo(source, preset, draws=draws, vary_dist=vary_dist or (), seed=seed,
+    result = acquire.montecarlo(source, preset, draws=draws, vary_dist=vary_dist or (),
                                 simulate=simulate_k, limit_uv_pp=limit_uv_pp, out=out, jobs=jobs, config=config,
                                 sets=set_ or (), progress=update,
                                 **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, None, None,
-                                                duration_s, None))
+                                                duration_s, seed))
     close()
     typer.echo(format_table(result.rows, list(result.rows[0])))
     result.save(out, **saving)

@@ -163,12 +163,16 @@ OutOpt = Annotated[Optional[Path], typer.Option(
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out of an earlier run.")]
 
 
-#: The shortcut options: parameter name -> (flag, the configuration keys it sets).
+#: The shortcut options: parameter name -> (flag, the configuration keys it sets, and the bare names a
+#: stage's message starts with, e.g. "start_s=1e+06 s is past the end of the recording").
 SHORTCUTS = {"mains_hz": ("--mains-hz", ("mains.frequency_hz",)), "cm_v_rms": ("--cm-v-rms", ("body.cm_v_rms",)),
-             "cmrr_db": ("--cmrr-db", ("amplifier.cmrr_db",)), "gain": ("--gain", ("amplifier.gain_v_per_v",)),
-             "bandwidth_hz": ("--bandwidth-hz", ("amplifier.bandwidth_hz",)),
-             "imbalance": ("--imbalance", ("electrodes.imbalance",)), "channel": ("--channel", ("source.channels",)),
-             "start_s": ("--start-s", ("source.start_s",)), "duration_s": ("--duration-s", ("source.duration_s",)),
+             "cmrr_db": ("--cmrr-db", ("amplifier.cmrr_db", "cmrr_db")),
+             "gain": ("--gain", ("amplifier.gain_v_per_v", "gain_v_per_v")),
+             "bandwidth_hz": ("--bandwidth-hz", ("amplifier.bandwidth_hz", "bandwidth_hz")),
+             "imbalance": ("--imbalance", ("electrodes.imbalance", "imbalance")),
+             "channel": ("--channel", ("source.channels", "channel")),
+             "start_s": ("--start-s", ("source.start_s", "start_s")),
+             "duration_s": ("--duration-s", ("source.duration_s", "duration_s", "start_s + duration_s")),
              "seed": ("--seed", ("run.seed", "source.seed"))}
 
 

@@ -449,10 +449,15 @@ def test_seed_changes_the_synthetic_ecg_and_the_noise():
     (("simulate", "--set", "run.seed=-3"), ("run.seed must be an integer from 0 to 4294967295; got -3",)),
     (("comply", "--duration-scale", "1e6"), ("--duration-scale must be from 0.01 to 10", "got 1e+06")),
     (("comply", "--duration-scale", "0"), ("--duration-scale must be from 0.01 to 10", "got 0")),
+    (("montecarlo", "--seed", "-5", "--draws", "10"), ("--seed: source.seed must be an integer from 0", "got -5")),
+    (("simulate", "--duration-s", "0"), ("--duration-s: duration_s must be finite and > 0; got 0.0",)),
+    (("simulate", "--channel", "5"), ("--channel: channel index must be in 0..0; got 5",)),
+    (("simulate", "mitdb/100", "--start-s", "1e6"), ("--start-s: start_s=1e+06 s is past the end of the recording",)),
+    (("simulate", "mitdb/100", "--duration-s", "1e4"), ("--duration-s: start_s + duration_s = 10000 s exceeds",)),
 ])
-def test_messages_name_the_parameter_and_quote_the_value(tmp_path, monkeypatch, args, fragments):
+def test_messages_name_the_parameter_and_quote_the_value(mirror, tmp_path, monkeypatch, args, fragments):
     monkeypatch.chdir(tmp_path)
-    one_line_error(invoke(*args), 2, *fragments)
+    one_line_error(invoke(*args, env={"ECGFE_DATA_DIR": str(mirror)}), 2, *fragments)
 
 
 @pytest.mark.parametrize("make", ["fifo", "directory", "device"])
