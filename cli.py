@@ -7,7 +7,6 @@ mistake prints one line on stderr and no traceback unless ``--debug``.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,23 +14,22 @@ from typing import Annotated, Optional
 import typer
 
 from acquire.commands import (
-    STATE, BwOpt, ChanOpt, CmOpt, CmrrOpt, ConfigOpt, DurOpt, GainOpt, ImbOpt, MainsOpt, OutOpt, OverwriteOpt, PresetOpt,
-    SeedOpt, SetOpt, SourceArg, StartOpt, UsageError, friendly, progress_bar, say, shortcut_keys)
+    STATE, App, BwOpt, ChanOpt, CmOpt, CmrrOpt, ConfigOpt, DebugOpt, DurOpt, GainOpt, ImbOpt, MainsOpt, OutOpt,
+    OverwriteOpt, PresetOpt, QuietOpt, SeedOpt, SetOpt, SourceArg, StartOpt, UsageError, VerboseOpt, friendly,
+    progress_bar, say, set_globals, shortcut_keys)
 from acquire.output.provenance import begin_output
 from acquire.output.text import format_table, metrics_summary, shorten
 
-app = typer.Typer(help="Simulate ECG acquisition front ends.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+#: ``comply --duration-scale`` limits: the CMR window (60 s) scaled to 1 s at least (the procedures' minimum)
+#: and 10 min at most (longer windows only cost time and memory: 600 s at 8 kHz is 4.8 M samples per array).
+DURATION_SCALES = (0.01, 10.0)
+app = App(help="Simulate ECG acquisition front ends.", no_args_is_help=True)
+
+
 @app.callback()
-def main(
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-) -> None:
+def main(quiet: QuietOpt = False, verbose: VerboseOpt = False, debug: DebugOpt = False) -> None:
     """ecgfe: simulate ECG front ends on PhysioNet or synthetic ECG, with mains interference."""
-    STATE.update(quiet=quiet, debug=debug)
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    set_globals(quiet, verbose, debug, reset=True)
 
 
 @app.command()
@@ -56,7 +54,7 @@ def records() -> None:
 @friendly
 def fetch(
     database: Annotated[str, typer.Argument(help="Database slug, e.g. mitdb.")],
-    record: Annotated[Optional[list[str]], typer.Argument(help="Records (default: all).")] = None,
+    record: Annotated[Optional[list[str]], typer.Argument(help="Records.", show_default="all")] = None,
 ) -> None:
     """Download PhysioNet records, verifying PhysioNet's SHA-256 sums ($ECGFE_PHYSIONET_URL overrides the site)."""
     from acquire.sources.physionet import check_record_name, get_database
@@ -106,7 +104,7 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
     if json_:
         typer.echo(json.dumps(sim.metrics, indent=2, allow_nan=False))
     else:
-        say(metrics_summary(sim.metrics))
+        typer.echo(metrics_summary(sim.metrics))
     if out is not None:
         sim.save(out, **saving)
         if not json_:
@@ -164,7 +162,8 @@ def run_comparison(presets: list[str], out: Path, save_options: dict, **scenario
 def sweep(
     source: SourceArg = None,
     vary: Annotated[Optional[list[str]], typer.Option(
-        "--vary", help="KEY=START:STOP:STEP or KEY=v1,v2,... (repeatable; Cartesian product).")] = None,
+        "--vary", help="KEY=START:STOP:STEP or KEY=v1,v2,... (repeatable; Cartesian product).",
+        show_default="none; one is needed")] = None,
     jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 1,
     preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None,
     cm_v_rms: CmOpt = None, imbalance: ImbOpt = None, channel: ChanOpt = None, start_s: StartOpt = None,
@@ -198,7 +197,8 @@ def batch(
     records: Annotated[str, typer.Option("--records", help=(
         "mitdb (its downloaded records), mitdb/100,mitdb/101, or a file of names."))],
     vary: Annotated[Optional[list[str]], typer.Option(
-        "--vary", help="Optional grid: KEY=START:STOP:STEP or KEY=v1,v2,... (repeatable).")] = None,
+        "--vary", help="Optional grid: KEY=START:STOP:STEP or KEY=v1,v2,... (repeatable).",
+        show_default="none: the one design")] = None,
     jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 1,
     preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None,
     cm_v_rms: CmOpt = None, imbalance: ImbOpt = None, channel: ChanOpt = None, start_s: StartOpt = None,
@@ -231,13 +231,14 @@ def montecarlo(
     draws: Annotated[int, typer.Option("--draws", help="Number of draws (analytic; thousands per second).")] = 1000,
     vary_dist: Annotated[Optional[list[str]], typer.Option("--vary-dist", help=(
         "KEY=DIST: lognormal(s), normal(sd), tolerance(t), uniform(lo, hi), choice(a, b, ...) (repeatable). "
-        "CMRR phase (uniform 0-360 deg) and imbalance lead vary by default."))] = None,
+        "CMRR phase (uniform 0-360 deg) and imbalance lead vary by default."), show_default="none")] = None,
     preset: Annotated[Optional[list[str]], typer.Option(
-        "--preset", help="Amplifier model; repeat to compare parts on the same draws.")] = None,
+        "--preset", help="Amplifier model; repeat to compare parts on the same draws.",
+        show_default="the config's amplifier.preset, ina128")] = None,
     simulate_k: Annotated[int, typer.Option("--simulate", help=(
         "Also simulate the first K draws in the time domain (checks the analytic path)."))] = 0,
     limit_uv_pp: Annotated[Optional[float], typer.Option("--limit-uv-pp", help=(
-        "Yield limit, µV p-p RTI (default: the standards' 1 mV p-p at 10 V rms scaled to the common mode)."))] = None,
+        "Yield limit, µV p-p RTI."), show_default="the standards' 1 mV p-p at 10 V rms scaled to the common mode")] = None,
     jobs: Annotated[int, typer.Option("--jobs", help="Worker processes for the time-domain draws.")] = 1,
     config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None, cm_v_rms: CmOpt = None,
     imbalance: ImbOpt = None, duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
@@ -250,11 +251,11 @@ def montecarlo(
     saving = begin_output(out, overwrite, sys.argv, config=config, reads=(source,),
                           resume="montecarlo" if simulate_k else None)
     update, close = progress_bar("time-domain draws") if simulate_k else (None, lambda: None)
-    result = acquire.montecarlo(source, preset, draws=draws, vary_dist=vary_dist or (), seed=seed,
+    result = acquire.montecarlo(source, preset, draws=draws, vary_dist=vary_dist or (),
                                 simulate=simulate_k, limit_uv_pp=limit_uv_pp, out=out, jobs=jobs, config=config,
                                 sets=set_ or (), progress=update,
                                 **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, None, None,
-                                                duration_s, None))
+                                                duration_s, seed))
     close()
     typer.echo(format_table(result.rows, list(result.rows[0])))
     result.save(out, **saving)
@@ -268,8 +269,9 @@ def comply(
     preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
     standard: Annotated[str, typer.Option("--standard", help=(
         "iec60601-2-27, iec60601-2-25, aami-ec11, aami-ec13, or a limits TOML file."))] = "iec60601-2-27",
-    duration_scale: Annotated[float, typer.Option(
-        "--duration-scale", help="Shorten the 60 s CMR window (e.g. 0.1 for a quick check).")] = 1.0,
+    duration_scale: Annotated[float, typer.Option("--duration-scale", help=(
+        f"Scale the 60 s CMR window (0.1 for a quick check), from {DURATION_SCALES[0]:g} (the procedures' "
+        f"1 s minimum window) to {DURATION_SCALES[1]:g} (10 min: longer only costs time and memory)."))] = 1.0,
     matrix: Annotated[bool, typer.Option(
         "--matrix", help="Run every preset against every standard and print which pass.")] = False,
     out: OutOpt = None, overwrite: OverwriteOpt = False,
@@ -281,6 +283,9 @@ def comply(
     """
     import acquire
 
+    if not DURATION_SCALES[0] <= duration_scale <= DURATION_SCALES[1]:
+        raise UsageError(f"--duration-scale must be from {DURATION_SCALES[0]:g} to {DURATION_SCALES[1]:g} "
+                         f"(a 1 s to 10 min CMR window); got {duration_scale:g}.")
     out = out or Path("ecgfe-comply")
     saving = begin_output(out, overwrite, sys.argv, config=config, reads=(standard,))
     if matrix:
@@ -333,18 +338,19 @@ def presets() -> None:
     typer.echo("\nSources: " + "; ".join(f"{r['name']}: {r['cmrr_source']}" for r in rows))
 
 
-config_app = typer.Typer(help="Show or validate configurations.", no_args_is_help=True)
+config_app = App(help="Show or validate configurations.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 
 @config_app.command("show")
 @friendly
-def config_show(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None) -> None:
-    """Print the effective configuration as TOML."""
-    import acquire
+def config_show(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+                mains_hz: MainsOpt = None) -> None:
+    """Print, as TOML, the values a run uses: the preset's [post] and [adc] and the mains-tuned digital stages."""
+    from acquire.commands import run_config
     from acquire.config import to_toml
 
-    typer.echo(to_toml(acquire.load_config(config, preset=preset, sets=set_ or ())))
+    typer.echo(to_toml(run_config(config, preset=preset, sets=set_ or (), **shortcut_keys(mains_hz))))
 
 
 @config_app.command("validate")
@@ -372,31 +378,33 @@ def demo(out: OutOpt = None, overwrite: OverwriteOpt = False) -> None:
     say(f"open {out / 'report.html'} in a browser")
 
 
-design_app = typer.Typer(help="Design amplifier stages (use one in a run: [amplifier] design).", no_args_is_help=True)
+design_app = App(help="Design amplifier stages (use one in a run: [amplifier] design).", no_args_is_help=True)
 app.add_typer(design_app, name="design")
 CIRCUIT, DEVICE = "Circuit", "Device level (instead of --gm-s, --ro-n-ohm, --ro-p-ohm)"
 
 
-def design_opt(flag: str, text: str, panel: str = "Small signal"):
+def design_opt(flag: str, text: str, panel: str = "Small signal", default: str = "none"):
     """An optional number option of ``design diffpair``, named like its design key and unit."""
-    return Annotated[Optional[float], typer.Option(flag, help=text, rich_help_panel=panel)]
+    return Annotated[Optional[float], typer.Option(flag, help=text, rich_help_panel=panel, show_default=default)]
 
 
 @design_app.command("diffpair")
 @friendly
 def design_diffpair(
-    file: Annotated[Optional[Path], typer.Option("--file", help="TOML design (keys as the flags, with _).")] = None,
+    file: Annotated[Optional[Path], typer.Option(
+        "--file", help="TOML design (keys as the flags, with _).", show_default="none")] = None,
     load: Annotated[Optional[str], typer.Option(
-        "--load", help="resistive, active, cascode or all (side by side; default: the file's load, else all).")] = None,
+        "--load", help="resistive, active, cascode or all (side by side).",
+        show_default="the file's load, else all")] = None,
     gm_s: design_opt("--gm-s", "Transconductance of each device, S.") = None,
     ro_n_ohm: design_opt("--ro-n-ohm", "Output resistance of the NMOS devices, ohms.") = None,
-    ro_p_ohm: design_opt("--ro-p-ohm", "Output resistance of the PMOS load devices, ohms (default: r_o,n).") = None,
+    ro_p_ohm: design_opt("--ro-p-ohm", "Output resistance of the PMOS load devices, ohms.", default="r_o,n") = None,
     r_d_ohm: design_opt("--r-d-ohm", "Drain resistance, ohms (resistive load).", CIRCUIT) = None,
-    c_load_f: design_opt("--c-load-f", "Capacitance at each output node, F (default 1e-12).", CIRCUIT) = None,
-    r_tail_ohm: design_opt("--r-tail-ohm", "Tail source output resistance, ohms (default inf).", CIRCUIT) = None,
-    gm_mismatch: design_opt("--gm-mismatch", "Signed g_m mismatch, fraction (0.01 = 1 %).", CIRCUIT) = None,
-    r_d_mismatch: design_opt("--r-d-mismatch", "Signed R_D mismatch, fraction (resistive).", CIRCUIT) = None,
-    mirror_mismatch: design_opt("--mirror-mismatch", "Signed mirror-ratio error, fraction.", CIRCUIT) = None,
+    c_load_f: design_opt("--c-load-f", "Capacitance at each output node, F.", CIRCUIT, "1e-12") = None,
+    r_tail_ohm: design_opt("--r-tail-ohm", "Tail source output resistance, ohms.", CIRCUIT, "inf") = None,
+    gm_mismatch: design_opt("--gm-mismatch", "Signed g_m mismatch, fraction (0.01 = 1 %).", CIRCUIT, "0") = None,
+    r_d_mismatch: design_opt("--r-d-mismatch", "Signed R_D mismatch, fraction (resistive).", CIRCUIT, "0") = None,
+    mirror_mismatch: design_opt("--mirror-mismatch", "Signed mirror-ratio error, fraction.", CIRCUIT, "0") = None,
     polarity: Annotated[str, typer.Option("--polarity", help="Mismatch signs: worst, best or given.")] = "worst",
     id_a: design_opt("--id-a", "Drain current of each device, A.", DEVICE) = None,
     w_over_l: design_opt("--w-over-l", "Aspect ratio W/L (with --mu-cox-a-per-v2).", DEVICE) = None,
@@ -406,7 +414,8 @@ def design_diffpair(
     l0_m: design_opt("--l0-m", "Reference length of --lambda0-per-v, m.", DEVICE) = None,
     v_ov_v: design_opt("--v-ov-v", "Overdrive V_GS - V_T, V (instead of the geometry).", DEVICE) = None,
     sweep: Annotated[Optional[str], typer.Option("--sweep", help=(
-        "Vary one input: l_m=0.18e-6:2e-6:5 (N points), l_m=1e-6:2e-6:0.5e-6 (a STEP) or l_m=1e-6,2e-6."))] = None,
+        "Vary one input: l_m=0.18e-6:2e-6:5 (N points), l_m=1e-6:2e-6:0.5e-6 (a STEP) or l_m=1e-6,2e-6."),
+        show_default="none")] = None,
     out: OutOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the design document as strict JSON only.")] = False,
 ) -> None:

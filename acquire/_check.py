@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 from collections.abc import Iterable
 
 
@@ -34,7 +35,9 @@ def check_option(param: str, value: str, allowed: Iterable[str]) -> str:
 
 
 def check_positive(param: str, value: float, *, allow_zero: bool = False) -> float:
-    """Return ``float(value)`` if finite and > 0 (or >= 0), else raise ValueError."""
+    """Return ``float(value)`` if a finite real number > 0 (or >= 0), else raise ValueError (never TypeError)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{param} must be a number; got {value!r}.")
     v = float(value)
     ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
     if not ok:

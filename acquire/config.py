@@ -92,6 +92,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> di
     cfg = default_config()
     if path is not None:
         path = Path(path)
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"config {path} is not a regular file (a directory, FIFO or device); "
+                              f"give a TOML file.")
         try:
             user = tomllib.loads(path.read_text())
         except OSError as exc:

@@ -39,9 +39,16 @@ RANGES: dict[str, tuple[float, float]] = {
     "amplifier.gain_v_per_v": (1e-3, 1e6), "amplifier.cmrr_db": (0.0, 300.0),
     "amplifier.bandwidth_hz": (1e-3, 1e10), "amplifier.gbw_hz": (1e-3, 1e12),
     "amplifier.z_cm_r_ohm": (1.0, math.inf), "amplifier.z_cm_c_f": (0.0, 1e-6),
-    "post.gain2_v_per_v": (1e-3, 1e6), "adc.n_bits": (1, 32), "adc.vref_v": (1e-6, 1e3),
+    "post.gain2_v_per_v": (1e-3, 1e6), "post.aa_hz": (0.0, 1e7), "post.ac_coupling_hz": (0.0, 1e3),
+    "post.aa_order": (1, 10), "post.ac_coupling_order": (1, 10),  # 0 Hz: no such stage; orders: post.MAX_ORDER "adc.n_bits": (1, 32), "adc.vref_v": (1e-6, 1e3),
     "adc.pga_gain_v_per_v": (1e-3, 1e4), "adc.fs_adc_hz": (1.0, 1e7),
 }
+#: Keys that are pairs of numbers: (f_hz, cmrr_db) and (low_v, high_v).
+PAIRS = ("amplifier.cmrr_hf_point", "amplifier.input_cm_range_v")
+#: Seeds: the unsigned 32-bit integers (any of them seeds numpy's generators, and a run is reproducible
+#: from the number alone).
+SEED_RANGE = (0, 2**32 - 1)
+SEED_KEYS = ("source.seed", "run.seed")
 
 
 def kind_of(value) -> str | None:
@@ -72,12 +79,28 @@ def check_value(key: str, value) -> None:
     ok = kind in allowed or (kind == INT and NUMBER in allowed) or (kind == NUMBERS and CHANNELS in allowed)
     if not ok:
         raise ValueError(f"{key} must be {' or '.join(allowed)}; got {value!r} ({kind or type(value).__name__}).")
+    if key in PAIRS and len(value) != 2:
+        raise ValueError(f"{key} must be a pair of numbers [a, b]; got {value!r}.")
+    if kind == NUMBER and math.isnan(value):
+        raise ValueError(f"{key} must be a number, not NaN; got {value!r}.")
+    if kind == INT and key in SEED_KEYS and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise ValueError(f"{key} must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]}; got {value!r}.")
     if kind in (NUMBER, INT) and key in RANGES:
         lo, hi = RANGES[key]
         if not (lo <= value <= hi):
             raise ValueError(f"{key}={value!r} is outside the physical range {lo:g} to {hi:g}.")
-    if kind == NUMBER and math.isnan(value):
-        raise ValueError(f"{key} must be a number, not NaN.")
+    if key == "source.channels":
+        check_unique_channels(value)
+
+
+def check_unique_channels(channels) -> None:
+    """Raise ValueError when a channel name or index is listed twice (``--channel MLII --channel MLII``)."""
+    seen = set()
+    for c in channels:
+        if c in seen:
+            raise ValueError(f"source.channels lists {c!r} twice; name each channel once; "
+                             f"got {list(channels)!r}.")
+        seen.add(c)
 
 
 def check_types(cfg: dict) -> None:

@@ -1,7 +1,9 @@
 """CLI tests (typer's CliRunner): every command, exit codes, one-line errors, files written."""
 
 import json
+import re
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from typer.testing import CliRunner
 from cli import app
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parent.parent
 
 
 def invoke(*args, env=None):
@@ -18,10 +21,10 @@ def invoke(*args, env=None):
 
 
 def one_line_error(result, code, *fragments):
-    """Exit code, a single 'error:' line on stderr naming the problem, and no traceback."""
+    """Exit code, a single 'ecgfe: error:' line on stderr naming the problem, and no traceback."""
     assert result.exit_code == code, result.output
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("ecgfe: error: "), result.stderr
     for f in fragments:
         assert f in lines[0], lines[0]
     assert "Traceback" not in result.output
@@ -293,3 +296,198 @@ def test_montecarlo_command_writes_its_outputs(tmp_path):
 ])
 def test_montecarlo_bad_input_is_one_line_exit_2(tmp_path, args, fragment):
     one_line_error(invoke("montecarlo", *args, "--out", str(tmp_path)), 2, fragment)
+
+
+# --------------------------------------------------------------------------- parse errors, exit codes, help
+
+@pytest.mark.parametrize("args, fragments", [
+    (("simulate", "--gain", "abc"), ("Invalid value for '--gain'", "see 'ecgfe simulate --help'")),
+    (("simulate", "--bogus"), ("No such option: --bogus", "see 'ecgfe simulate --help'")),
+    (("fetch",), ("Missing argument 'database'", "see 'ecgfe fetch --help'")),
+    (("simulate", "synthetic", "extra"), ("unexpected extra argument", "(extra)")),
+    (("simulat",), ("No such command 'simulat'", "Did you mean 'simulate'")),
+    (("config", "show", "--preset"), ("Option '--preset' requires an argument", "see 'ecgfe config show --help'")),
+    (("comply", "--duration-scale", "x"), ("'--duration-scale'",)),
+    (("design", "diffpair", "--gm-s", "1e-3x"), ("'--gm-s'", "see 'ecgfe design diffpair --help'")),
+    (("montecarlo", "--draws", "1.5"), ("'--draws'",)),
+])
+def test_click_parse_errors_are_one_line_exit_2(args, fragments):
+    # Typer's boxed error (a usage block and a rich panel) becomes one line naming the option, with a hint.
+    one_line_error(invoke(*args), 2, *fragments)
+
+
+def test_parse_error_of_the_real_entry_point_matches_the_in_process_runner(tmp_path):
+    # The console script goes through the same Group.main as CliRunner: same line, same exit code.
+    import subprocess
+    import sys
+
+    for args in (["simulate", "--gain", "abc"], ["comply", "--duration-scale", "1e6"]):
+        proc = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=tmp_path,
+                              env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, timeout=120)
+        r = invoke(*args)
+        assert proc.returncode == r.exit_code == 2
+        assert proc.stderr.strip() == r.stderr.strip() and proc.stderr.count("\n") == 1
+        assert list(tmp_path.iterdir()) == []
+
+
+COMMANDS = {  # each command with the least it needs; "--out" and friends are added per case
+    "simulate": ["simulate"], "compare": ["compare", "ad8232", "ina128"],
+    "sweep": ["sweep", "--vary", "amplifier.cmrr_db=80,90"], "batch": ["batch", "--records", "mitdb/100"],
+    "montecarlo": ["montecarlo", "--draws", "10"], "comply": ["comply"], "config show": ["config", "show"],
+    "demo": ["demo"], "design": ["design", "diffpair", "--gm-s", "1e-3", "--ro-n-ohm", "1e5", "--r-d-ohm", "1e4",
+                                "--load", "resistive", "--sweep", "gm_s=1e-3,2e-3"],
+}
+HAS = {"--preset": ["simulate", "sweep", "batch", "montecarlo", "comply", "config show"],
+       "--set": ["simulate", "compare", "sweep", "batch", "montecarlo", "comply", "config show"],
+       "--out": ["simulate", "compare", "sweep", "batch", "montecarlo", "comply", "demo", "design"],
+       "--duration-s": ["simulate", "compare", "sweep", "batch", "montecarlo"]}
+
+
+def exit_code_cases():
+    """(command, mistake, extra args, exit code, fragment): the same mistake, the same code, in every command."""
+    cases = [(c, "unknown preset", ["--preset", "ina12"], 2, "Did you mean 'ina128'") for c in HAS["--preset"]]
+    cases.append(("compare", "unknown preset", ["ina12"], 2, "Did you mean 'ina128'"))
+    cases += [(c, "bad --set", ["--set", "amplifier.cmrr=90"], 2, "Did you mean 'cmrr_db'") for c in HAS["--set"]]
+    cases += [(c, "missing --config", ["--config", "{tmp}/missing.toml"], 2, "cannot read config")
+              for c in HAS["--set"]]
+    cases += [(c, "unwritable --out", ["--out", "{tmp}/file/sub"], 1, "ENOTDIR") for c in HAS["--out"]]
+    cases += [(c, "--out is a file", ["--out", "{tmp}/file"], 1, "cannot write {tmp}/file:") for c in HAS["--out"]]
+    cases += [(c, "bad option value", ["--duration-s", "abc"], 2, "'--duration-s'") for c in HAS["--duration-s"]]
+    cases += [("comply", "bad option value", ["--duration-scale", "abc"], 2, "'--duration-scale'"),
+              ("design", "bad option value", ["--c-load-f", "abc"], 2, "'--c-load-f'"),
+              ("config show", "bad option value", ["--mains-hz", "abc"], 2, "'--mains-hz'")]
+    return cases
+
+
+@pytest.mark.parametrize("command, mistake, extra, code, fragment", exit_code_cases(),
+                         ids=[f"{c[0]}-{c[1]}" for c in exit_code_cases()])
+def test_exit_codes_are_the_same_for_the_same_mistake_in_every_command(tmp_path, monkeypatch, command, mistake,
+                                                                       extra, code, fragment):
+    # Usage errors exit 2, file-system errors 1 (README "Exit codes"); all fail before any work is done.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("x")
+    extra = [a.format(tmp=tmp_path) for a in extra]
+    out = [] if "--out" in extra or command not in HAS["--out"] else ["--out", str(tmp_path / "o")]
+    one_line_error(invoke(*COMMANDS[command], *out, *extra), code, fragment.format(tmp=tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def command_paths(group=None, path=()):
+    """Every leaf command of the app, as the words that name it."""
+    import typer.main
+
+    group = group or typer.main.get_command(app)
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from command_paths(cmd, (*path, name))
+        else:
+            yield (*path, name), cmd
+
+
+@pytest.mark.parametrize("path, command", list(command_paths()), ids=lambda p: " ".join(p) if isinstance(p, tuple)
+                         else "")
+def test_help_shows_every_default(path, command):
+    # Every option that takes a value states its default ([default: ...]); flags are off unless given.
+    text = invoke(*path, "--help", env={"COLUMNS": "400"}).stdout
+    rows = {row.strip("│ ").lstrip("* ").split()[0].rstrip("."): row  # "record..." is the argument record
+            for row in text.splitlines() if row.startswith("│")}
+    for param in command.params:
+        name = param.opts[0] if param.param_type_name == "option" else param.name
+        if name == "--help" or param.required or (getattr(param, "is_flag", False) and param.default is False):
+            continue
+        assert "[default: " in rows[name], rows[name]
+
+
+def test_help_defaults_agree_with_the_configuration_defaults():
+    # The shortcut options' stated defaults are the values of acquire.config.DEFAULTS they stand for.
+    from acquire.config import DEFAULTS
+
+    text = invoke("simulate", "--help", env={"COLUMNS": "400"}).stdout
+    for key in ("mains.frequency_hz", "electrodes.imbalance", "source.start_s", "source.duration_s",
+                "amplifier.preset", "run.seed", "source.name"):
+        section, name = key.split(".")
+        value = DEFAULTS[section][name]
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        assert re.search(rf"the config's {re.escape(key)}[^\]]*, {re.escape(shown)}\)", text), key
+
+
+# --------------------------------------------------------------------------- global options, seeds, limits
+
+def test_quiet_and_verbose_after_the_command_mean_the_same(tmp_path):
+    import logging
+
+    before = invoke("-q", "simulate", "--duration-s", "2")
+    after = invoke("simulate", "--duration-s", "2", "--quiet")
+    loud = invoke("simulate", "--duration-s", "2")
+    assert before.exit_code == after.exit_code == loud.exit_code == 0
+    # --quiet drops the progress bar (stderr) but still prints the result, the same table either way.
+    assert "simulating" in loud.stderr and before.stderr == after.stderr == ""
+    assert "residual_mains_uv_rms" in after.stdout and after.stdout == before.stdout == loud.stdout
+    assert invoke("presets", "-v").exit_code == 0 and logging.getLogger().level == logging.INFO
+    assert invoke("presets").exit_code == 0 and logging.getLogger().level == logging.WARNING
+    r = invoke("simulate", "--preset", "ina12", "--debug")
+    assert isinstance(r.exception, ValueError)  # --debug after the command re-raises, as before it
+
+
+def test_seed_changes_the_synthetic_ecg_and_the_noise():
+    def reference(*seed):
+        r = invoke("simulate", "--duration-s", "2", "--json", *seed)
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout)
+        return doc["provenance"]["config"], doc["channels"]["ECG"]["acquired"]["snr_in_db"]
+
+    (cfg0, snr0), (cfg0b, snr0b), (cfg7, snr7) = reference(), reference("--seed", "0"), reference("--seed", "7")
+    assert cfg7["source"]["seed"] == cfg7["run"]["seed"] == 7 and cfg0["source"]["seed"] == 0
+    assert snr0 == snr0b and snr7 != snr0  # the same seed reproduces the run; another one changes it
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (("simulate", "--seed", "-1000"), ("--seed: source.seed must be an integer from 0 to 4294967295", "got -1000")),
+    (("simulate", "--start-s", "nan"), ("--start-s: source.start_s must be a number, not NaN",)),
+    (("simulate", "--duration-s", "nan"), ("--duration-s: source.duration_s must be a number, not NaN",)),
+    (("simulate", "--channel", "MLII", "--channel", "MLII"), ("--channel: source.channels lists 'MLII' twice",)),
+    (("simulate", "--set", "run.seed=-3"), ("run.seed must be an integer from 0 to 4294967295; got -3",)),
+    (("comply", "--duration-scale", "1e6"), ("--duration-scale must be from 0.01 to 10", "got 1e+06")),
+    (("comply", "--duration-scale", "0"), ("--duration-scale must be from 0.01 to 10", "got 0")),
+    (("montecarlo", "--seed", "-5", "--draws", "10"), ("--seed: source.seed must be an integer from 0", "got -5")),
+    (("simulate", "--duration-s", "0"), ("--duration-s: duration_s must be finite and > 0; got 0.0",)),
+    (("simulate", "--channel", "5"), ("--channel: channel index must be in 0..0; got 5",)),
+    (("simulate", "mitdb/100", "--start-s", "1e6"), ("--start-s: start_s=1e+06 s is past the end of the recording",)),
+    (("simulate", "mitdb/100", "--duration-s", "1e4"), ("--duration-s: start_s + duration_s = 10000 s exceeds",)),
+])
+def test_messages_name_the_parameter_and_quote_the_value(mirror, tmp_path, monkeypatch, args, fragments):
+    monkeypatch.chdir(tmp_path)
+    one_line_error(invoke(*args, env={"ECGFE_DATA_DIR": str(mirror)}), 2, *fragments)
+
+
+@pytest.mark.parametrize("make", ["fifo", "directory", "device"])
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path, make):
+    import os
+
+    path = {"fifo": tmp_path / "fifo", "directory": tmp_path, "device": "/dev/zero"}[make]
+    if make == "fifo":
+        os.mkfifo(path)  # reading it would block forever
+    for args in (("config", "validate", str(path)), ("simulate", "--config", str(path))):
+        one_line_error(invoke(*args), 2, f"config {path} is not a regular file")
+
+
+@pytest.mark.parametrize("preset", ["ads1298", "ad8232"])
+def test_config_show_prints_what_the_built_chain_uses(preset):
+    # [post] and [adc] as build_frontend completes them (defaults, preset, config), and the mains-tuned
+    # digital stages: the printed values are the built chain's.
+    from dataclasses import asdict
+
+    from acquire.config import resolve_config
+    from acquire.frontend import build_frontend
+
+    r = invoke("config", "show", "--preset", preset, "--mains-hz", "50")
+    assert r.exit_code == 0, r.output
+    shown = tomllib.loads(r.stdout)
+    built = build_frontend(resolve_config(values={"amplifier.preset": preset, "mains.frequency_hz": 50}),
+                           fs_src_hz=500.0, n_channels=1).info
+    assert shown["adc"] == asdict(built["adc"]) and shown["post"] == built["post"]
+    assert shown["mains"] == {"frequency_hz": 50.0, "mains_v_rms": 230.0}
+    assert [s.get("f0_hz") for s in shown["digital"]] == [None, 50.0, None]
+    # The printed file is a config that builds the same chain whichever preset the defaults name.
+    rebuilt = build_frontend(resolve_config(shown), fs_src_hz=500.0, n_channels=1).info
+    assert asdict(rebuilt["adc"]) == shown["adc"] and rebuilt["post"] == shown["post"]

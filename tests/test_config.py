@@ -60,3 +60,13 @@ def test_unreadable_and_invalid_files(tmp_path):
     bad.write_text("[mains\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path):
+    import os
+
+    fifo = tmp_path / "c.toml"
+    os.mkfifo(fifo)  # read_text() would block until a writer came
+    for path in (fifo, tmp_path, "/dev/null"):
+        with pytest.raises(ConfigError, match=f"config {path} is not a regular file"):
+            load_config(path)

@@ -27,7 +27,17 @@ from acquire.config import DEFAULTS, OPTIONAL_KEYS
     ({"amplifier__gain_v_per_v": 1e-300}, "amplifier.gain_v_per_v=1e-300 is outside the physical range 0.001 to 1e+06"),
     ({"amplifier__gain_v_per_v": 1e300}, "outside the physical range"),
     ({"electrodes__imbalance": 1e300}, "electrodes.imbalance=1e+300 is outside the physical range 0 to 1e+09"),
-    ({"mains__frequency_hz": math.nan}, "mains.frequency_hz"),
+    ({"mains__frequency_hz": math.nan}, "mains.frequency_hz must be a number, not NaN; got nan"),
+    ({"source__start_s": math.nan}, "source.start_s must be a number, not NaN"),  # not "outside the range"
+    ({"run__seed": -1000}, "run.seed must be an integer from 0 to 4294967295; got -1000"),
+    ({"source__seed": 2**32}, "source.seed must be an integer from 0 to 4294967295; got 4294967296"),
+    ({"source__channels": ["MLII", "V5", "MLII"]}, "source.channels lists 'MLII' twice"),
+    ({"source__channels": [0, 0]}, "source.channels lists 0 twice"),
+    ({"amplifier__cmrr_hf_point": [1000.0]}, "amplifier.cmrr_hf_point must be a pair of numbers"),
+    ({"amplifier__input_cm_range_v": []}, "amplifier.input_cm_range_v must be a pair of numbers"),
+    ({"post__aa_hz": -1.0}, "post.aa_hz=-1.0 is outside the physical range 0 to 1e+07"),
+    ({"post__aa_order": 11}, "post.aa_order=11 is outside the physical range 1 to 10"),
+    ({"post__ac_coupling_order": 0}, "post.ac_coupling_order=0 is outside the physical range 1 to 10"),
 ])
 def test_wrong_types_and_absurd_magnitudes_are_refused(keys, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
@@ -35,6 +45,9 @@ def test_wrong_types_and_absurd_magnitudes_are_refused(keys, fragment):
 
 
 def test_right_types_pass():
+    cfg = acquire.load_config(run__seed=2**32 - 1, source__seed=0, amplifier__cmrr_hf_point=[1e3, 80.0],
+                              post__aa_hz=0.0, post__aa_order=10)  # the ends of the ranges; 0 Hz: no filter
+    assert cfg["run"]["seed"] == 2**32 - 1 and cfg["post"]["aa_order"] == 10
     cfg = acquire.load_config(amplifier__cmrr_db=90, run__seed=3, source__channels=["MLII", 1],
                               body__grounded=True, electrodes__imbalance="iec", electrodes__offset_v=[0.1, -0.1])
     assert cfg["amplifier"]["cmrr_db"] == 90 and cfg["body"]["grounded"] is True

@@ -18,6 +18,9 @@ from acquire.sources.recording import Annotations, Recording
 #: Sampling rate of the synthetic default (Hz): 500 Hz is a common ECG rate,
 #: an integer divisor of the default 8 kHz simulation rate.
 SYNTHETIC_FS_HZ = 500.0
+#: The longest synthetic record generated in memory (s): 24 h, a Holter day (43.2 M samples at 500 Hz,
+#: 0.35 GB). A window starting later than that would first generate all of its hours before the start.
+SYNTHETIC_MAX_S = 24 * 3600.0
 
 
 class Source(Protocol):
@@ -109,6 +112,9 @@ def load_recording(name: str, *, channels=None, start_s: float = 0.0,
         from acquire.sources.ecgsyn import EcgsynParams, ecgsyn
 
         total_s = start_s + (60.0 if duration_s is None else duration_s)
+        if not total_s <= SYNTHETIC_MAX_S:
+            raise ValueError(f"source.start_s + source.duration_s must be at most {SYNTHETIC_MAX_S:g} s (24 h) "
+                             f"for the synthetic source; got {start_s:g} + {total_s - start_s:g} s.")
         rec = ecgsyn(EcgsynParams(heart_rate_bpm=heart_rate_bpm), duration_s=total_s,
                      fs_hz=SYNTHETIC_FS_HZ, seed=seed)
     elif Path(str(name) + ".hea").is_file():

@@ -312,7 +312,8 @@ def _load(path: Path, annotator: str | None, provenance: dict, *, required: bool
         with _quiet_wfdb():
             record = wfdb.rdrecord(str(path))
     except _WFDB_ERRORS as exc:
-        raise ValueError(f"{path} is corrupt: wfdb cannot read it ({_one_line(exc)}){hint}.") from exc
+        raise ValueError(f"{path}.hea or its signal file is corrupt: wfdb cannot read the record "
+                         f"({_one_line(exc)}){hint}.") from exc
     scale = np.array([VOLTS_PER_UNIT[s.units] for s in header.signals])
     return Recording(
         signals_v=np.ascontiguousarray((record.p_signal * scale).T),

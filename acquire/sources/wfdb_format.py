@@ -72,6 +72,11 @@ class WfdbHeader:
         return {name: offsets[name] + -(-self.n_samples * b // 8) for name, b in bits.items()}
 
 
+#: The signal line's optional integer fields after the gain, in order (WFDB header(5)).
+_INTEGER_FIELDS = ("ADC resolution", "ADC zero", "initial value", "checksum", "block size")
+_INTEGER_FIELD = re.compile(r"[+-]?[0-9]{1,18}")
+
+
 def read_header(path) -> WfdbHeader:
     """Parse a WFDB ``.hea`` file strictly.
 
@@ -80,7 +85,8 @@ def read_header(path) -> WfdbHeader:
     :data:`FS_MAX_HZ` and a positive number of samples (WFDB's defaults, 250 Hz
     and "unknown", are not assumed); one signal line per signal with a plain
     file name, a format ecgfe reads, a finite non-zero ADC gain and units of
-    V, mV or uV. The text is read as UTF-8 (Latin-1 if it is not), so channel
+    V, mV or uV, then integers (resolution, zero, initial value, checksum,
+    block size) as far as they are given. The text is read as UTF-8 (Latin-1 if it is not), so channel
     names keep their non-ASCII characters.
 
     Raises
@@ -158,6 +164,10 @@ def _signal_line(where: str, index: int, line: str) -> WfdbSignal:
     units = gain[2] or "mV"
     if units not in VOLTS_PER_UNIT:
         raise ValueError(f"{where}: units must be one of {', '.join(VOLTS_PER_UNIT)}; got {_shown(units)}")
+    for i, field in enumerate(_INTEGER_FIELDS, start=3):
+        if len(parts) > i and not _INTEGER_FIELD.fullmatch(parts[i]):
+            raise ValueError(f"{where}: {field} (field {i + 1} of the signal line) must be an integer; "
+                             f"got {_shown(parts[i])}")
     name = parts[8].strip() if len(parts) == 9 else f"signal {index}"
     return WfdbSignal(parts[0], fmt[1], int(fmt[2] or 1), int(fmt[3] or 0), units, name)
 
