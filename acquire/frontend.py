@@ -20,6 +20,7 @@ interference and noise did.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 
@@ -202,6 +203,15 @@ def adc_params(cfg: dict, preset) -> AdcParams:
     return AdcParams(**{**(preset.adc or {}), **cfg["adc"]})
 
 
+@contextlib.contextmanager
+def _naming(keys: str):
+    """Prefix a ValueError raised inside with the configuration ``keys`` it is about (a stage names its own field)."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ValueError(f"{keys}: {exc}") from None
+
+
 def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool = False) -> Frontend:
     """Build the chains described by ``cfg`` for a source of ``fs_src_hz`` and ``n_channels`` leads.
 
@@ -251,15 +261,17 @@ def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool 
                                                z_neg=lumped(electrodes.z_neg), n_channels=n_channels,
                                                seed=seed + SEED_STREAMS["amplifier"])),
     ]
-    if post["ac_coupling_hz"]:
-        stages.append(("ac_coupling", AcCoupling(post["ac_coupling_hz"], int(post["ac_coupling_order"]),
-                                                 fs_hz=fs_sim)))
+    with _naming("post.ac_coupling_hz / ac_coupling_order"):
+        if post["ac_coupling_hz"]:
+            stages.append(("ac_coupling", AcCoupling(post["ac_coupling_hz"], int(post["ac_coupling_order"]),
+                                                     fs_hz=fs_sim)))
     if post["gain2_v_per_v"] != 1.0:
         swing = None if ideal else (amp.output_swing_v if math.isfinite(amp.output_swing_v) else None)
         stages.append(("gain2", GainStage(float(post["gain2_v_per_v"]), fs_sim, output_swing_v=swing)))
-    if post["aa_hz"]:
-        stages.append(("anti_alias", AntiAliasFilter(post["aa_hz"], int(post["aa_order"]), post["aa_kind"],
-                                                     fs_hz=fs_sim)))
+    with _naming("post.aa_hz / aa_order"):
+        if post["aa_hz"]:
+            stages.append(("anti_alias", AntiAliasFilter(post["aa_hz"], int(post["aa_order"]), post["aa_kind"],
+                                                         fs_hz=fs_sim)))
     analog = Chain(stages)
     converter = Adc(adc, fs_sim, seed=seed + SEED_STREAMS["adc"], ideal=ideal)
     digital = None
@@ -268,7 +280,8 @@ def build_frontend(cfg: dict, fs_src_hz: float, n_channels: int, *, ideal: bool 
         for i, spec in enumerate(cfg["digital"]):
             spec = dict(spec)
             kind = str(spec.pop("kind", ""))
-            stage = make_digital_stage(kind, fs, **spec)
+            with _naming(f"digital.{i} ({kind})"):
+                stage = make_digital_stage(kind, fs, **spec)
             digital_stages.append((f"{i}:{kind}", stage))
             fs = stage.fs_out_hz
         digital = Chain(digital_stages)

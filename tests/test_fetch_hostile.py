@@ -175,7 +175,7 @@ def test_cli_fetch_of_an_incomplete_record_exits_1_and_lists_nothing(mirror, tmp
     r = runner.invoke(app, ["fetch", "mitdb", "100"], env=env)
     assert r.exit_code == 1
     (line,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert line.startswith("error: 100.atr, the annotation file the catalog declares for mitdb/100")
+    assert line.startswith("ecgfe: error: 100.atr, the annotation file the catalog declares for mitdb/100")
     r = runner.invoke(app, ["records"], env=env)
     assert r.exit_code == 0 and "downloaded: 0 complete record(s), 0 incomplete" in r.stdout
 

@@ -137,7 +137,7 @@ def test_a_file_size_limit_is_exit_1_naming_the_file_and_leaves_nothing(tmp_path
     assert r.returncode == 1, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, r.stderr
-    m = re.fullmatch(rf"error: cannot write {re.escape(str(out))}/(\S+): File too large \(EFBIG\)", lines[0])
+    m = re.fullmatch(rf"ecgfe: error: cannot write {re.escape(str(out))}/(\S+): File too large \(EFBIG\)", lines[0])
     assert m, lines[0]
     assert listing(tmp_path) == []
 

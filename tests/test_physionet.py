@@ -307,7 +307,7 @@ def test_cli_lists_and_refuses_incomplete_records(mirror, data_home):
     r = runner.invoke(app, ["simulate", "mitdb/100", "--duration-s", "5"])
     assert r.exit_code == 2 and "Traceback" not in r.output  # a ValueError, as a corrupt record
     (err,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert err.startswith("error: ") and err.endswith("run 'ecgfe fetch mitdb 100'.")
+    assert err.startswith("ecgfe: error: ") and err.endswith("run 'ecgfe fetch mitdb 100'.")
 
 
 # --------------------------------------------------------------------------- strict headers

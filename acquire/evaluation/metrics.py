@@ -109,7 +109,8 @@ def snr_improvement_db(snr_in_db, snr_out_db):
     Both SNRs must use the same clean reference (for a filter: :func:`snr_db`
     of its input and of its output against the clean ECG).
     """
-    return _out(np.asarray(snr_out_db, dtype=float) - np.asarray(snr_in_db, dtype=float))
+    with np.errstate(invalid="ignore"):  # -inf - -inf (a constant reference): no improvement to state, nan
+        return _out(np.asarray(snr_out_db, dtype=float) - np.asarray(snr_in_db, dtype=float))
 
 
 def correlation(x, x_hat):

@@ -162,12 +162,13 @@ def check_output_dir(out_dir, *, overwrite: bool = False, inputs: Iterable = (),
     Raises
     ------
     ValueError
-        A usage error: ``out_dir`` is a file, contains an input, is not
-        empty (without ``overwrite``), or is not an ecgfe output (with it).
+        A usage error: ``out_dir`` contains an input, is not empty (without
+        ``overwrite``), or is not an ecgfe output (with it).
     DirectoryLocked
         Another live process holds its :class:`DirectoryLock` (a running sweep).
     OutputError
-        Its nearest existing ancestor is not a writable directory.
+        ``out_dir`` is a file, or its nearest existing ancestor is not a
+        writable directory (a file-system error: the CLI's exit 1).
     """
     out = Path(out_dir)
     for p in _input_paths(inputs):
@@ -177,7 +178,7 @@ def check_output_dir(out_dir, *, overwrite: bool = False, inputs: Iterable = (),
     if not resume and Path.cwd().resolve().is_relative_to(out.resolve()):
         raise ValueError(f"--out {out} contains the current directory; choose a directory below it.")
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a directory; choose another --out.")
+        raise OutputError(out, OSError(errno.EEXIST, f"{out} is a file, not a directory; choose another --out"))
     lock = out / LOCK_NAME
     if lock.exists() and lock.resolve() not in DirectoryLock._held:
         holder = _read_lock(lock)

@@ -174,7 +174,7 @@ class Recording:
             if stop > self.n_samples:
                 raise ValueError(
                     f"start_s + duration_s = {start_s + duration_s:g} s exceeds the recording "
-                    f"length ({self.duration_s:g} s); shorten duration_s."
+                    f"length ({self.duration_s:g} s); shorten duration_s or start earlier."
                 )
         ann = self.annotations.window(start, stop) if self.annotations is not None else None
         prov = dict(self.provenance, start_s=float(start_s), duration_s=(stop - start) / self.fs_hz)
