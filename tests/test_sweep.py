@@ -10,8 +10,8 @@ import pytest
 
 from acquire.config import ConfigError, load_config
 from acquire.evaluation.evaluate import simulate
-from acquire.studies.sweep import (SUMMARY_METRICS, flat_metrics, parse_vary, point_config, point_id, run_sweep,
-                           sweep_points)
+from acquire.studies.grid import parse_vary, sweep_points
+from acquire.studies.sweep import SUMMARY_METRICS, flat_metrics, point_config, point_id, run_sweep
 from acquire.output.figures import ONE_MV_PP_IN_UV_RMS
 
 #: A short synthetic source, 1 V rms body common mode at 60 Hz, fundamental only.
