@@ -177,7 +177,7 @@ def _execute_dask(client, fn, tasks, finished) -> None:
 
     futures = [client.submit(fn, *task, pure=False) for task in tasks]
     try:
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             finished(future.result())
     except BaseException:
         client.cancel(futures)
