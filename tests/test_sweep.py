@@ -18,7 +18,7 @@ from acquire._version import __version__
 from acquire.config import ConfigError, load_config
 from acquire.evaluation.evaluate import simulate
 from acquire.studies.grid import parse_vary, sweep_points
-from acquire.studies.sweep import SUMMARY_METRICS, flat_metrics, point_config, point_id, run_sweep
+from acquire.studies.sweep import SUMMARY_METRICS, flat_metrics, point_config, point_id, run_points, run_sweep
 from acquire.output.figures import ONE_MV_PP_IN_UV_RMS
 
 #: A short synthetic source, 1 V rms body common mode at 60 Hz, fundamental only.
@@ -331,7 +331,7 @@ def test_a_sweep_into_a_directory_another_live_run_holds_is_refused(tmp_path):
 # --- signals: SIGTERM and SIGINT end the workers and leave a resumable sweep ----------------------
 
 REPO = Path(__file__).resolve().parents[1]
-SIGNAL_SWEEP = ["sweep", "--vary", "amplifier.cmrr_db=60:100:10", "--duration-s", "2"]
+SIGNAL_SWEEP = ["sweep", "--vary", "amplifier.cmrr_db=60:110:10", "--duration-s", "20"]  # ~0.6 s a point
 
 
 def _group_alive(pgid: int) -> list[str]:
@@ -347,19 +347,25 @@ def _group_alive(pgid: int) -> list[str]:
     return alive
 
 
+#: The points SIGNAL_SWEEP runs; its configuration is the API's (as the CLI resolves it).
+SIGNAL_POINTS = [{"amplifier.cmrr_db": v} for v in range(60, 111, 10)]
+
+
+def _signal_cfg() -> dict:
+    import acquire
+
+    return acquire.load_config(source__duration_s=20.0)
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    from tests.test_cli import invoke
-
+    """The points of SIGNAL_SWEEP run through the engine in one go (no figures: the points are the results)."""
     out = tmp_path_factory.mktemp("signal") / "whole"
-    assert invoke(*SIGNAL_SWEEP, "--out", str(out)).exit_code == 0
-    return out
+    return run_points(_signal_cfg(), SIGNAL_POINTS, out), out
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_workers_and_leaves_a_resumable_sweep(signum, uninterrupted, tmp_path):
-    from tests.test_cli import invoke
-
     out = tmp_path / "sw"
     proc = subprocess.Popen([sys.executable, "-m", "cli", *SIGNAL_SWEEP, "--jobs", "2", "--out", str(out)],
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
@@ -386,10 +392,12 @@ def test_a_signal_ends_the_workers_and_leaves_a_resumable_sweep(signum, uninterr
         time.sleep(0.05)
     assert [(Path(f"/proc/{pid}/cmdline").read_bytes()) for pid in _group_alive(proc.pid)] == []
     done = {p.name for p in (out / "points").glob("*.json")}
-    assert 1 <= len(done) < 5 and not list(out.rglob("*.part")), (done, stderr)
-    # The rerun computes only what is missing, and ends where the uninterrupted run did, bit for bit.
-    r = invoke(*SIGNAL_SWEEP, "--out", str(out))
-    assert r.exit_code == 0 and f"{5 - len(done)} point(s) computed, {len(done)} already done" in r.output, r.output
-    assert (out / "sweep.json").read_bytes() == (uninterrupted / "sweep.json").read_bytes()
-    for p in (uninterrupted / "points").iterdir():
+    assert 1 <= len(done) < 6 and not list(out.rglob("*.part")), (done, stderr)
+    # The rerun (same configuration) computes only what is missing, and ends where the uninterrupted run
+    # did, bit for bit.
+    whole, whole_dir = uninterrupted
+    resumed = run_points(_signal_cfg(), SIGNAL_POINTS, out)
+    assert {f"{i}.json" for i in resumed.skipped} == done and len(resumed.computed) == 6 - len(done)
+    assert resumed.rows == whole.rows
+    for p in (whole_dir / "points").iterdir():
         assert (out / "points" / p.name).read_bytes() == p.read_bytes()

@@ -119,8 +119,29 @@ def interruptible():
             signal.signal(s, h)
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while inside (main thread), so that processes started here begin with it ignored.
+
+    An ignored disposition survives ``exec`` and Python keeps it at start-up, so a
+    spawned worker still importing when a terminal's Ctrl-C reaches the whole
+    process group does not die with a traceback: the parent handles SIGINT alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _pool_initializer(initializer, initargs) -> None:
-    """In a pool worker: leave SIGINT to the parent (it terminates the pool), then the caller's initializer."""
+    """In a pool worker: leave SIGINT to the parent (it terminates the pool), then the caller's initializer.
+
+    (Workers the pool starts again later did not inherit :func:`_sigint_ignored`.)
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if initializer is not None:
         initializer(*initargs)
@@ -160,7 +181,8 @@ def execute(fn, tasks: list[tuple], finished, *, jobs: int = 1, client=None, ini
         for task in tasks:
             finished(fn(*task))
     else:
-        pool = get_context("spawn").Pool(min(jobs, len(tasks)), _pool_initializer, (initializer, initargs))
+        with _sigint_ignored():
+            pool = get_context("spawn").Pool(min(jobs, len(tasks)), _pool_initializer, (initializer, initargs))
         try:
             for result in pool.imap_unordered(_star, [(fn, t) for t in tasks]):
                 finished(result)
