@@ -278,7 +278,7 @@ def test_resume_recomputes_only_missing_corrupt_and_stale_points(cfg, tmp_path):
     doc = json.loads((points / f"{ids[2]}.json").read_text())
     doc["document"]["tool_version"] = "0.0.1"
     (points / f"{ids[2]}.json").write_text(json.dumps(doc))
-    fourth = run_sweep(load_config(None, BASE + ["run.seed=1"]), varies, tmp_path)
+    fourth = run_points(load_config(None, BASE + ["run.seed=1"]), sweep_points(varies), tmp_path)  # no figures
     assert fourth.computed == [ids[2]] and fourth.stale == {ids[2]: f"written by ecgfe 0.0.1 (this is {__version__})"}
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
 
