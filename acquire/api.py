@@ -211,7 +211,7 @@ def sweep(vary: Sequence, source: str | None = None, *, out, jobs: int = 1, reco
     varies = _varies(vary)
     cfg = load_config(config, source=source, sets=sets, **keys)
     return SweepResult(run_sweep(cfg, varies, out, jobs=jobs, progress=progress, scheduler=scheduler,
-                                 max_points=max_points or MAX_POINTS), cfg)
+                                 max_points=MAX_POINTS if max_points is None else max_points), cfg)
 
 
 def batch(records: str, vary: Sequence = (), *, out, jobs: int = 1, scheduler: str = "local",
@@ -248,7 +248,7 @@ def batch(records: str, vary: Sequence = (), *, out, jobs: int = 1, scheduler: s
     from acquire.studies.batch import parse_records, run_batch
     from acquire.studies.grid import MAX_POINTS, sweep_points
 
-    max_points = max_points or MAX_POINTS
+    max_points = MAX_POINTS if max_points is None else max_points
     names = parse_records(records)
     varies = _varies(vary)
     cfg = load_config(config, sets=sets, **keys)
@@ -320,7 +320,7 @@ def montecarlo(source: str | None = None, presets: Sequence[str] | None = None, 
     seed = int(cfg["run"]["seed"]) if seed is None else seed
     run = run_montecarlo(cfg, presets, distributions, draws, seed=seed, simulate=simulate,
                          limit_uv_pp=limit_uv_pp, out_dir=out, records=names, jobs=jobs, progress=progress,
-                         scheduler=scheduler, max_points=max_points or MAX_POINTS)
+                         scheduler=scheduler, max_points=MAX_POINTS if max_points is None else max_points)
     return MonteCarloResult(run, cfg, with_defaults(distributions))
 
 

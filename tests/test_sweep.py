@@ -99,6 +99,8 @@ def test_the_total_number_of_points_is_capped_before_any_is_built():
                                          r"at most 100000 unless --max-points"):
         sweep_points(varies)
     assert len(sweep_points([("a.x", list(range(400))), ("b.y", list(range(300)))], max_points=120_000)) == 120_000
+    with pytest.raises(ValueError, match="--max-points must be an integer >= 1; got 0"):
+        sweep_points([("a.x", [1])], max_points=0)
 
 
 def test_point_id_ignores_key_order_and_int_float():

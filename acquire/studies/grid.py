@@ -127,6 +127,8 @@ def sweep_points(varies, max_points: int = MAX_POINTS) -> list[dict]:
 
 def check_count(n: int, max_points: int, detail: str = "") -> None:
     """Refuse a study of ``n`` points (or units) above ``max_points``, naming the count and the option."""
+    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+        raise ValueError(f"--max-points must be an integer >= 1; got {max_points!r}.")
     if n > max_points:
         raise ValueError(f"the study has {n} points{f' ({detail})' if detail else ''}; at most {max_points} "
                          f"unless --max-points (max_points=) allows more.")
