@@ -1,6 +1,6 @@
 """The Dask backend: a real cluster (a ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1).
 
-The cluster is started once for the module, bounded in time (60 s to come up), and torn down (its process
+The cluster is started once for the module, bounded in time (60 s to come up, 90 s a test), and torn down (its process
 groups killed) whatever the tests do. Every unit must come back bit for bit equal to the local run.
 """
 
@@ -72,6 +72,23 @@ def cluster(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=10)
+
+
+#: Most seconds one test may take (about 4x its time on a loaded 2-core machine) before it is failed.
+TEST_TIMEOUT_S = 90
+
+
+@pytest.fixture(autouse=True)
+def time_limit():
+    """Fail a test that hangs (a lost worker, a stuck scheduler) instead of hanging the suite: SIGALRM."""
+    def expire(signum, frame):
+        raise TimeoutError(f"test exceeded {TEST_TIMEOUT_S} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(TEST_TIMEOUT_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
