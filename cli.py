@@ -7,6 +7,8 @@ mistake prints one line on stderr and no traceback unless ``--debug``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,7 +17,7 @@ import typer
 
 from acquire.commands import (
     STATE, App, BwOpt, ChanOpt, CmOpt, CmrrOpt, ConfigOpt, DebugOpt, DurOpt, GainOpt, ImbOpt, MainsOpt, OutOpt,
-    OverwriteOpt, PresetOpt, QuietOpt, SeedOpt, SetOpt, SourceArg, StartOpt, UsageError, VerboseOpt, friendly,
+    OverwriteOpt, PresetOpt, QuietOpt, SeedOpt, SetOpt, SourceArg, StartOpt, UsageError, VerboseOpt, fail, friendly,
     progress_bar, say, set_globals, shortcut_keys)
 from acquire.output.provenance import begin_output
 from acquire.output.text import format_table, metrics_summary, shorten
@@ -157,6 +159,28 @@ def run_comparison(presets: list[str], out: Path, save_options: dict, **scenario
     typer.echo(format_table(result.rows, list(result.rows[0])))
 
 
+RecordsOpt = Annotated[Optional[str], typer.Option("--records", help=(
+    "mitdb (its downloaded records), mitdb/100,mitdb/101, or a file of names."))]
+SchedulerOpt = Annotated[str, typer.Option("--scheduler", help=(
+    "'local' (--jobs processes here) or a Dask scheduler address tcp://HOST:PORT (same results)."))]
+MaxPointsOpt = Annotated[Optional[int], typer.Option("--max-points", help=(
+    "Most points, or (point, record) units, accepted (default 100000)."))]
+
+
+@contextlib.contextmanager
+def resumable(out: Path, close):
+    """Close the progress bar; on SIGINT or SIGTERM say how to resume in one line and exit 128 + the signal."""
+    from acquire.studies.scheduler import Interrupted
+
+    try:
+        yield
+    except Interrupted as exc:
+        close()
+        fail(f"interrupted by {exc.name}; finished units are kept in {out}/: rerun the same command to resume.",
+             exc.exit_code)
+    close()
+
+
 @app.command()
 @friendly
 def sweep(
@@ -164,31 +188,47 @@ def sweep(
     vary: Annotated[Optional[list[str]], typer.Option(
         "--vary", help="KEY=START:STOP:STEP or KEY=v1,v2,... (repeatable; Cartesian product).",
         show_default="none; one is needed")] = None,
+    records: RecordsOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 1,
+    scheduler: SchedulerOpt = "local", max_points: MaxPointsOpt = None,
     preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None,
     cm_v_rms: CmOpt = None, imbalance: ImbOpt = None, channel: ChanOpt = None, start_s: StartOpt = None,
     duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
 ) -> None:
-    """Sweep parameters (resumable): CSV, JSON and figures of the metrics against the varied keys."""
+    """Sweep parameters (resumable): CSV, JSON and figures of the metrics against the varied keys.
+
+    With --records every point runs on every record and is aggregated per point, as 'ecgfe batch --vary'.
+    """
     import acquire
 
     if not vary:
         raise UsageError("sweep needs at least one --vary KEY=START:STOP:STEP or KEY=v1,v2,...")
     if jobs < 1:
         raise UsageError(f"--jobs must be >= 1; got {jobs}.")
+    keys = shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, channel, start_s, duration_s, seed)
+    if records is not None:
+        if source is not None:
+            raise UsageError(f"give a source ({source}) or --records, not both.")
+        return run_batch_command(records, vary, out or Path("ecgfe-sweep"), jobs=jobs, scheduler=scheduler,
+                                 max_points=max_points, preset=preset, config=config, sets=set_ or (), **keys)
     out = out or Path("ecgfe-sweep")
     saving = begin_output(out, False, sys.argv, config=config, reads=(source,), resume="sweep")
     update, close = progress_bar("sweep points")
-    result = acquire.sweep(vary, source, out=out, jobs=jobs, preset=preset, config=config, sets=set_ or (),
-                           progress=update, **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance,
-                                                            channel, start_s, duration_s, seed))
-    close()
-    say(f"{len(result.run.computed)} point(s) computed, {len(result.run.skipped)} already done")
+    with resumable(out, close):
+        result = acquire.sweep(vary, source, out=out, jobs=jobs, scheduler=scheduler, max_points=max_points,
+                               preset=preset, config=config, sets=set_ or (), progress=update, **keys)
+    say(f"{len(result.run.computed)} point(s) computed, {len(result.run.skipped)} already done"
+        + "".join(f"; {n} file(s) {why}, recomputed" for why, n in _reasons(result.run.stale).items()))
     typer.echo(format_table(result.rows, [*result.run.keys, "acquired.residual_mains_uv_rms",
                                           "recovered.residual_mains_uv_rms", "recovered.snr_out_db",
                                           "recovered.qrs_sensitivity", "recovered.qrs_ppv"]))
     result.save(**saving)
     say(f"wrote {out}/ (sweep.csv, sweep.json, points/, figures, report.html)")
+
+
+def _reasons(stale: dict) -> dict:
+    """Why point files were not reused -> how many."""
+    return {why: list(stale.values()).count(why) for why in sorted(set(stale.values()))}
 
 
 @app.command()
@@ -200,24 +240,30 @@ def batch(
         "--vary", help="Optional grid: KEY=START:STOP:STEP or KEY=v1,v2,... (repeatable).",
         show_default="none: the one design")] = None,
     jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 1,
+    scheduler: SchedulerOpt = "local", max_points: MaxPointsOpt = None,
     preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None,
     cm_v_rms: CmOpt = None, imbalance: ImbOpt = None, channel: ChanOpt = None, start_s: StartOpt = None,
     duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
 ) -> None:
     """Run the design (or a grid of designs) on every record of a set; aggregate like sumstats (resumable)."""
+    run_batch_command(records, vary or (), out or Path("ecgfe-batch"), jobs=jobs, scheduler=scheduler,
+                      max_points=max_points, preset=preset, config=config, sets=set_ or (),
+                      **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, channel, start_s,
+                                      duration_s, seed))
+
+
+def run_batch_command(records: str, vary, out: Path, *, config, **options) -> None:
+    """The body of ``batch`` and of ``sweep --records``: run, print the aggregates, save."""
     import acquire
 
-    out = out or Path("ecgfe-batch")
     saving = begin_output(out, False, sys.argv, config=config, resume="batch")
     update, close = progress_bar("(point, record) units")
-    result = acquire.batch(records, vary or (), out=out, jobs=jobs, preset=preset, config=config,
-                           sets=set_ or (), progress=update,
-                           **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, channel, start_s,
-                                           duration_s, seed))
-    close()
-    say(f"{len(result.run.computed)} unit(s) computed, {len(result.run.skipped)} already done")
-    typer.echo(format_table(result.rows, ["point", *result.run.points[0], "records", "gross_se", "gross_ppv", "average_se", "average_ppv",
-                                          "acquired.residual_mains_uv_rms.median",
+    with resumable(out, close):
+        result = acquire.batch(records, vary, out=out, config=config, progress=update, **options)
+    say(f"{len(result.run.computed)} unit(s) computed, {len(result.run.skipped)} already done"
+        + "".join(f"; {n} file(s) {why}, recomputed" for why, n in _reasons(result.run.stale).items()))
+    typer.echo(format_table(result.rows, ["point", *result.run.points[0], "records", "gross_se", "gross_ppv",
+                                          "average_se", "average_ppv", "acquired.residual_mains_uv_rms.median",
                                           "acquired.cmrr_effective_db.median", "acquired.cmrr_effective_db.worst",
                                           "acquired.cmrr_effective_db.worst_record"]))
     result.save(out, **saving)
@@ -240,6 +286,10 @@ def montecarlo(
     limit_uv_pp: Annotated[Optional[float], typer.Option("--limit-uv-pp", help=(
         "Yield limit, µV p-p RTI."), show_default="the standards' 1 mV p-p at 10 V rms scaled to the common mode")] = None,
     jobs: Annotated[int, typer.Option("--jobs", help="Worker processes for the time-domain draws.")] = 1,
+    records: Annotated[Optional[str], typer.Option("--records", help=(
+        "Run the time-domain draws on each of these records (mitdb, mitdb/100,mitdb/101 or a file); "
+        "the analytic draws do not depend on the record."))] = None,
+    scheduler: SchedulerOpt = "local", max_points: MaxPointsOpt = None,
     config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None, cm_v_rms: CmOpt = None,
     imbalance: ImbOpt = None, duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,
     overwrite: OverwriteOpt = False,
@@ -250,13 +300,14 @@ def montecarlo(
     out = out or Path("ecgfe-montecarlo")
     saving = begin_output(out, overwrite, sys.argv, config=config, reads=(source,),
                           resume="montecarlo" if simulate_k else None)
-    update, close = progress_bar("time-domain draws") if simulate_k else (None, lambda: None)
-    result = acquire.montecarlo(source, preset, draws=draws, vary_dist=vary_dist or (),
-                                simulate=simulate_k, limit_uv_pp=limit_uv_pp, out=out, jobs=jobs, config=config,
-                                sets=set_ or (), progress=update,
-                                **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, None, None,
-                                                duration_s, seed))
-    close()
+    update, close = progress_bar("time-domain (draw, record) units") if simulate_k else (None, lambda: None)
+    with resumable(out, close):
+        result = acquire.montecarlo(source, preset, draws=draws, vary_dist=vary_dist or (),
+                                    simulate=simulate_k, limit_uv_pp=limit_uv_pp, out=out, jobs=jobs,
+                                    records=records, scheduler=scheduler, max_points=max_points, config=config,
+                                    sets=set_ or (), progress=update,
+                                    **shortcut_keys(mains_hz, cm_v_rms, None, None, None, imbalance, None, None,
+                                                    duration_s, seed))
     typer.echo(format_table(result.rows, list(result.rows[0])))
     result.save(out, **saving)
     say(f"limit {result.run.limit_uv_pp:.4g} µV p-p ({result.run.limit_source}); "

@@ -150,8 +150,16 @@ def compare(presets: Sequence[str], source: str | None = None, *, config=None, s
     return ComparisonResult(sims, configs, base)
 
 
-def sweep(vary: Sequence, source: str | None = None, *, out, jobs: int = 1, config=None,
-          sets: Sequence[str] = (), progress: Progress | None = None, **keys):
+def _varies(vary) -> list:
+    """``(key, values)`` pairs from ``--vary`` strings or pairs."""
+    from acquire.studies.grid import parse_vary
+
+    return [parse_vary(v) if isinstance(v, str) else (v[0], list(v[1])) for v in vary]
+
+
+def sweep(vary: Sequence, source: str | None = None, *, out, jobs: int = 1, records: str | None = None,
+          scheduler: str = "local", max_points: int | None = None, config=None, sets: Sequence[str] = (),
+          progress: Progress | None = None, **keys):
     """Run the scenario at every point of a parameter grid (resumable; points are files in ``out``).
 
     Parameters
@@ -164,12 +172,21 @@ def sweep(vary: Sequence, source: str | None = None, *, out, jobs: int = 1, conf
         Output directory; finished points found there are not rerun.
     jobs : int
         Worker processes (results do not depend on it).
+    records : str, optional
+        Run every point on every record of a set instead of on ``source``
+        (as :func:`batch`, which this then is: a :class:`~acquire.results.BatchResult`).
+    scheduler : str
+        ``"local"`` (``jobs`` processes here) or a Dask scheduler address
+        ``"tcp://HOST:PORT"`` (same results, bit for bit).
+    max_points : int, optional
+        Most points (or units) accepted; default 100,000.
     source, config, sets, **keys
         The base scenario, as in :func:`load_config`.
 
     Returns
     -------
     acquire.results.SweepResult
+        (an :class:`acquire.results.BatchResult` with ``records``).
 
     Examples
     --------
@@ -179,18 +196,26 @@ def sweep(vary: Sequence, source: str | None = None, *, out, jobs: int = 1, conf
     [80, 100]
     """
     from acquire.results import SweepResult
-    from acquire.studies.sweep import parse_vary, run_sweep
+    from acquire.studies.grid import MAX_POINTS
+    from acquire.studies.sweep import run_sweep
 
     if not vary:
         raise ValueError("a sweep needs at least one varied key, e.g. 'amplifier.cmrr_db=60:140:10'.")
+    if records is not None:
+        if source is not None:
+            raise ValueError(f"give a source ({source}) or --records, not both.")
+        return batch(records, vary, out=out, jobs=jobs, scheduler=scheduler, max_points=max_points, config=config,
+                     sets=sets, progress=progress, **keys)
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1; got {jobs}.")
-    varies = [parse_vary(v) if isinstance(v, str) else (v[0], list(v[1])) for v in vary]
+    varies = _varies(vary)
     cfg = load_config(config, source=source, sets=sets, **keys)
-    return SweepResult(run_sweep(cfg, varies, out, jobs=jobs, progress=progress), cfg)
+    return SweepResult(run_sweep(cfg, varies, out, jobs=jobs, progress=progress, scheduler=scheduler,
+                                 max_points=MAX_POINTS if max_points is None else max_points), cfg)
 
 
-def batch(records: str, vary: Sequence = (), *, out, jobs: int = 1, config=None, sets: Sequence[str] = (),
+def batch(records: str, vary: Sequence = (), *, out, jobs: int = 1, scheduler: str = "local",
+          max_points: int | None = None, config=None, sets: Sequence[str] = (),
           progress: Progress | None = None, **keys):
     """Run the design (or every point of a grid) on every record of a set; aggregate like ``sumstats``.
 
@@ -202,8 +227,8 @@ def batch(records: str, vary: Sequence = (), *, out, jobs: int = 1, config=None,
         Optional grid, as in :func:`sweep`; empty runs the one configured design.
     out : path
         Where the (point, record) units go (resumable).
-    jobs, config, sets, progress, **keys
-        As in :func:`sweep` (progress counts units).
+    jobs, scheduler, max_points, config, sets, progress, **keys
+        As in :func:`sweep` (progress and ``max_points`` count (point, record) units).
 
     Returns
     -------
@@ -221,18 +246,21 @@ def batch(records: str, vary: Sequence = (), *, out, jobs: int = 1, config=None,
     """
     from acquire.results import BatchResult
     from acquire.studies.batch import parse_records, run_batch
-    from acquire.studies.sweep import parse_vary, sweep_points
+    from acquire.studies.grid import MAX_POINTS, sweep_points
 
+    max_points = MAX_POINTS if max_points is None else max_points
     names = parse_records(records)
-    varies = [parse_vary(v) if isinstance(v, str) else (v[0], list(v[1])) for v in vary]
+    varies = _varies(vary)
     cfg = load_config(config, sets=sets, **keys)
-    points = sweep_points(varies) if varies else None
-    return BatchResult(run_batch(cfg, names, points, out, jobs=jobs, progress=progress), cfg)
+    points = sweep_points(varies, max_points) if varies else None
+    return BatchResult(run_batch(cfg, names, points, out, jobs=jobs, progress=progress, scheduler=scheduler,
+                                 max_points=max_points), cfg)
 
 
 def montecarlo(source: str | None = None, presets: Sequence[str] | None = None, *, draws: int = 1000,
                vary_dist: Sequence[str] = (), seed: int | None = None, simulate: int = 0,
-               limit_uv_pp: float | None = None, out=None, jobs: int = 1, config=None, sets: Sequence[str] = (),
+               limit_uv_pp: float | None = None, out=None, jobs: int = 1, records: str | None = None,
+               scheduler: str = "local", max_points: int | None = None, config=None, sets: Sequence[str] = (),
                progress: Progress | None = None, **keys):
     """Monte Carlo tolerance analysis: percentiles and yield of the residual mains over drawn tolerances.
 
@@ -259,8 +287,12 @@ def montecarlo(source: str | None = None, presets: Sequence[str] | None = None, 
         at 10 V rms scaled to the configured common mode.
     out : path, optional
         Where the time-domain subset's points go (resumable).
-    jobs : int
-        Worker processes for the time-domain subset.
+    jobs, scheduler, max_points
+        The time-domain subset's engine, as in :func:`sweep`.
+    records : str, optional
+        As in :func:`batch`: the time-domain draws run on each of these
+        records (one row per draw and record) instead of on ``source``. The
+        analytic draws do not depend on the record and are computed once.
 
     Returns
     -------
@@ -276,13 +308,19 @@ def montecarlo(source: str | None = None, presets: Sequence[str] | None = None, 
     (['ina128', 'ads1298'], True)
     """
     from acquire.results import MonteCarloResult
+    from acquire.studies.batch import parse_records
+    from acquire.studies.grid import MAX_POINTS
     from acquire.studies.montecarlo import parse_distribution, run_montecarlo, with_defaults
 
     distributions = [parse_distribution(s) for s in vary_dist]
+    if records is not None and source is not None:
+        raise ValueError(f"give a source ({source}) or --records, not both.")
+    names = None if records is None else parse_records(records)
     cfg = load_config(config, source=source, sets=sets, **keys)
     seed = int(cfg["run"]["seed"]) if seed is None else seed
     run = run_montecarlo(cfg, presets, distributions, draws, seed=seed, simulate=simulate,
-                         limit_uv_pp=limit_uv_pp, out_dir=out, jobs=jobs, progress=progress)
+                         limit_uv_pp=limit_uv_pp, out_dir=out, records=names, jobs=jobs, progress=progress,
+                         scheduler=scheduler, max_points=MAX_POINTS if max_points is None else max_points)
     return MonteCarloResult(run, cfg, with_defaults(distributions))
 
 

@@ -350,6 +350,7 @@ class MonteCarloResult:
     def metrics(self) -> dict:
         """The ``montecarlo.json`` document."""
         return {"schema": "ecgfe.montecarlo/1", "draws": self.run.n_draws, "seed": self.run.seed,
+                "records": self.run.records,
                 "distributions": [f"{d.key}={d.kind}{d.args}" for d in self.distributions],
                 "limit_uv_pp": self.run.limit_uv_pp, "limit_source": self.run.limit_source,
                 "presets": {name: {"yield": p["yield"], "stats": p["stats"], "simulated": p["simulated"]}
@@ -418,7 +419,8 @@ class MonteCarloResult:
                 stale.unlink()
         simulated = any(p["simulated"] for p in self.run.presets.values())
         _provenance(out, run, inputs, self.config, configs=[{"amplifier": {"preset": n}} for n in self.run.presets],
-                    sources=[configured_record(self.config["source"])] if simulated else [],
+                    sources=[configured_record({**self.config["source"], "name": r})
+                             for r in self.run.records or [self.config["source"]["name"]]] if simulated else [],
                     montecarlo_seed=self.run.seed, draws=self.run.n_draws)
         report_from_dir(out, title="ecgfe Monte Carlo: " + ", ".join(self.run.presets))
 

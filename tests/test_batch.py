@@ -88,3 +88,30 @@ def test_batch_command(data_env, tmp_path):
     assert r.exit_code == 0 and "0 unit(s) computed, 2 already done" in r.output
     one_line_error(invoke("batch", "--records", "mitbd/100", "--out", str(tmp_path / "c"),
                           env={"ECGFE_DATA_DIR": str(data_env)}), 2, "Did you mean 'mitdb'")
+
+
+def test_sweep_records_is_the_batch_and_bad_records_are_one_line(data_env, tmp_path):
+    import json
+
+    from tests.test_cli import invoke, one_line_error
+
+    env = {"ECGFE_DATA_DIR": str(data_env)}
+    common = ["--vary", "amplifier.cmrr_db=80,110", "--records", "mitdb/100", "--duration-s", "3"]
+    r = invoke("sweep", *common, "--out", str(tmp_path / "sw"), env=env)
+    assert r.exit_code == 0, r.output
+    r = invoke("batch", *common, "--out", str(tmp_path / "b"), env=env)
+    assert r.exit_code == 0, r.output
+    # One engine: the sweep over records writes the batch's files, with the same numbers.
+    a, b = (json.loads((tmp_path / d / "batch.json").read_text()) for d in ("sw", "b"))
+    assert a == b and [u["amplifier.cmrr_db"] for u in a["units"]] == [80, 110]
+    for cmd in (["sweep", "--vary", "amplifier.cmrr_db=80"], ["montecarlo", "--draws", "10", "--simulate", "1"],
+                ["batch"]):
+        one_line_error(invoke(*cmd, "--records", "mitdb/1000", "--out", str(tmp_path / "x"), env=env), 2,
+                       "unknown record mitdb/1000", "Did you mean '100'")
+        one_line_error(invoke(*cmd, "--records", "mitbd", "--out", str(tmp_path / "x"), env=env), 2,
+                       "unknown database 'mitbd'", "Did you mean 'mitdb'")
+    assert not (tmp_path / "x").exists()
+    # The units of a batch count against --max-points: 2 points x 23 records.
+    one_line_error(invoke("batch", "--records", "mitdb", "--vary", "amplifier.cmrr_db=80,110", "--max-points", "40",
+                          "--out", str(tmp_path / "x"), env=env), 2,
+                   "the study has 46 points (2 design point(s) x 23 record(s)); at most 40 unless --max-points")

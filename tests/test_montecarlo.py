@@ -141,3 +141,23 @@ def test_outputs_and_figure(tmp_path):
     assert "µV p-p" in ax.get_xlabel() and "uV" not in ax.get_xlabel()
     assert [line.get_gid() for line in ax.get_lines()].count("limit") == 1
     assert "ina128" in ax.get_title() and "60 Hz" in ax.get_title()
+
+
+def test_time_domain_draws_on_each_record(mirror, monkeypatch, tmp_path):
+    # The analytic draws do not involve the record: with --records they are the same numbers as without;
+    # each (draw, record) unit is simulated and must agree with its draw's analytic residual (2 %, as above).
+    monkeypatch.setenv("ECGFE_DATA_DIR", str(mirror))
+    common = dict(presets=["ina128"], draws=100, vary_dist=SPREADS, seed=5, source__duration_s=3,
+                  source__channels=[0])
+    alone = acquire.montecarlo(**common)
+    res = acquire.montecarlo(**common, simulate=2, records="mitdb/100,mitdb/203", out=tmp_path)
+    for key, values in alone.run.presets["ina128"]["analytic"].items():
+        np.testing.assert_array_equal(res.run.presets["ina128"]["analytic"][key], values)
+    rows = res.run.presets["ina128"]["simulated"]
+    assert [(r["draw"], r["record"]) for r in rows] == [(0, "mitdb/100"), (0, "mitdb/203"),
+                                                        (1, "mitdb/100"), (1, "mitdb/203")]
+    for row in rows:
+        assert not row["saturated"] and abs(row["relative_difference"]) < 0.02, row
+    assert res.metrics["records"] == ["mitdb/100", "mitdb/203"]
+    with pytest.raises(ValueError, match="give a source"):
+        acquire.montecarlo("synthetic", records="mitdb/100", draws=10)

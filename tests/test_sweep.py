@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from acquire._version import __version__
 from acquire.config import ConfigError, load_config
 from acquire.evaluation.evaluate import simulate
-from acquire.studies.sweep import (SUMMARY_METRICS, flat_metrics, parse_vary, point_config, point_id, run_sweep,
-                           sweep_points)
+from acquire.studies.grid import parse_vary, sweep_points
+from acquire.studies.sweep import SUMMARY_METRICS, flat_metrics, point_config, point_id, run_points, run_sweep
 from acquire.output.figures import ONE_MV_PP_IN_UV_RMS
 
 #: A short synthetic source, 1 V rms body common mode at 60 Hz, fundamental only.
@@ -60,6 +67,8 @@ def test_parse_vary_float_grid_is_exact():
     ("amplifier.cmrr_db=60:140:-20", "empty range '60:140:-20': a negative STEP cannot go from 60 to 140"),
     ("amplifier.cmrr_db=0:inf:1", "must be finite"),
     ("amplifier.cmrr_db=0:1e6:1", "has 1000001 values; at most 10000"),
+    ("amplifier.cmrr_db=0:1e999999999:1", "must be finite"),  # beyond a float, and a Decimal overflow
+    ("amplifier.cmrr_db=0:1e300:1e-300", "has over 1e30 values; at most 10000"),
     ("amplifier.cmrr_db", "--vary expects KEY=START:STOP:STEP or KEY=v1,v2,..."),
     ("=1,2", "--vary expects"),
     ("amplifier.cmrr_db=", "--vary expects"),
@@ -81,6 +90,17 @@ def test_sweep_points_product_order_and_errors():
         sweep_points([("a.x", [1]), ("b.y", [2]), ("a.x", [3])])
     with pytest.raises(ValueError, match="at least one --vary"):
         sweep_points([])
+
+
+def test_the_total_number_of_points_is_capped_before_any_is_built():
+    # Three ranges of 10,000 values each pass the per-range guard; their product (1e12) would not fit in memory.
+    varies = [parse_vary(f"{k}=1:10000:1") for k in ("a.x", "b.y", "c.z")]
+    with pytest.raises(ValueError, match=r"the study has 1000000000000 points \(10000 x 10000 x 10000\); "
+                                         r"at most 100000 unless --max-points"):
+        sweep_points(varies)
+    assert len(sweep_points([("a.x", list(range(400))), ("b.y", list(range(300)))], max_points=120_000)) == 120_000
+    with pytest.raises(ValueError, match="--max-points must be an integer >= 1; got 0"):
+        sweep_points([("a.x", [1])], max_points=0)
 
 
 def test_point_id_ignores_key_order_and_int_float():
@@ -252,9 +272,16 @@ def test_resume_recomputes_only_missing_corrupt_and_stale_points(cfg, tmp_path):
     assert calls == [(2, 3), (3, 3)]
     assert second.rows == first.rows
     assert {i: json.loads((points / f"{i}.json").read_text()) for i in ids} == before
-    # Same points under another base configuration: stale files are redone, not reused.
+    # Same points under another base configuration: stale files are redone, not reused, and say why.
     third = run_sweep(load_config(None, BASE + ["run.seed=1"]), varies, tmp_path)
     assert sorted(third.computed) == sorted(ids) and third.skipped == []
+    assert set(third.stale) == set(ids) and set(third.stale.values()) == {"written from another configuration"}
+    # A point written by another tool version is not reused either (its numbers may differ).
+    doc = json.loads((points / f"{ids[2]}.json").read_text())
+    doc["document"]["tool_version"] = "0.0.1"
+    (points / f"{ids[2]}.json").write_text(json.dumps(doc))
+    fourth = run_points(load_config(None, BASE + ["run.seed=1"]), sweep_points(varies), tmp_path)  # no figures
+    assert fourth.computed == [ids[2]] and fourth.stale == {ids[2]: f"written by ecgfe 0.0.1 (this is {__version__})"}
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
 
 
@@ -301,3 +328,78 @@ def test_a_sweep_into_a_directory_another_live_run_holds_is_refused(tmp_path):
     with pytest.raises(DirectoryLocked, match=f"in use by another ecgfe run \\(pid {os.getppid()}"):
         run_sweep(cfg, [("amplifier.cmrr_db", [80.0])], tmp_path)
     assert not (tmp_path / "points").exists() or not any((tmp_path / "points").iterdir())
+
+
+# --- signals: SIGTERM and SIGINT end the workers and leave a resumable sweep ----------------------
+
+REPO = Path(__file__).resolve().parents[1]
+SIGNAL_SWEEP = ["sweep", "--vary", "amplifier.cmrr_db=60:110:10", "--duration-s", "20"]  # ~0.6 s a point
+
+
+def _group_alive(pgid: int) -> list[str]:
+    """Live (not zombie) processes of a process group, from /proc (``stat``: pid (comm) state ppid pgrp ...)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(stat.parent.name)
+    return alive
+
+
+#: The points SIGNAL_SWEEP runs; its configuration is the API's (as the CLI resolves it).
+SIGNAL_POINTS = [{"amplifier.cmrr_db": v} for v in range(60, 111, 10)]
+
+
+def _signal_cfg() -> dict:
+    import acquire
+
+    return acquire.load_config(source__duration_s=20.0)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The points of SIGNAL_SWEEP run through the engine in one go (no figures: the points are the results)."""
+    out = tmp_path_factory.mktemp("signal") / "whole"
+    return run_points(_signal_cfg(), SIGNAL_POINTS, out), out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_workers_and_leaves_a_resumable_sweep(signum, uninterrupted, tmp_path):
+    out = tmp_path / "sw"
+    proc = subprocess.Popen([sys.executable, "-m", "cli", *SIGNAL_SWEEP, "--jobs", "2", "--out", str(out)],
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "points").glob("*.json")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert list((out / "points").glob("*.json")), "no point was written"
+        # SIGTERM as a service manager sends it, to the parent; SIGINT as a terminal's Ctrl-C, to the group.
+        os.kill(proc.pid, signum) if signum == signal.SIGTERM else os.killpg(proc.pid, signum)
+        _, stderr = proc.communicate(timeout=60)  # returns only once every holder of the pipes is gone
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signum, stderr
+    name = signal.Signals(signum).name
+    assert f"error: interrupted by {name}; finished units are kept in {out}/: rerun the same command to resume." \
+        in stderr and "Traceback" not in stderr, stderr
+    # No worker survives its parent (multiprocessing's resource tracker, which exits on its own when
+    # the parent's end of its pipe closes, is given a moment).
+    deadline = time.monotonic() + 10
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(Path(f"/proc/{pid}/cmdline").read_bytes()) for pid in _group_alive(proc.pid)] == []
+    done = {p.name for p in (out / "points").glob("*.json")}
+    assert 1 <= len(done) < 6 and not list(out.rglob("*.part")), (done, stderr)
+    # The rerun (same configuration) computes only what is missing, and ends where the uninterrupted run
+    # did, bit for bit.
+    whole, whole_dir = uninterrupted
+    resumed = run_points(_signal_cfg(), SIGNAL_POINTS, out)
+    assert {f"{i}.json" for i in resumed.skipped} == done and len(resumed.computed) == 6 - len(done)
+    assert resumed.rows == whole.rows
+    for p in (whole_dir / "points").iterdir():
+        assert (out / "points" / p.name).read_bytes() == p.read_bytes()

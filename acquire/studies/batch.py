@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from acquire._check import suggest
+from acquire.studies.grid import MAX_POINTS, check_count
+from acquire.studies.scheduler import LOCAL
 from acquire.studies.sweep import point_id, run_points
 
 #: Per-record figures aggregated over the records: (tap, metric, which end is worst).
@@ -78,11 +80,15 @@ class BatchRun:
     points : list of dict
         The design points (overrides without the record).
     units : list of dict
-        One row per (point, record): ``point``, ``record`` and the sweep row's metrics.
+        One row per (point, record), point-major: ``point``, ``record`` and the sweep row's metrics.
     summary : list of dict
         One row per point: the point's keys, then the aggregates (see :func:`aggregate`).
     computed, skipped : list of str
         Unit ids run now and found finished.
+    stale : dict
+        Unit id -> why its file was not reused (:func:`acquire.studies.sweep.read_point`).
+    documents : list of dict
+        The full metrics document of each unit, in the order of ``units``.
     """
 
     records: list
@@ -91,31 +97,42 @@ class BatchRun:
     summary: list = field(default_factory=list)
     computed: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    stale: dict = field(default_factory=dict)
+    documents: list = field(default_factory=list)
 
 
-def run_batch(cfg: dict, records: list[str], points: list[dict] | None, out_dir, *, jobs: int = 1,
-              progress=None) -> BatchRun:
+def run_batch(cfg: dict, records: list[str] | None, points: list[dict] | None, out_dir, *, jobs: int = 1,
+              progress=None, scheduler: str = LOCAL, max_points: int = MAX_POINTS) -> BatchRun:
     """Run every design point on every record (units resumable in ``out_dir/points``) and aggregate.
 
     Parameters
     ----------
     cfg : dict
         Base configuration; ``source.name`` is replaced by each record.
-    records : list of str
-        ``db/record`` names (:func:`parse_records`).
+    records : list of str or None
+        ``db/record`` names (:func:`parse_records`); None is the configured source alone.
     points : list of dict or None
         Design points (``{"section.key": value}``); None is the base design alone.
     out_dir : path
-    jobs, progress
+    jobs, progress, scheduler
         As in :func:`acquire.studies.sweep.run_points` (progress counts units).
+    max_points : int
+        Most (point, record) units accepted.
     """
     points = points or [{}]
-    units = [{**p, "source.name": r} for p in points for r in records]
-    run = run_points(cfg, units, out_dir, jobs=jobs, progress=progress)
-    result = BatchRun(list(records), points, computed=run.computed, skipped=run.skipped)
+    if records is not None and any("source.name" in p for p in points):
+        raise ValueError("source.name cannot be varied in a batch over --records; list the records in --records.")
+    check_count(len(points) * len(records or [None]), max_points, f"{len(points)} design point(s) x "
+                f"{len(records or [None])} record(s)")
+    units = [{**p, "source.name": r} if r is not None else dict(p) for p in points for r in records or [None]]
+    run = run_points(cfg, units, out_dir, jobs=jobs, progress=progress, scheduler=scheduler, max_points=max_points)
+    names = records if records is not None else [cfg["source"]["name"]]
+    result = BatchRun(list(names), points, computed=run.computed, skipped=run.skipped, stale=run.stale,
+                      documents=run.documents)
     for unit, row, doc in zip(units, run.rows, run.documents):
-        point = {k: v for k, v in unit.items() if k != "source.name"}
-        result.units.append({"point": point_id(point) if point else "base", "record": unit["source.name"],
+        point = {k: v for k, v in unit.items() if k != "source.name" or records is None}
+        result.units.append({"point": point_id(point) if point else "base",
+                             "record": unit.get("source.name", cfg["source"]["name"]),
                              **{k: v for k, v in row.items() if k != "source.name"}, **_counts(doc)})
     for p in points:
         pid = point_id(p) if p else "base"

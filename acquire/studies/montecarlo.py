@@ -7,7 +7,8 @@ cables. :func:`run_montecarlo` draws them from stated distributions (one seed;
 the same draws for every preset), evaluates each draw analytically (the
 phasor model of :func:`acquire.frontend.predicted_residual_mains`, vectorised
 over the draws) and, for a subset, by full time-domain simulation through the
-sweep engine (:func:`acquire.studies.sweep.run_points`), which must agree.
+batch engine (:func:`acquire.studies.batch.run_batch`: on the configured source or on
+each record of a set), which must agree.
 
 Distributions (``KEY=DIST``, see :func:`parse_distribution`):
 
@@ -330,14 +331,17 @@ class MonteCarloRun:
         numbers for every preset, around its own values), "analytic": summaries of every draw (arrays),
         "stats": percentiles of each summary, "yield": fraction of draws
         whose residual p-p is within the limit, "simulated": rows of the
-        time-domain subset (draw index, analytic and simulated fundamental,
-        relative difference; null for a run that saturated: the analytic path
-        is linear and does not model clipping)}.
+        time-domain subset, one per (draw, record) (draw index, record,
+        analytic and simulated fundamental, relative difference; null for a
+        run that saturated: the analytic path is linear and does not model
+        clipping)}.
     limit_uv_pp : float
         The limit the yield is counted against, µV p-p RTI.
     limit_source : str
         Where the limit comes from.
     seed : int
+    records : list of str or None
+        The records of the time-domain subset; None: the configured source.
     """
 
     n_draws: int
@@ -345,10 +349,12 @@ class MonteCarloRun:
     limit_uv_pp: float
     limit_source: str
     seed: int
+    records: list | None = None
 
 
 def run_montecarlo(cfg: dict, presets, distributions, n_draws: int, *, seed: int = 0, simulate: int = 0,
-                   limit_uv_pp: float | None = None, out_dir=None, jobs: int = 1, progress=None) -> MonteCarloRun:
+                   limit_uv_pp: float | None = None, out_dir=None, records: list[str] | None = None,
+                   **engine) -> MonteCarloRun:
     """Draw the varied quantities, evaluate each draw for each preset, check a subset in the time domain.
 
     Parameters
@@ -365,13 +371,21 @@ def run_montecarlo(cfg: dict, presets, distributions, n_draws: int, *, seed: int
         One seed for every draw.
     simulate : int
         Number of draws (the first ones) also simulated in the time domain,
-        through :func:`acquire.studies.sweep.run_points` into
+        through :func:`acquire.studies.batch.run_batch` into
         ``out_dir/<preset>/simulated``; requires ``out_dir``.
     limit_uv_pp : float, optional
         Yield limit, µV p-p RTI; default the standards' 1 mV p-p at 10 V rms
         scaled to the configured body common mode (:func:`scaled_limit_uv_pp`).
-    jobs, progress
-        Passed to the time-domain runs.
+    records : list of str, optional
+        Records the time-domain draws run on (each draw on each record, one
+        unit each; :func:`acquire.studies.batch.parse_records`); default the
+        configured source. The analytic draws do not depend on the record
+        (the residual is a property of the front end and the electrodes,
+        measured against the ideal twin), so they are computed once; every
+        (draw, record) row must agree with its draw's analytic value.
+    **engine
+        ``jobs``, ``progress``, ``scheduler``, ``max_points`` of the
+        time-domain runs (:func:`acquire.studies.sweep.run_points`).
     """
     if isinstance(simulate, bool) or not isinstance(simulate, int) or not 0 <= simulate <= n_draws:
         raise ValueError(f"simulate must be an integer from 0 to draws={n_draws}; got {simulate!r}.")
@@ -391,26 +405,27 @@ def run_montecarlo(cfg: dict, presets, distributions, n_draws: int, *, seed: int
         label = name or str(cfg["amplifier"].get("preset", "configured"))
         results[label] = {"draws": draws, "analytic": analytic, "yield": float(np.mean(analytic["uv_pp"] <= limit)),
                           "stats": {k: percentiles(v) for k, v in analytic.items() if k != "v_cm_rms"},
-                          "simulated": _simulated(pcfg, draws[:simulate], analytic, out_dir, label, jobs, progress)}
-    return MonteCarloRun(n_draws, results, float(limit), source, seed)
+                          "simulated": _simulated(pcfg, draws[:simulate], analytic, out_dir, label, records, engine)}
+    return MonteCarloRun(n_draws, results, float(limit), source, seed, records)
 
 
-def _simulated(cfg, draws, analytic, out_dir, label, jobs, progress) -> list[dict]:
-    """Time-domain runs of ``draws``: simulated vs analytic fundamental residual at the acquired tap."""
+def _simulated(cfg, draws, analytic, out_dir, label, records, engine) -> list[dict]:
+    """Time-domain runs of ``draws`` on each record: simulated vs analytic fundamental residual, acquired tap."""
     if not draws:
         return []
     from pathlib import Path
 
-    from acquire.studies.sweep import run_points
+    from acquire.studies.batch import run_batch
 
-    run = run_points(cfg, draws, Path(out_dir) / label / "simulated", jobs=jobs, progress=progress)
+    run = run_batch(cfg, records, draws, Path(out_dir) / label / "simulated", **engine)
     rows = []
-    for i, doc in enumerate(run.documents):
+    for i, (unit, doc) in enumerate(zip(run.units, run.documents)):
         acquired = next(iter(doc["channels"].values()))["acquired"]
         simulated = acquired["residual_mains_by_harmonic_uv_rms"]["1"]
-        expected = float(analytic["fundamental_uv_rms"][i])
+        expected = float(analytic["fundamental_uv_rms"][i // len(run.records)])
         saturated = bool(acquired["saturated_fraction"])
         # The analytic path is linear: a clipped run is reported, not compared.
-        rows.append({"draw": i, "analytic_uv_rms": expected, "simulated_uv_rms": simulated,
-                     "saturated": saturated, "relative_difference": None if saturated else simulated / expected - 1.0})
+        rows.append({"draw": i // len(run.records), "record": unit["record"], "analytic_uv_rms": expected,
+                     "simulated_uv_rms": simulated, "saturated": saturated,
+                     "relative_difference": None if saturated else simulated / expected - 1.0})
     return rows

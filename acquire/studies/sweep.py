@@ -1,15 +1,17 @@
 """Parameter sweeps: run the configured simulation over a grid of config values.
 
 A sweep varies one or more config keys (``--vary KEY=START:STOP:STEP`` or
-``KEY=v1,v2,...``) over their Cartesian product, runs :func:`acquire.evaluate.simulate`
-at every point, in a process pool if asked, and writes:
+``KEY=v1,v2,...``, :mod:`acquire.studies.grid`) over their Cartesian product, runs
+:func:`acquire.evaluate.simulate` at every point, in a process pool or on a Dask
+cluster if asked (:mod:`acquire.studies.scheduler`), and writes:
 
 - ``points/<id>.json``, one per point as it finishes: its overrides, its
   full configuration, the scalar metrics of the first channel flattened as
   ``tap.metric`` (``acquired.residual_mains_uv_rms``) and the full metrics
   document. A rerun into the same directory skips every point whose file is
-  complete and was made from the same configuration, so an interrupted sweep
-  resumes where it stopped.
+  complete and was made by the same tool version from the same configuration
+  (others are recomputed, and the reason logged), so a sweep interrupted by a
+  crash, SIGINT or SIGTERM resumes where it stopped.
 - ``sweep.json`` and ``sweep.csv``: one row per point, the varied keys then
   :data:`SUMMARY_METRICS` at both taps.
 - figures (PNG, SVG and PDF): residual mains and SNR at each tap against the
@@ -38,20 +40,18 @@ import copy
 import csv
 import hashlib
 import io
-import itertools
 import json
 import logging
 import math
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import threading
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from acquire.output.figures.sweep import figure_options, sweep_figures
 from acquire.output.files import DirectoryLock, atomic_write
 from acquire.output import figures as viz
-from acquire.config import check_keys, parse_value, set_value
+from acquire._version import __version__
+from acquire.config import check_keys, set_value
 from acquire.evaluation.evaluate import simulate
 from acquire.frontend import build_frontend
 from acquire.sources.recording import Recording
@@ -59,6 +59,8 @@ from acquire.analog.resample import Resampler
 from acquire.runner import TAPS
 from acquire.sources.loader import load_configured
 from acquire.stage import Chunk
+from acquire.studies.grid import MAX_POINTS, check_count, parse_vary, sweep_points  # noqa: F401 (parse_vary: acquire.design)
+from acquire.studies.scheduler import LOCAL, connect, execute, interruptible
 
 log = logging.getLogger(__name__)
 
@@ -66,107 +68,6 @@ SCHEMA = "ecgfe.sweep/1"
 #: Metrics written to sweep.csv / sweep.json, at each tap that reports them (``tap.metric`` columns).
 SUMMARY_METRICS = ("residual_mains_uv_rms", "snr_out_db", "cmrr_effective_db", "mains_rejection_db", "qrs_sensitivity",
                    "qrs_ppv", "qrs_f1", "prd_percent")
-#: Most values one range may expand to (a guard against a mistyped step).
-MAX_RANGE_VALUES = 10_000
-#: Display units of config-key suffixes, longest match first.
-VARY_FORM = "KEY=START:STOP:STEP or KEY=v1,v2,... (e.g. amplifier.cmrr_db=60:140:20)"
-
-
-def parse_vary(spec: str) -> tuple[str, list]:
-    """Parse one ``--vary`` specification into ``(key, values)``.
-
-    Parameters
-    ----------
-    spec : str
-        ``KEY=START:STOP:STEP``: ``START, START+STEP, ...`` up to and
-        including ``STOP`` when it lies on the grid; integers when all three
-        are integers. ``KEY=v1,v2,...``: TOML literals or bare strings
-        (``electrodes.imbalance=0,iec,100e3``); a single value is a one-point
-        sweep.
-
-    Returns
-    -------
-    key : str
-    values : list
-
-    Raises
-    ------
-    ValueError
-        Missing ``=``, a range without three numeric parts, a zero step, a
-        step pointing away from ``STOP`` (empty range), too many values,
-        empty or repeated list items. Key names are checked against the
-        configuration by :func:`point_config`.
-
-    Notes
-    -----
-    Range values are computed in decimal arithmetic from the literals as
-    written, ``START + i*STEP``, so ``0.1:0.3:0.1`` is exactly
-    ``[0.1, 0.2, 0.3]``: no floating-point accumulation, and the end point is
-    included exactly when it lies on the grid.
-    """
-    key, sep, raw = str(spec).partition("=")
-    key, raw = key.strip(), raw.strip()
-    if not sep or not key or not raw:
-        raise ValueError(f"--vary expects {VARY_FORM}; got {spec!r}.")
-    if ":" in raw and "," not in raw and raw[0] not in "[\"'":
-        return key, _parse_range(key, raw)
-    values = parse_value(f"[{raw}]")
-    if not isinstance(values, list):
-        values = [parse_value(item.strip()) for item in raw.split(",")]
-    if any(v == "" for v in values):
-        raise ValueError(f"--vary {key}: empty value in the list {raw!r}.")
-    seen = [json.dumps(v, sort_keys=True) for v in values]
-    if len(set(seen)) != len(seen):
-        raise ValueError(f"--vary {key}: repeated value in the list {raw!r}.")
-    return key, values
-
-
-def _parse_range(key: str, raw: str) -> list:
-    """Values of ``START:STOP:STEP`` (see :func:`parse_vary`)."""
-    parts = [p.strip() for p in raw.split(":")]
-    if len(parts) != 3:
-        raise ValueError(f"--vary {key}: a range is START:STOP:STEP (three numbers); got {raw!r}"
-                         f"{' (missing STEP)' if len(parts) == 2 else ''}.")
-    try:
-        start, stop, step = (Decimal(p) for p in parts)
-    except InvalidOperation:
-        raise ValueError(f"--vary {key}: START, STOP and STEP must be numbers; got {raw!r}.") from None
-    if not all(d.is_finite() for d in (start, stop, step)):
-        raise ValueError(f"--vary {key}: START, STOP and STEP must be finite; got {raw!r}.")
-    if step == 0:
-        raise ValueError(f"--vary {key}: STEP must not be 0; got {raw!r}.")
-    span = (stop - start) / step
-    if span < 0:
-        raise ValueError(f"--vary {key}: empty range {raw!r}: a {'positive' if step > 0 else 'negative'} "
-                         f"STEP cannot go from {start} to {stop}.")
-    n = int(span) + 1
-    if n > MAX_RANGE_VALUES:
-        raise ValueError(f"--vary {key}: range {raw!r} has {n} values; at most {MAX_RANGE_VALUES}.")
-    as_int = all(isinstance(parse_value(p), int) and not isinstance(parse_value(p), bool) for p in parts)
-    return [int(start + i * step) if as_int else float(start + i * step) for i in range(n)]
-
-
-def sweep_points(varies) -> list[dict]:
-    """The Cartesian product of ``[(key, values), ...]`` as override dicts, first key slowest.
-
-    Raises
-    ------
-    ValueError
-        No key, a key given twice, or a key with no values.
-    """
-    varies = list(varies)
-    if not varies:
-        raise ValueError(f"a sweep needs at least one --vary {VARY_FORM}.")
-    keys = [k for k, _ in varies]
-    for k, values in varies:
-        if keys.count(k) > 1:
-            raise ValueError(f"--vary {k} is given {keys.count(k)} times; give each key once "
-                             f"(list all its values in one --vary).")
-        if not values:
-            raise ValueError(f"--vary {k} has no values.")
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in varies))]
-
-
 def point_id(overrides: dict) -> str:
     """Stable 12-hex-digit id of a point: a hash of its sorted ``key=value`` pairs.
 
@@ -273,16 +174,20 @@ class PointRunner:
                 "channel": next(iter(doc["channels"])), "metrics": flat_metrics(doc), "document": doc}
 
 
-_WORKER: dict = {}
+#: Each worker thread's :class:`PointRunner` (a pool process, a Dask worker thread, or this process).
+_LOCAL = threading.local()
 
 
-def _init_worker(recording) -> None:
-    """Pool initializer: one :class:`PointRunner` per worker process."""
-    _WORKER["runner"] = PointRunner(recording)
+def _init_worker(recording=None) -> None:
+    """Initializer: a fresh :class:`PointRunner` for this thread."""
+    _LOCAL.runner = PointRunner(recording)
 
 
-def _run_in_worker(cfg: dict, overrides: dict) -> dict:
-    return _WORKER["runner"].run(cfg, overrides)
+def run_unit(cfg: dict, overrides: dict) -> dict:
+    """Simulate one point with this thread's :class:`PointRunner` (made on first use: Dask workers)."""
+    if getattr(_LOCAL, "runner", None) is None:
+        _LOCAL.runner = PointRunner()
+    return _LOCAL.runner.run(cfg, overrides)
 
 
 @dataclass
@@ -299,6 +204,8 @@ class SweepRun:
         ``tap.metric`` for :data:`SUMMARY_METRICS` (first channel).
     computed, skipped : list of str
         Ids of the points run now and of those found finished.
+    stale : dict
+        Id -> why a point file found there was not reused (another tool version or configuration).
     files : list of Path
         ``sweep.json``, ``sweep.csv`` and the figures.
     documents : list of dict
@@ -312,6 +219,7 @@ class SweepRun:
     rows: list
     computed: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    stale: dict = field(default_factory=dict)
     files: list = field(default_factory=list)
     documents: list = field(default_factory=list)
     channel: str | None = None
@@ -321,19 +229,30 @@ def _json_bytes(obj) -> bytes:
     return (json.dumps(obj, indent=2) + "\n").encode()
 
 
-def read_point(path: Path, cfg: dict) -> dict | None:
-    """The point document at ``path`` if it is complete and was made from ``cfg``, else None."""
+def read_point(path: Path, cfg: dict) -> tuple[dict | None, str | None]:
+    """The point document at ``path`` if it is complete and was made by this tool version from ``cfg``.
+
+    Returns ``(document, None)`` when it can be reused, else ``(None, reason)``:
+    reason None when there is no complete file, or a sentence naming the
+    tool version or the configuration that differs.
+    """
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    ok = (isinstance(doc, dict) and doc.get("id") == path.stem and isinstance(doc.get("metrics"), dict)
-          and doc.get("config") == json.loads(json.dumps(cfg)))
-    return doc if ok else None
+        return None, None
+    if not (isinstance(doc, dict) and doc.get("id") == path.stem and isinstance(doc.get("metrics"), dict)
+            and isinstance(doc.get("document"), dict)):
+        return None, None
+    version = doc["document"].get("tool_version")
+    if version != __version__:
+        return None, f"written by ecgfe {version} (this is {__version__})"
+    if doc.get("config") != json.loads(json.dumps(cfg)):
+        return None, "written from another configuration"
+    return doc, None
 
 
-def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
-              recording: Recording | None = None) -> SweepRun:
+def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None, recording: Recording | None = None,
+              scheduler: str = LOCAL, max_points: int = MAX_POINTS) -> SweepRun:
     """Run ``cfg`` at every point of the sweep and write the results to ``out_dir``.
 
     Parameters
@@ -351,7 +270,11 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
         Called after each point finishes; ``done`` counts skipped points too.
     recording : Recording, optional
         A fixed source instead of ``cfg["source"]`` (then no ``source.*`` key
-        may be varied).
+        may be varied; local scheduler only).
+    scheduler : str
+        ``"local"`` or a Dask scheduler address (:mod:`acquire.studies.scheduler`).
+    max_points : int
+        Most points accepted (:data:`MAX_POINTS`).
 
     Returns
     -------
@@ -362,12 +285,17 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
     ValueError
         A malformed sweep, an unknown key, or any invalid value at any
         point (naming the point), before any simulation runs.
+    SchedulerUnreachable
+        No Dask scheduler at ``scheduler`` (before anything is written).
+    Interrupted
+        SIGINT or SIGTERM: the finished points stay in ``out_dir`` to resume from.
     """
     varies = list(varies)
-    points = sweep_points(varies)
+    points = sweep_points(varies, max_points)
     keys = [k for k, _ in varies]
     out_dir = Path(out_dir)
-    result = run_points(cfg, points, out_dir, jobs=jobs, progress=progress, recording=recording)  # checks, then locks
+    result = run_points(cfg, points, out_dir, jobs=jobs, progress=progress, recording=recording,
+                        scheduler=scheduler, max_points=max_points)  # checks, then locks
     result.keys = keys
     with DirectoryLock(out_dir):
         summary = {"schema": SCHEMA, "varied": dict(varies), "channel": result.channel, "points": result.rows}
@@ -380,8 +308,9 @@ def run_sweep(cfg: dict, varies, out_dir, *, jobs: int = 1, progress=None,
 
 
 def run_points(cfg: dict, points: list[dict], out_dir, *, jobs: int = 1, progress=None,
-               recording: Recording | None = None) -> SweepRun:
-    """The engine of sweeps and Monte Carlo subsets: simulate ``cfg`` with each point's overrides.
+               recording: Recording | None = None, scheduler: str = LOCAL,
+               max_points: int = MAX_POINTS) -> SweepRun:
+    """The engine of sweeps, batches and Monte Carlo subsets: simulate ``cfg`` with each point's overrides.
 
     Parameters
     ----------
@@ -391,8 +320,9 @@ def run_points(cfg: dict, points: list[dict], out_dir, *, jobs: int = 1, progres
         ``{"section.key": value}`` overrides, one dict per point (all with the same keys).
     out_dir : path
         ``points/<id>.json`` per finished point; those already there (same
-        tool version and configuration) are not rerun.
-    jobs, progress, recording
+        tool version and configuration, :func:`read_point`) are not rerun,
+        others are rerun and the reason logged.
+    jobs, progress, recording, scheduler, max_points
         As in :func:`run_sweep`.
 
     Returns
@@ -402,10 +332,14 @@ def run_points(cfg: dict, points: list[dict], out_dir, *, jobs: int = 1, progres
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}.")
+    check_count(len(points), max_points)
     keys = list(points[0]) if points else []
     if recording is not None and any(k.startswith("source.") for k in keys):
         raise ValueError(f"cannot vary source keys ({', '.join(k for k in keys if k.startswith('source.'))}) "
                          "with a fixed recording.")
+    if recording is not None and scheduler != LOCAL:
+        raise ValueError("a fixed recording is not shipped to a Dask cluster; name the source in the "
+                         "configuration (source.name) or use --scheduler local.")
     configs = [point_config(cfg, p) for p in points]
     for c, p in zip(configs, points):
         try:
@@ -413,48 +347,40 @@ def run_points(cfg: dict, points: list[dict], out_dir, *, jobs: int = 1, progres
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"sweep point {p}: {exc}") from None
     out_dir = Path(out_dir)
-    (out_dir / "points").mkdir(parents=True, exist_ok=True)
-    ids = [point_id(p) for p in points]
-    docs = {i: read_point(out_dir / "points" / f"{i}.json", c) for i, c in zip(ids, configs)}
-    result = SweepRun(out_dir, keys, [], skipped=[i for i in ids if docs[i] is not None])
-    todo = [(i, c, p) for i, c, p in zip(ids, configs, points) if docs[i] is None]
-    # Points sharing a source run back to back, so each worker's cached source is reused.
-    todo.sort(key=lambda t: source_key(t[1]))
-    log.info("sweep: %d points, %d already done", len(points), len(result.skipped))
+    with connect(scheduler) as client:  # an unreachable scheduler fails before anything is written
+        (out_dir / "points").mkdir(parents=True, exist_ok=True)
+        ids = [point_id(p) for p in points]
+        found = {i: read_point(out_dir / "points" / f"{i}.json", c) for i, c in zip(ids, configs)}
+        docs = {i: doc for i, (doc, _) in found.items()}
+        result = SweepRun(out_dir, keys, [], skipped=[i for i in ids if docs[i] is not None],
+                          stale={i: why for i, (_, why) in found.items() if why})
+        for why in sorted(set(result.stale.values())):
+            log.warning("%d point file(s) in %s were %s; recomputing them", list(result.stale.values()).count(why),
+                        out_dir / "points", why)
+        todo = [(c, p) for i, c, p in zip(ids, configs, points) if docs[i] is None]
+        # Points sharing a source run back to back, so each worker's cached source is reused.
+        todo.sort(key=lambda t: source_key(t[0]))
+        log.info("sweep: %d points, %d already done", len(points), len(result.skipped))
 
-    def finished(doc):
-        atomic_write(out_dir / "points" / f"{doc['id']}.json", _json_bytes(doc))
-        docs[doc["id"]] = doc
-        result.computed.append(doc["id"])
-        if progress is not None:
-            progress(len(result.skipped) + len(result.computed), len(points))
+        def finished(doc):
+            atomic_write(out_dir / "points" / f"{doc['id']}.json", _json_bytes(doc))
+            docs[doc["id"]] = doc
+            result.computed.append(doc["id"])
+            if progress is not None:
+                progress(len(result.skipped) + len(result.computed), len(points))
 
-    with DirectoryLock(out_dir):  # a second run into the same directory exits naming the holder
-        _execute(todo, jobs, recording, finished)
+        with DirectoryLock(out_dir), interruptible():  # a second run into the directory exits naming the holder
+            try:
+                execute(run_unit, todo, finished, jobs=jobs, client=client,
+                        initializer=None if client else _init_worker, initargs=(recording,))
+            finally:
+                _LOCAL.runner = None  # this process's cached source, when it ran points itself
     result.rows = [{"id": i, **p, **{f"{tap}.{m}": docs[i]["metrics"][f"{tap}.{m}"]
                                      for tap in TAPS for m in SUMMARY_METRICS if f"{tap}.{m}" in docs[i]["metrics"]}}
                    for i, p in zip(ids, points)]
     result.documents = [docs[i]["document"] for i in ids]
     result.channel = docs[ids[0]]["channel"] if ids else None
     return result
-
-
-def _execute(todo, jobs: int, recording, finished) -> None:
-    """Run the points of ``todo`` in this process or a spawned pool, calling ``finished`` with each document."""
-    if jobs == 1 or len(todo) <= 1:
-        runner = PointRunner(recording)
-        for _, c, p in todo:
-            finished(runner.run(c, p))
-        return
-    with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(recording,)) as pool:
-        futures = [pool.submit(_run_in_worker, c, p) for _, c, p in todo]
-        try:
-            for fut in as_completed(futures):
-                finished(fut.result())
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
 
 
 def csv_bytes(rows: list[dict]) -> bytes:
