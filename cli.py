@@ -159,12 +159,14 @@ def run_comparison(presets: list[str], out: Path, save_options: dict, **scenario
     typer.echo(format_table(result.rows, list(result.rows[0])))
 
 
-RecordsOpt = Annotated[Optional[str], typer.Option("--records", help=(
-    "mitdb (its downloaded records), mitdb/100,mitdb/101, or a file of names."))]
+RECORDS_HELP = ("mitdb (every record its RECORDS list names), mitdb:local (the downloaded ones), "
+                "mitdb/100,mitdb/101, or a file of names.")
+RecordsOpt = Annotated[Optional[str], typer.Option("--records", help=RECORDS_HELP,
+                                                   show_default="none: the SOURCE argument")]
 SchedulerOpt = Annotated[str, typer.Option("--scheduler", help=(
     "'local' (--jobs processes here) or a Dask scheduler address tcp://HOST:PORT (same results)."))]
 MaxPointsOpt = Annotated[Optional[int], typer.Option("--max-points", help=(
-    "Most points, or (point, record) units, accepted (default 100000)."))]
+    "Most points, or (point, record) units, accepted."), show_default="100000")]
 
 
 @contextlib.contextmanager
@@ -234,8 +236,7 @@ def _reasons(stale: dict) -> dict:
 @app.command()
 @friendly
 def batch(
-    records: Annotated[str, typer.Option("--records", help=(
-        "mitdb (its downloaded records), mitdb/100,mitdb/101, or a file of names."))],
+    records: Annotated[str, typer.Option("--records", help=RECORDS_HELP)],
     vary: Annotated[Optional[list[str]], typer.Option(
         "--vary", help="Optional grid: KEY=START:STOP:STEP or KEY=v1,v2,... (repeatable).",
         show_default="none: the one design")] = None,
@@ -287,8 +288,8 @@ def montecarlo(
         "Yield limit, µV p-p RTI."), show_default="the standards' 1 mV p-p at 10 V rms scaled to the common mode")] = None,
     jobs: Annotated[int, typer.Option("--jobs", help="Worker processes for the time-domain draws.")] = 1,
     records: Annotated[Optional[str], typer.Option("--records", help=(
-        "Run the time-domain draws on each of these records (mitdb, mitdb/100,mitdb/101 or a file); "
-        "the analytic draws do not depend on the record."))] = None,
+        "Run the time-domain draws on each of these records: " + RECORDS_HELP
+        + " The analytic draws do not depend on the record."), show_default="none: the SOURCE argument")] = None,
     scheduler: SchedulerOpt = "local", max_points: MaxPointsOpt = None,
     config: ConfigOpt = None, set_: SetOpt = None, mains_hz: MainsOpt = None, cm_v_rms: CmOpt = None,
     imbalance: ImbOpt = None, duration_s: DurOpt = None, seed: SeedOpt = None, out: OutOpt = None,

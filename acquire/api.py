@@ -222,7 +222,8 @@ def batch(records: str, vary: Sequence = (), *, out, jobs: int = 1, scheduler: s
     Parameters
     ----------
     records : str
-        ``"mitdb"`` (its downloaded records), ``"mitdb/100,mitdb/101"`` or a file of names.
+        ``"mitdb"`` (every record of its RECORDS list), ``"mitdb:local"`` (the downloaded
+        ones), ``"mitdb/100,mitdb/101"`` or a file of names.
     vary : sequence
         Optional grid, as in :func:`sweep`; empty runs the one configured design.
     out : path

@@ -42,7 +42,7 @@ def run():
     from acquire.config import resolve_config
     from acquire.studies.batch import parse_records, run_batch
 
-    records = parse_records("mitdb")
+    records = parse_records("mitdb:local")
     cfg = resolve_config(values={"source.duration_s": DURATION_S, "source.channels": [0]})
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

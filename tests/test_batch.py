@@ -21,8 +21,14 @@ def data_env(mirror, monkeypatch):
 
 def test_parse_records(data_env):
     assert parse_records("mitdb/100, mitdb/101") == ["mitdb/100", "mitdb/101"]
-    every = parse_records("mitdb")
+    # "mitdb" is the database's RECORDS list (48); the mirror holds 23 of them
+    with pytest.raises(ValueError, match=r"mitdb lists 48 records and 25 are not downloaded complete "
+                                         r"\(102, 103, 104, 105, \.\.\.\).*'mitdb:local' for the 23"):
+        parse_records("mitdb")
+    every = parse_records("mitdb:local")
     assert len(every) == 23 and every[0] == "mitdb/100"  # the mirror's 23 records
+    with pytest.raises(ValueError, match="the only scope is 'mitdb:local'"):
+        parse_records("mitdb:all")
     with pytest.raises(ValueError, match="unknown database 'mitbd'.*Did you mean 'mitdb'"):
         parse_records("mitbd")
     with pytest.raises(ValueError, match="unknown record mitdb/1000.*Did you mean '100'"):
@@ -112,6 +118,6 @@ def test_sweep_records_is_the_batch_and_bad_records_are_one_line(data_env, tmp_p
                        "unknown database 'mitbd'", "Did you mean 'mitdb'")
     assert not (tmp_path / "x").exists()
     # The units of a batch count against --max-points: 2 points x 23 records.
-    one_line_error(invoke("batch", "--records", "mitdb", "--vary", "amplifier.cmrr_db=80,110", "--max-points", "40",
+    one_line_error(invoke("batch", "--records", "mitdb:local", "--vary", "amplifier.cmrr_db=80,110", "--max-points", "40",
                           "--out", str(tmp_path / "x"), env=env), 2,
                    "the study has 46 points (2 design point(s) x 23 record(s)); at most 40 unless --max-points")

@@ -27,20 +27,23 @@ DISTRIBUTED = (("acquired", "residual_mains_uv_rms", "max"), ("acquired", "cmrr_
 
 
 def parse_records(spec: str) -> list[str]:
-    """Record names from ``--records``: ``mitdb`` (its downloaded records), ``mitdb/100,mitdb/101``, or a file.
+    """Record names from ``--records``: ``mitdb``, ``mitdb:local``, ``mitdb/100,mitdb/101``, or a file.
 
     Parameters
     ----------
     spec : str
-        Comma-separated items; an item is a database slug (every record of it
-        that is downloaded and complete), ``db/record``, or the path of a text
-        file with one such item per line.
+        Comma-separated items; an item is a database slug (every record of
+        the database's ``RECORDS`` list, all of which must be downloaded and
+        complete), ``slug:local`` (the records of it that are downloaded and
+        complete), ``db/record``, or the path of a text file with one such
+        item per line.
 
     Raises
     ------
     ValueError
-        An unknown database or record (with "did you mean"), or a database
-        with nothing downloaded (with the fetch command to run).
+        An unknown database or record (with "did you mean"), a database whose
+        listed records are not all downloaded (with the fetch command and the
+        ``:local`` alternative), or ``:local`` with nothing downloaded.
     """
     from acquire.sources.physionet import catalog, local_records
 
@@ -53,7 +56,10 @@ def parse_records(spec: str) -> list[str]:
             names += parse_records(",".join(line.strip() for line in path.read_text().splitlines() if line.strip()))
             continue
         slug, _, record = item.partition("/")
+        slug, colon, scope = slug.partition(":")
         dbs = catalog()
+        if colon and (scope != "local" or record):
+            raise ValueError(f"--records item {item!r}: the only scope is '{slug}:local' (its downloaded records).")
         if slug not in dbs:
             raise ValueError(f"unknown database {slug!r} in --records; known: {', '.join(sorted(dbs))}."
                              f"{suggest(slug, dbs)}")
@@ -64,6 +70,11 @@ def parse_records(spec: str) -> list[str]:
         local = [r.record for r in local_records() if r.database == slug and r.problem is None]
         if not local:
             raise ValueError(f"no complete {slug} record is downloaded; run 'ecgfe fetch {slug}' first.")
+        missing = [r for r in dbs[slug].records if r not in local]
+        if missing and not colon:
+            raise ValueError(f"{slug} lists {len(dbs[slug].records)} records and {len(missing)} are not downloaded "
+                             f"complete ({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}); run "
+                             f"'ecgfe fetch {slug}', or use '{slug}:local' for the {len(local)} that are.")
         names += [f"{slug}/{r}" for r in local]
     if not names:
         raise ValueError(f"--records names no record; got {spec!r}.")
