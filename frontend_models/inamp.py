@@ -16,7 +16,7 @@ from scipy import signal
 from acquire._check import FrontendWarning, check_below_nyquist, check_positive
 from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
-from acquire.stage import Chunk, dc_vector, sos_steady_state
+from acquire.stage import Chunk, dc_vector, sos_steady_state, sosfilt_carry
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
                                          pink_noise_sos, scaled,
                                          unit_phasor, warp_hz)
@@ -399,11 +399,11 @@ class InstrumentationAmplifier:
             if isinstance(path, float):
                 u += path * w
             else:
-                y_n, self.noise_zi_[stream] = signal.sosfilt(path, w, axis=-1, zi=self.noise_zi_[stream])
+                y_n, self.noise_zi_[stream] = sosfilt_carry(path, w, self.noise_zi_[stream])
                 u += y_n
         if chunk.cm_v is not None:
             u += self._common_mode(chunk)
-        y, self.band_zi_ = signal.sosfilt(self._band_sos, u, axis=-1, zi=self.band_zi_)
+        y, self.band_zi_ = sosfilt_carry(self._band_sos, u, self.band_zi_)
         y += self._dc_out_v
         lo, hi = p.input_cm_range_v
         if math.isfinite(lo) or math.isfinite(hi):

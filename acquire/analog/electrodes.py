@@ -23,7 +23,7 @@ from scipy import signal
 from acquire._check import FrontendWarning, check_option, check_positive, suggest
 from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
-from acquire.stage import Chunk, dc_vector
+from acquire.stage import Chunk, dc_vector, sosfilt_carry
 
 #: Names accepted by :func:`parse_imbalance`.
 IMBALANCE_NAMES = {"iec": IEC_IMBALANCE}
@@ -469,8 +469,7 @@ class ElectrodeStage:
             self.drift_v_ = walk[:, -1:]
             out = out + walk
         if self._noise is not None:
-            e, self.noise_zi_ = signal.sosfilt(self._noise_sos, self._noise.normal(k0, k0 + n), axis=-1,
-                                               zi=self.noise_zi_)
+            e, self.noise_zi_ = sosfilt_carry(self._noise_sos, self._noise.normal(k0, k0 + n), self.noise_zi_)
             out = out + e
         if chunk.cm_v is not None:
             if chunk.cm_dvdt_v_per_s is None:
