@@ -92,3 +92,60 @@ def scaled(sos: np.ndarray, gain: float) -> np.ndarray:
     sos = sos.copy()
     sos[0, :3] *= gain
     return sos
+
+
+def _power_coefficients(poly: np.ndarray) -> np.ndarray:
+    """Coefficients of |c(z)|^2 = c(z) c(1/z) on the unit circle, z^d .. z^-d, for c in powers of z^-1."""
+    return np.convolve(poly, poly[::-1])
+
+
+def merged_noise_path(paths: list) -> float | np.ndarray:
+    """One path whose output PSD is the sum of the PSDs of ``paths`` driven by independent unit white noise.
+
+    Parameters
+    ----------
+    paths : list of float or ndarray
+        Each a gain (white noise) or one second-order section ``[b0, b1, b2,
+        1, a1, a2]`` (a first- or second-order shaping filter).
+
+    Returns
+    -------
+    float or ndarray, shape (1, 6) or (n_sections, 6)
+        A gain if every path is one, else a cascade H = g F(z) / D(z) with
+        D the product of the paths' denominators and F the minimum-phase
+        spectral factor of
+
+            N(z) = sum_j |B_j(z)|^2 prod_{i != j} |A_i(z)|^2,
+
+        so that |H|^2 = sum_j |B_j / A_j|^2 at every frequency (the sum of
+        independent Gaussian processes is the Gaussian process with the
+        summed PSD). N's roots come in pairs (rho, 1/rho*); F keeps those with
+        |rho| <= 1 (Oppenheim & Schafer, Discrete-Time Signal Processing,
+        3rd ed., sec. 5.6), and g matches |H|^2 at dc.
+        One stream through one filter replaces a draw and a filter per path.
+    """
+    gains = [p for p in paths if isinstance(p, float)]
+    sections = [np.asarray(p, dtype=float)[0] for p in paths if not isinstance(p, float)]
+    if not sections:
+        return math.sqrt(sum(g * g for g in gains))
+    if len(sections) == 1 and not gains:
+        return sections[0][None, :]
+    dens = [np.trim_zeros(s[3:], "b") for s in sections]
+    full_den = np.array([1.0])
+    for d in dens:
+        full_den = np.convolve(full_den, d)
+    terms = [sum(g * g for g in gains) * _power_coefficients(full_den)]
+    for j, s in enumerate(sections):
+        shaped = np.trim_zeros(s[:3], "b")
+        for i, d in enumerate(dens):
+            if i != j:
+                shaped = np.convolve(shaped, d)
+        terms.append(_power_coefficients(shaped))
+    width = max(len(t) for t in terms)
+    power = sum(np.pad(t, (width - len(t)) // 2) for t in terms)
+    degree = (width - 1) // 2
+    roots = np.roots(power)
+    inside = np.sort_complex(roots[np.abs(roots) <= 1.0])[:degree]
+    factor = np.real(np.poly(inside))
+    factor *= math.sqrt(power.sum()) / abs(factor.sum())
+    return signal.tf2sos(factor, full_den)

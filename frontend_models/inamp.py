@@ -18,7 +18,7 @@ from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk, dc_vector, sos_steady_state, sosfilt_carry
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
-                                         pink_noise_sos, scaled,
+                                         merged_noise_path, pink_noise_sos, scaled,
                                          unit_phasor, warp_hz)
 
 #: Largest accepted magnitude error in that band before a warning, dB.
@@ -27,7 +27,7 @@ ACCURACY_DB = 0.1
 #: from block ``n // NOISE_BLOCK_SAMPLES``, so chunking cannot change it.
 NOISE_BLOCK_SAMPLES = 8192
 
-_STREAM_WHITE, _STREAM_PINK, _STREAM_I_POS, _STREAM_I_NEG = range(4)
+_STREAM_WHITE, _STREAM_PINK = range(2)
 
 
 def _finite(param: str, value: float) -> float:
@@ -263,12 +263,14 @@ class InstrumentationAmplifier:
     Noise (per lead, independent): white e_n; 1/f as e_n sqrt(f_c) times
     unit white noise through :func:`pink_noise_sos`; current noise i_n per
     input through a first-order filter matching |Z(f)| of its electrode
-    within 0.3 dB up to 0.4 fs (:func:`_magnitude_matched_sos`). Random numbers for absolute sample n come from an SFC64 generator
+    within 0.3 dB up to 0.4 fs (:func:`magnitude_matched_sos`). The white
+    and current noises are drawn as one stream through their merged filter
+    (:func:`merged_noise_path`: the same summed PSD), the 1/f noise as a
+    second. Random numbers for absolute sample n come from an SFC64 generator
     seeded with ``SeedSequence([seed, stream, n // NOISE_BLOCK_SAMPLES])``, so
     the noise does not depend on chunking and ``reset()`` replays it. Cost
-    per lead-sample: about 8 ns per noise source drawn, plus about 12 ns for
-    the 1/f filter (white noise only: ~50 Msamples/s; all four sources:
-    ~15 Msamples/s on a 2-core machine).
+    per lead-sample: about 10 ns per stream drawn plus about 3.5 ns per
+    filter section (one for the merged path, seven for 1/f at 8 kHz).
 
     ``z_cm`` and ``z_diff`` are not applied here: the electrode stage uses
     them for the CM-to-DM divider that arrives in ``diff_v``.
@@ -309,20 +311,18 @@ class InstrumentationAmplifier:
 
         sigma = math.sqrt(fs_hz / 2)  # std of unit one-sided-PSD white noise
         self._noise_paths = {}  # stream -> gain (float) or SOS filter (ndarray)
-        if p.noise_v_per_rthz:
-            self._noise_paths[_STREAM_WHITE] = g * p.noise_v_per_rthz * sigma
+        flat = [g * p.noise_v_per_rthz * sigma] if p.noise_v_per_rthz else []
         if p.noise_v_per_rthz and p.noise_corner_hz:
             self._noise_paths[_STREAM_PINK] = scaled(
                 pink_noise_sos(fs_hz), g * p.noise_v_per_rthz * math.sqrt(p.noise_corner_hz) * sigma)
-        for stream, z, sign in ((_STREAM_I_POS, z_pos, 1.0), (_STREAM_I_NEG, z_neg, -1.0)):
+        for z, sign in ((z_pos, 1.0), (z_neg, -1.0)):
             if z is None or not p.current_noise_a_per_rthz:
                 continue
             scale = sign * g * p.current_noise_a_per_rthz * sigma
             tau_s = z.r_d_ohm * z.c_d_f
-            if tau_s:
-                self._noise_paths[stream] = scaled(magnitude_matched_sos(z, tau_s, fs_hz), scale)
-            else:
-                self._noise_paths[stream] = scale * z.r_dc_ohm
+            flat.append(scaled(magnitude_matched_sos(z, tau_s, fs_hz), scale) if tau_s else scale * z.r_dc_ohm)
+        if flat:  # white e_n and both current noises: one stream through their merged shaping filter
+            self._noise_paths[_STREAM_WHITE] = merged_noise_path(flat)
 
         if p.dc_block_hz:
             self._dc_out_v = 0.0

@@ -11,7 +11,7 @@ from scipy import signal
 from acquire._check import FrontendWarning
 from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance
 from acquire.stage import Chunk
-from frontend_models.amp_filters import pink_noise_sos
+from frontend_models.amp_filters import merged_noise_path, pink_noise_sos
 from frontend_models.inamp import NOISE_BLOCK_SAMPLES, InAmpParams, InstrumentationAmplifier
 from tests.contract import check_stage_contract, check_steady_start
 
@@ -112,26 +112,47 @@ def test_voltage_noise_white_plus_flicker_matches_density():
         assert measured == pytest.approx(expected, rel=0.10, abs=0), (f_lo, f_hi)
 
 
-@pytest.mark.parametrize("case", ["resistive_1M_pos", "iec_network_neg"])
+@pytest.mark.parametrize("case", ["resistive_1M_pos", "iec_network_neg", "white_and_both_networks"])
 def test_current_noise_through_electrode_matches_density(case):
+    e_n = 0.0
     if case == "resistive_1M_pos":
         i_n, z_pos, z_neg = 100e-15, ElectrodeImpedance(1e6), None
 
         def z_mag2(f):
             return np.full_like(f, 1e6 ** 2)
-    else:
+    elif case == "iec_network_neg":
         i_n, z_pos, z_neg = 2e-12, None, IEC_IMBALANCE
 
         def z_mag2(f):  # |51 kOhm || 47 nF|^2, by hand
             return 51e3 ** 2 / (1 + (2 * np.pi * f * 51e3 * 47e-9) ** 2)
-    params = InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e8, current_noise_a_per_rthz=i_n)
+    else:  # white e_n plus both inputs' current noise: one merged stream (merged_noise_path)
+        e_n, i_n, z_pos, z_neg = 10e-9, 2e-12, ElectrodeImpedance(1e3, 100e3, 47e-9), IEC_IMBALANCE
+
+        def z_mag2(f):  # |1 kOhm + 100 kOhm || 47 nF|^2 + |51 kOhm || 47 nF|^2, by hand
+            pos = 1e3 + 100e3 / (1 + 2j * np.pi * f * 100e3 * 47e-9)
+            return np.abs(pos) ** 2 + 51e3 ** 2 / (1 + (2 * np.pi * f * 51e3 * 47e-9) ** 2)
+    params = InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e8, current_noise_a_per_rthz=i_n,
+                         noise_v_per_rthz=e_n)
     amp = InstrumentationAmplifier(params, NOISE_FS_HZ, z_pos=z_pos, z_neg=z_neg, seed=5)
     y = amp.process(Chunk(diff_v=np.zeros((1, NOISE_N // 4)))).diff_v[0]
     for f_lo, f_hi in [(1.0, 10.0), (10.0, 100.0), (100.0, 1000.0)]:
         measured, a, b = band_power(y, NOISE_FS_HZ, f_lo, f_hi, nperseg=2 ** 12)
         f = np.linspace(a, b, 20001)
-        expected = np.trapezoid(i_n ** 2 * z_mag2(f), f)
+        expected = np.trapezoid(e_n ** 2 + i_n ** 2 * z_mag2(f), f)
         assert measured == pytest.approx(expected, rel=0.10, abs=0), (case, f_lo, f_hi)
+
+
+def test_merged_noise_path_psd_is_the_sum_of_the_paths():
+    # Independent oracle: scipy's frequency responses of the separate paths, powers summed.
+    first = np.array([[0.5, 0.2, 0.0, 1.0, -0.97, 0.0]])
+    second = np.array([[-0.3, -0.1, 0.0, 1.0, -0.949, 0.0]])
+    w = np.linspace(0.0, np.pi, 1000)
+    for paths in ([0.7, first, second], [first, second], [0.7, first]):
+        merged = merged_noise_path(paths)
+        want = sum(g * g if isinstance(g, float) else np.abs(signal.sosfreqz(g, worN=w)[1]) ** 2 for g in paths)
+        # 1e-9: root finding of a degree-4 polynomial, good to ~1e-13 here.
+        np.testing.assert_allclose(np.abs(signal.sosfreqz(merged, worN=w)[1]) ** 2, want, rtol=1e-9)
+    assert merged_noise_path([0.3, 0.4]) == pytest.approx(0.5, rel=1e-15)
 
 
 def test_bias_offset_current_and_offset_voltage_dc():
