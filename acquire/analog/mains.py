@@ -383,11 +383,13 @@ class MainsStage:
     def process(self, chunk: Chunk) -> Chunk:
         """Add ``cm_v``, ``cm_dvdt_v_per_s`` (to any already present) and magnetic pickup."""
         x = np.asarray(chunk.diff_v, dtype=float)
-        n = chunk.start_sample + np.arange(x.shape[-1], dtype=np.int64)
+        k0, n = chunk.start_sample, x.shape[-1]
         if self._table is None:
-            cm, dcm, quad, dquad, pickup = self._waveforms(n)
-        else:
-            cm, dcm, quad, dquad, pickup = self._table[:, n % self._table.shape[1]]
+            cm, dcm, quad, dquad, pickup = self._waveforms(k0 + np.arange(n, dtype=np.int64))
+        else:  # samples k0 .. k0 + n - 1 are table columns (k0 mod P) onwards, wrapping
+            period = self._table.shape[1]
+            first = k0 % period
+            cm, dcm, quad, dquad, pickup = np.tile(self._table, -(-(first + n) // period))[:, first:first + n]
         if chunk.cm_v is not None:
             if chunk.cm_dvdt_v_per_s is None:
                 raise ValueError("The input chunk has cm_v but no cm_dvdt_v_per_s; MainsStage "
