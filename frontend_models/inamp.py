@@ -16,10 +16,11 @@ from scipy import signal
 from acquire._check import FrontendWarning, check_below_nyquist, check_positive
 from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
-from acquire.stage import Chunk, dc_vector, sos_steady_state, sosfilt_carry
+from acquire.stage import Chunk, dc_vector, sos_steady_state
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
                                          merged_noise_path, pink_noise_sos, scaled,
                                          unit_phasor, warp_hz)
+from frontend_models.amp_kernel import amplifier_pass
 
 #: Largest accepted magnitude error in that band before a warning, dB.
 ACCURACY_DB = 0.1
@@ -269,8 +270,9 @@ class InstrumentationAmplifier:
     second. Random numbers for absolute sample n come from an SFC64 generator
     seeded with ``SeedSequence([seed, stream, n // NOISE_BLOCK_SAMPLES])``, so
     the noise does not depend on chunking and ``reset()`` replays it. Cost
-    per lead-sample: about 10 ns per stream drawn plus about 3.5 ns per
-    filter section (one for the merged path, seven for 1/f at 8 kHz).
+    per lead-sample: about 10 ns per stream drawn, plus the filters and
+    everything after the draws in one compiled pass
+    (:func:`frontend_models.amp_kernel.amplifier_pass`, about 2 ns per section).
 
     ``z_cm`` and ``z_diff`` are not applied here: the electrode stage uses
     them for the CM-to-DM divider that arrives in ``diff_v``.
@@ -323,6 +325,11 @@ class InstrumentationAmplifier:
             flat.append(scaled(magnitude_matched_sos(z, tau_s, fs_hz), scale) if tau_s else scale * z.r_dc_ohm)
         if flat:  # white e_n and both current noises: one stream through their merged shaping filter
             self._noise_paths[_STREAM_WHITE] = merged_noise_path(flat)
+        # Each path as sections for the compiled pass; a gain g is the exact section [g, 0, 0, 1, 0, 0].
+        stacked = [np.array([[path, 0.0, 0.0, 1.0, 0.0, 0.0]]) if isinstance(path, float) else path
+                   for path in self._noise_paths.values()]
+        self._noise_sos = np.ascontiguousarray(np.vstack(stacked or [np.zeros((0, 6))]))
+        self._noise_bounds = np.cumsum([0] + [len(s) for s in stacked]).astype(np.int64)
 
         if p.dc_block_hz:
             self._dc_out_v = 0.0
@@ -378,8 +385,7 @@ class InstrumentationAmplifier:
         """Back to the initial band state (rest, or primed), zero counters; the noise replays from sample 0."""
         n_ch = self.n_channels
         self.band_zi_ = self._band_zi0.copy()
-        self.noise_zi_ = {s: np.zeros((path.shape[0], n_ch, 2))
-                          for s, path in self._noise_paths.items() if not isinstance(path, float)}
+        self.noise_zi_ = np.zeros((len(self._noise_sos), n_ch, 2))
         self.noise_ = {stream: BlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES,
                                           bit_generator=np.random.SFC64) for stream in self._noise_paths}
         self.n_clipped_ = 0
@@ -393,28 +399,20 @@ class InstrumentationAmplifier:
             raise ValueError(f"diff_v must have shape (n_channels={self.n_channels}, n_samples); got {x.shape}.")
         if n == 0:
             return Chunk(diff_v=x.copy(), start_sample=chunk.start_sample)
-        u = p.gain_v_per_v * x
-        for stream, path in self._noise_paths.items():
-            w = self.noise_[stream].normal(chunk.start_sample, chunk.start_sample + n)
-            if isinstance(path, float):
-                u += path * w
-            else:
-                y_n, self.noise_zi_[stream] = sosfilt_carry(path, w, self.noise_zi_[stream])
-                u += y_n
-        if chunk.cm_v is not None:
-            u += self._common_mode(chunk)
-        y, self.band_zi_ = sosfilt_carry(self._band_sos, u, self.band_zi_)
-        y += self._dc_out_v
-        lo, hi = p.input_cm_range_v
-        if math.isfinite(lo) or math.isfinite(hi):
-            cm_in = 0.0 if chunk.cm_v is None else np.asarray(chunk.cm_v, dtype=float)
-            half = x / 2
-            outside = ((cm_in + half < lo) | (cm_in + half > hi)
-                       | (cm_in - half < lo) | (cm_in - half > hi))
-            self.n_cm_range_violations_ += int(np.count_nonzero(outside))
-        if math.isfinite(p.output_swing_v):
-            self.n_clipped_ += int(np.count_nonzero(np.abs(y) > p.output_swing_v))
-            np.clip(y, -p.output_swing_v, p.output_swing_v, out=y)
+        k0 = chunk.start_sample
+        draws = np.empty((len(self.noise_), self.n_channels, n))
+        for i, noise in enumerate(self.noise_.values()):
+            noise.normal(k0, k0 + n, out=draws[i])
+        none = np.zeros(0)
+        cm_term = none if chunk.cm_v is None else np.ascontiguousarray(self._common_mode(chunk))
+        cm_in = none if chunk.cm_v is None else np.ascontiguousarray(chunk.cm_v, dtype=float)
+        y = np.empty_like(x)
+        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, draws, self._noise_sos,
+                                          self._noise_bounds, self.noise_zi_, cm_term, cm_in, self._band_sos,
+                                          self.band_zi_, self._dc_out_v, np.array(p.input_cm_range_v, dtype=float),
+                                          p.output_swing_v, y)
+        self.n_clipped_ += clipped
+        self.n_cm_range_violations_ += outside
         return Chunk(diff_v=y, start_sample=chunk.start_sample)
 
     def _common_mode(self, chunk: Chunk) -> np.ndarray:
