@@ -25,8 +25,9 @@ from frontend_models.amp_kernel import amplifier_pass
 #: Largest accepted magnitude error in that band before a warning, dB.
 ACCURACY_DB = 0.1
 #: Samples per random-number block; noise for absolute sample ``n`` comes
-#: from block ``n // NOISE_BLOCK_SAMPLES``, so chunking cannot change it.
-NOISE_BLOCK_SAMPLES = 8192
+#: from block ``n // NOISE_BLOCK_SAMPLES``, so chunking cannot change it. Seeding a
+#: generator costs ~20 us, so blocks are long (0.5 MB per lead and stream).
+NOISE_BLOCK_SAMPLES = 65536
 
 _STREAM_WHITE, _STREAM_PINK = range(2)
 

@@ -249,7 +249,8 @@ def make_noisy_amp():
                                     z_neg=ElectrodeImpedance(10e3).plus(IEC_IMBALANCE), n_channels=2, seed=11)
 
 
-@pytest.mark.parametrize("n, start", [(2500, 0), (3 * NOISE_BLOCK_SAMPLES, 5000)])
+# The second chunk straddles a noise block boundary (the draws of two seeded blocks).
+@pytest.mark.parametrize("n, start", [(2500, 0), (6000, NOISE_BLOCK_SAMPLES - 3000)])
 def test_stage_contract_with_noise_and_electrodes(rng, n, start):
     t = (start + np.arange(n)) / FS_HZ
     cm = 1.2 * np.sin(2 * np.pi * 50 * t)
