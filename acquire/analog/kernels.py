@@ -14,6 +14,16 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _branch_sum(coef: np.ndarray, data: np.ndarray, c: int, m: int, first: int, up: int, down: int) -> float:
+    """Output ``m``: ``sum_k coef[m mod L, k] data[c, floor(m M / L) - first - k]``, k ascending."""
+    r, base = m % up, (m * down) // up - first
+    acc = 0.0
+    for k in range(coef.shape[1]):
+        acc += coef[r, k] * data[c, base - k]
+    return acc
+
+
 @njit(cache=True, nogil=True)
 def polyphase(data: np.ndarray, first: int, m0: int, coef: np.ndarray, up: int, down: int,
               out: np.ndarray) -> None:
@@ -34,18 +44,28 @@ def polyphase(data: np.ndarray, first: int, m0: int, coef: np.ndarray, up: int, 
     up, down : int
         ``L`` and ``M``.
     out : ndarray, shape (n_channels, n_out)
-        Written in place. The sum runs over ``k = 0 .. K-1`` in that order.
+        Written in place. Every sum runs over ``k = 0 .. K-1`` in that order;
+        four outputs are summed side by side (independent additions the
+        processor overlaps, where one sum waits on each addition).
     """
-    n_taps = coef.shape[1]
+    n_taps, n_out = coef.shape[1], out.shape[1]
     for c in range(data.shape[0]):
-        for i in range(out.shape[1]):
+        i = 0
+        while i + 4 <= n_out:
             m = m0 + i
-            r = m % up
-            base = (m * down) // up - first
-            acc = 0.0
+            r0, r1, r2, r3 = m % up, (m + 1) % up, (m + 2) % up, (m + 3) % up
+            b0, b1 = (m * down) // up - first, ((m + 1) * down) // up - first
+            b2, b3 = ((m + 2) * down) // up - first, ((m + 3) * down) // up - first
+            a0 = a1 = a2 = a3 = 0.0
             for k in range(n_taps):
-                acc += coef[r, k] * data[c, base - k]
-            out[c, i] = acc
+                a0 += coef[r0, k] * data[c, b0 - k]
+                a1 += coef[r1, k] * data[c, b1 - k]
+                a2 += coef[r2, k] * data[c, b2 - k]
+                a3 += coef[r3, k] * data[c, b3 - k]
+            out[c, i], out[c, i + 1], out[c, i + 2], out[c, i + 3] = a0, a1, a2, a3
+            i += 4
+        for j in range(i, n_out):
+            out[c, j] = _branch_sum(coef, data, c, m0 + j, first, up, down)
 
 
 @njit(cache=True, nogil=True)
