@@ -18,7 +18,7 @@ from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk, dc_vector, sos_steady_state
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
-                                         merged_noise_path, pink_noise_sos, scaled,
+                                         merged_noise_path, one_stream_noise_sos, pink_noise_sos, scaled,
                                          unit_phasor, warp_hz)
 from frontend_models.amp_kernel import amplifier_pass
 
@@ -265,10 +265,12 @@ class InstrumentationAmplifier:
     Noise (per lead, independent): white e_n; 1/f as e_n sqrt(f_c) times
     unit white noise through :func:`pink_noise_sos`; current noise i_n per
     input through a first-order filter matching |Z(f)| of its electrode
-    within 0.3 dB up to 0.4 fs (:func:`magnitude_matched_sos`). The white
-    and current noises are drawn as one stream through their merged filter
-    (:func:`merged_noise_path`: the same summed PSD), the 1/f noise as a
-    second. Random numbers for absolute sample n come from an SFC64 generator
+    within 0.3 dB up to 0.4 fs (:func:`magnitude_matched_sos`). All of it is
+    drawn as one stream through one filter with the model's PSD
+    (:func:`one_stream_noise_sos`: white, the 1/f ladder and the currents'
+    Lorentzians, spectrally factored) when that filter is within 0.3 dB of
+    the model up to 0.4 fs; otherwise white and current noise as one stream
+    (:func:`merged_noise_path`, the same summed PSD) and 1/f as a second. Random numbers for absolute sample n come from an SFC64 generator
     seeded with ``SeedSequence([seed, stream, n // NOISE_BLOCK_SAMPLES])``, so
     the noise does not depend on chunking and ``reset()`` replays it. Cost
     per lead-sample: about 10 ns per stream drawn, plus the filters and
@@ -313,19 +315,12 @@ class InstrumentationAmplifier:
         self._check_band_accuracy()
 
         sigma = math.sqrt(fs_hz / 2)  # std of unit one-sided-PSD white noise
-        self._noise_paths = {}  # stream -> gain (float) or SOS filter (ndarray)
-        flat = [g * p.noise_v_per_rthz * sigma] if p.noise_v_per_rthz else []
-        if p.noise_v_per_rthz and p.noise_corner_hz:
-            self._noise_paths[_STREAM_PINK] = scaled(
-                pink_noise_sos(fs_hz), g * p.noise_v_per_rthz * math.sqrt(p.noise_corner_hz) * sigma)
-        for z, sign in ((z_pos, 1.0), (z_neg, -1.0)):
-            if z is None or not p.current_noise_a_per_rthz:
-                continue
-            scale = sign * g * p.current_noise_a_per_rthz * sigma
-            tau_s = z.r_d_ohm * z.c_d_f
-            flat.append(scaled(magnitude_matched_sos(z, tau_s, fs_hz), scale) if tau_s else scale * z.r_dc_ohm)
-        if flat:  # white e_n and both current noises: one stream through their merged shaping filter
-            self._noise_paths[_STREAM_WHITE] = merged_noise_path(flat)
+        # stream -> gain (float) or SOS filter (ndarray): one stream for every noise when the
+        # one-stream filter matches the model (one_stream_noise_sos), else white + currents and 1/f.
+        single = one_stream_noise_sos(g * p.noise_v_per_rthz, p.noise_corner_hz, g * p.current_noise_a_per_rthz,
+                                      [z for z in (z_pos, z_neg) if z is not None], fs_hz)
+        self._noise_paths = ({_STREAM_WHITE: scaled(single, sigma)} if single is not None
+                             else self._two_stream_noise_paths(sigma))
         # Each path as sections for the compiled pass; a gain g is the exact section [g, 0, 0, 1, 0, 0].
         stacked = [np.array([[path, 0.0, 0.0, 1.0, 0.0, 0.0]]) if isinstance(path, float) else path
                    for path in self._noise_paths.values()]
@@ -343,6 +338,23 @@ class InstrumentationAmplifier:
         self._cm_scale = g * 10 ** (-p.cmrr_db / 20)
         self._band_zi0 = np.zeros((self._band_sos.shape[0], self.n_channels, 2))
         self.reset()
+
+    def _two_stream_noise_paths(self, sigma: float) -> dict:
+        """White and current noise merged (:func:`merged_noise_path`), 1/f noise apart."""
+        p, g, fs_hz, paths = self.params, self.params.gain_v_per_v, self.fs_in_hz, {}
+        flat = [g * p.noise_v_per_rthz * sigma] if p.noise_v_per_rthz else []
+        if p.noise_v_per_rthz and p.noise_corner_hz:
+            paths[_STREAM_PINK] = scaled(
+                pink_noise_sos(fs_hz), g * p.noise_v_per_rthz * math.sqrt(p.noise_corner_hz) * sigma)
+        for z, sign in ((self.z_pos, 1.0), (self.z_neg, -1.0)):
+            if z is None or not p.current_noise_a_per_rthz:
+                continue
+            scale = sign * g * p.current_noise_a_per_rthz * sigma
+            tau_s = z.r_d_ohm * z.c_d_f
+            flat.append(scaled(magnitude_matched_sos(z, tau_s, fs_hz), scale) if tau_s else scale * z.r_dc_ohm)
+        if flat:
+            paths[_STREAM_WHITE] = merged_noise_path(flat)
+        return paths
 
     def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
         """Start in the steady state for the constant differential input ``dc_in_v`` (n_channels,).
