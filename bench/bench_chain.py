@@ -174,7 +174,7 @@ def _rtf_rows(rec: Recording, cfg: dict) -> list[tuple[str, float, str]]:
                      duration_s / t, f"x (target >= {TARGET_CHAIN_RTF})"))
     fe_analog = _analog_only(fe)
     t = _best(lambda: run_chain(fe_analog, src, chunk_s=1.0, keep=False))
-    rows.append(("real-time factor, analog path + ADC, 30-min mitdb/100 ch 0, 1 s chunks",
+    rows.append(("real-time factor, analog + ADC, 30-min mitdb/100 ch 0, 1 s chunks",
                  duration_s / t, "x"))
     fe_ideal = build_frontend(cfg, rec.fs_hz, 1, ideal=True)
     t = _best(lambda: run_chain(fe_ideal, src, chunk_s=1.0, keep=False))
@@ -211,7 +211,7 @@ def _simulate_rows() -> list[tuple[str, float, str]]:
     out = subprocess.run([sys.executable, "-c", SIMULATE_SCRIPT, str(MITDB_100), str(REPEATS)],
                          capture_output=True, text=True, check=True, cwd=repo, env=_single_thread_env())
     duration_s, t = map(float, out.stdout.split())
-    return [("real-time factor, simulate() (chain + ideal + metrics), 30-min mitdb/100 ch 0",
+    return [("real-time factor, simulate() (chain + ideal twin + metrics), 30 min",
              duration_s / t, f"x (target >= {TARGET_SIMULATE_RTF})")]
 
 
