@@ -47,9 +47,9 @@ class BlockNoise:
         self.block_ = None
         self.draws_ = None
 
-    def normal(self, k0: int, k1: int) -> np.ndarray:
-        """Draws for samples ``k0 <= k < k1``, shape (n_channels, k1 - k0)."""
-        out = np.empty((self.n_channels, k1 - k0))
+    def normal(self, k0: int, k1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Draws for samples ``k0 <= k < k1``, shape (n_channels, k1 - k0), into ``out`` if given."""
+        out = np.empty((self.n_channels, k1 - k0)) if out is None else out
         k, size = k0, self.block_size
         while k < k1:
             b = k // size

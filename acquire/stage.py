@@ -24,6 +24,11 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from scipy import signal
 
+try:  # scipy's compiled cascade loop, which signal.sosfilt wraps with checks and axis moves
+    from scipy.signal._sosfilt import _sosfilt
+except ImportError:  # pragma: no cover - a scipy that moved it: the public call, same arithmetic
+    _sosfilt = None
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -181,6 +186,32 @@ def sos_steady_state(sos, dc_in_v) -> tuple[np.ndarray, np.ndarray]:
     return zi, x
 
 
+def sosfilt_carry(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``scipy.signal.sosfilt(sos, x, axis=-1, zi=zi)`` for float64 arrays, with less overhead per call.
+
+    Parameters
+    ----------
+    sos : ndarray, shape (n_sections, 6)
+        Float64 sections, checked by the caller (a stage checks them once).
+    x : ndarray, shape (n_channels, n)
+    zi : ndarray, shape (n_sections, n_channels, 2)
+        Carried state; not modified.
+
+    Returns
+    -------
+    y, zf : ndarray
+        Output and final state, bit-identical to ``sosfilt``'s: the same
+        compiled loop is called, without the per-call validation and axis
+        moves that cost about 40 us (a 500-sample chunk takes 4 us to filter).
+    """
+    if _sosfilt is None:  # pragma: no cover
+        return signal.sosfilt(sos, x, axis=-1, zi=zi)
+    y = np.array(x, dtype=np.float64, order="C")
+    z = np.array(np.transpose(zi, (1, 0, 2)), dtype=np.float64, order="C")
+    _sosfilt(np.ascontiguousarray(sos, dtype=np.float64), y, z)
+    return y, z.transpose(1, 0, 2)
+
+
 class SosState:
     """The state handling of a stage that runs ``self.sos`` through ``sosfilt`` with the state in ``zi_``.
 
@@ -208,7 +239,7 @@ class SosState:
         """``sosfilt`` of ``x`` (n_channels, n) with the state carried."""
         if self.zi_ is None:
             self.zi_ = np.zeros((self.sos.shape[0], x.shape[0], 2))
-        y, self.zi_ = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi_)
+        y, self.zi_ = sosfilt_carry(self.sos, x, self.zi_)
         return y
 
 

@@ -92,3 +92,185 @@ def scaled(sos: np.ndarray, gain: float) -> np.ndarray:
     sos = sos.copy()
     sos[0, :3] *= gain
     return sos
+
+
+def _power_coefficients(poly: np.ndarray) -> np.ndarray:
+    """Coefficients of |c(z)|^2 = c(z) c(1/z) on the unit circle, z^d .. z^-d, for c in powers of z^-1."""
+    return np.convolve(poly, poly[::-1])
+
+
+def merged_noise_path(paths: list) -> float | np.ndarray:
+    """One path whose output PSD is the sum of the PSDs of ``paths`` driven by independent unit white noise.
+
+    Parameters
+    ----------
+    paths : list of float or ndarray
+        Each a gain (white noise) or one second-order section ``[b0, b1, b2,
+        1, a1, a2]`` (a first- or second-order shaping filter).
+
+    Returns
+    -------
+    float or ndarray, shape (1, 6) or (n_sections, 6)
+        A gain if every path is one, else a cascade H = g F(z) / D(z) with
+        D the product of the paths' denominators and F the minimum-phase
+        spectral factor of
+
+            N(z) = sum_j |B_j(z)|^2 prod_{i != j} |A_i(z)|^2,
+
+        so that |H|^2 = sum_j |B_j / A_j|^2 at every frequency (the sum of
+        independent Gaussian processes is the Gaussian process with the
+        summed PSD). N's roots come in pairs (rho, 1/rho*); F keeps those with
+        |rho| <= 1 (Oppenheim & Schafer, Discrete-Time Signal Processing,
+        3rd ed., sec. 5.6), and g matches |H|^2 at dc.
+        One stream through one filter replaces a draw and a filter per path.
+    """
+    gains = [p for p in paths if isinstance(p, float)]
+    sections = [np.asarray(p, dtype=float)[0] for p in paths if not isinstance(p, float)]
+    if not sections:
+        return math.sqrt(sum(g * g for g in gains))
+    if len(sections) == 1 and not gains:
+        return sections[0][None, :]
+    dens = [np.trim_zeros(s[3:], "b") for s in sections]
+    full_den = np.array([1.0])
+    for d in dens:
+        full_den = np.convolve(full_den, d)
+    terms = [sum(g * g for g in gains) * _power_coefficients(full_den)]
+    for j, s in enumerate(sections):
+        shaped = np.trim_zeros(s[:3], "b")
+        for i, d in enumerate(dens):
+            if i != j:
+                shaped = np.convolve(shaped, d)
+        terms.append(_power_coefficients(shaped))
+    width = max(len(t) for t in terms)
+    power = sum(np.pad(t, (width - len(t)) // 2) for t in terms)
+    degree = (width - 1) // 2
+    roots = np.roots(power)
+    inside = np.sort_complex(roots[np.abs(roots) <= 1.0])[:degree]
+    factor = np.real(np.poly(inside))
+    factor *= math.sqrt(power.sum()) / abs(factor.sum())
+    return signal.tf2sos(factor, full_den)
+
+
+def pink_ladder_rad(fs_hz: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The analog prototype of :func:`pink_noise_sos`: (zeros, poles) in rad/s and the gain k.
+
+    |k prod (jw + z_i) / prod (jw + p_i)|^2 approximates 1/f (f in Hz), the
+    gain chosen so that the mean of 10 log10(|H|^2 f) over 0.1 Hz .. fs/10 is 0.
+    """
+    n_pairs = math.ceil(math.log10(fs_hz / 2 / PINK_F_MIN_HZ) * PINK_PAIRS_PER_DECADE) + 1
+    poles = 2 * np.pi * PINK_F_MIN_HZ * 10 ** (np.arange(n_pairs) / PINK_PAIRS_PER_DECADE)
+    zeros = poles * 10 ** (0.5 / PINK_PAIRS_PER_DECADE)
+    f_hz = np.logspace(-1, math.log10(fs_hz / 10), 200)
+    w2 = (2 * np.pi * f_hz[:, None]) ** 2
+    h2 = np.prod((w2 + zeros ** 2) / (w2 + poles ** 2), axis=1)
+    return zeros, poles, 10 ** (-np.mean(10 * np.log10(h2 * f_hz)) / 20)
+
+
+def lorentzian_sum_sos(const: float, weights, rates_rad, fs_hz: float) -> np.ndarray:
+    """A filter whose |H(jw)|^2 is ``const + sum_k weights[k] / (w^2 + rates_rad[k]^2)``, discretised bilinearly.
+
+    Parameters
+    ----------
+    const : float
+        The flat (white) part, >= 0.
+    weights, rates_rad : array_like
+        Positive weights c_k and distinct positive corner rates a_k (rad/s)
+        of the Lorentzian parts.
+    fs_hz : float
+
+    Returns
+    -------
+    ndarray, shape (n_sections, 6)
+
+    Notes
+    -----
+    As a function of x = w^2, S(x) = C + sum_k c_k / (x + a_k^2) has a pole
+    at each -a_k^2, and with every c_k > 0 it runs from -inf to +inf between
+    consecutive poles, so it has exactly one zero in each gap, and one more
+    below the lowest pole when C > 0 (S -> C there). Those zeros x_j = -b_j^2,
+    found by bracketing, give the minimum-phase factor
+    H(s) = sqrt(C) prod (s + b_j) / prod (s + a_k) (for C = 0 the leading
+    coefficient sum c_k replaces C and one zero fewer), the spectral factor
+    of a sum of independent first-order noises and white noise.
+    """
+    from scipy.optimize import brentq
+
+    order = np.argsort(rates_rad)
+    c, a2 = np.asarray(weights, dtype=float)[order], np.asarray(rates_rad, dtype=float)[order] ** 2
+
+    def s_of(t):  # S at x = -exp(t)
+        return const + np.sum(c / (a2 - math.exp(t)))
+
+    log_a2 = np.log(a2)
+    edges = list(zip(log_a2[:-1], log_a2[1:]))
+    if const > 0:
+        edges.append((log_a2[-1], log_a2[-1] + 2 * math.log(10) + math.log(1 + c.sum() / (const * a2[-1]))))
+    zeros = []
+    for lo, hi in edges:
+        pad = 1e-9 * (hi - lo)
+        zeros.append(math.sqrt(math.exp(brentq(s_of, lo + pad, hi - pad, xtol=1e-15, rtol=1e-15))))
+    lead = math.sqrt(const) if const > 0 else math.sqrt(c.sum())
+    z, p, k = signal.bilinear_zpk(-np.array(zeros), -np.sqrt(a2), lead, fs_hz)
+    return signal.zpk2sos(z, p, k)
+
+
+#: Largest error of the one-stream noise filter against the noise model over 0.1 Hz .. 0.4 fs, dB.
+ONE_STREAM_TOLERANCE_DB = 0.3
+
+
+def one_stream_noise_sos(e_n: float, f_c_hz: float, i_n: float, electrodes, fs_hz: float):
+    """One filter for all amplifier noise: PSD e_n^2 (1 + f_c/f) + i_n^2 sum |Z(f)|^2, or None.
+
+    Parameters
+    ----------
+    e_n, i_n : float
+        Voltage (V/sqrt(Hz)) and current (A/sqrt(Hz)) noise densities, gain included.
+    f_c_hz : float
+        1/f corner (0: none).
+    electrodes : list of ElectrodeImpedance
+        The impedances the current noise flows through.
+    fs_hz : float
+
+    Returns
+    -------
+    ndarray or None
+        Sections for unit one-sided-PSD white input (:func:`lorentzian_sum_sos`),
+        or None when there is no white part or the realised PSD is more than
+        :data:`ONE_STREAM_TOLERANCE_DB` off the model somewhere in 0.1 Hz ..
+        0.4 fs (the bilinear transform compresses a Lorentzian near fs/2, which
+        shows where current noise dominates there).
+
+    Notes
+    -----
+    Every part is white or a sum of Lorentzians c / (w^2 + a^2): the 1/f
+    ladder of :func:`pink_ladder_rad` by partial fractions in w^2 (interlaced
+    poles and zeros give positive residues), and |r_s + r_d / (1 + j w tau)|^2
+    = r_s^2 + (r_d^2 + 2 r_s r_d) / tau^2 / (w^2 + 1/tau^2).
+    """
+    const = e_n ** 2
+    weights, rates = [], []
+    if f_c_hz:
+        zeros, poles, k = pink_ladder_rad(fs_hz)
+        scale = e_n ** 2 * f_c_hz * k * k
+        const += scale
+        for j, p in enumerate(poles):
+            others = np.delete(poles, j)
+            weights.append(scale * (zeros[j] ** 2 - p * p) * np.prod((np.delete(zeros, j) ** 2 - p * p)
+                                                                    / (others ** 2 - p * p)))
+            rates.append(p)
+    for z in electrodes:
+        const += (i_n * z.r_s_ohm) ** 2
+        tau = z.r_d_ohm * z.c_d_f
+        if tau and i_n:
+            weights.append(i_n ** 2 * (z.r_d_ohm ** 2 + 2 * z.r_s_ohm * z.r_d_ohm) / tau ** 2)
+            rates.append(1.0 / tau)
+        elif i_n:
+            const += (i_n * z.r_d_ohm) ** 2 + 2 * i_n ** 2 * z.r_s_ohm * z.r_d_ohm
+    rates = np.asarray(rates, dtype=float)
+    if not (e_n > 0 and rates.size) or np.unique(rates).size < rates.size:
+        return None
+    sos = lorentzian_sum_sos(const, weights, rates, fs_hz)
+    f_hz = np.logspace(-1, math.log10(ACCURACY_BAND_FRACTION * fs_hz), 400)
+    model = e_n ** 2 * (1 + f_c_hz / f_hz) + sum(i_n ** 2 * np.abs(z.z_ohm(f_hz)) ** 2 for z in electrodes)
+    _, h = signal.sosfreqz(sos, worN=f_hz, fs=fs_hz)
+    return sos if np.max(np.abs(10 * np.log10(np.abs(h) ** 2 / model))) <= ONE_STREAM_TOLERANCE_DB else None

@@ -18,16 +18,18 @@ from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk, dc_vector, sos_steady_state
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
-                                         pink_noise_sos, scaled,
+                                         merged_noise_path, one_stream_noise_sos, pink_noise_sos, scaled,
                                          unit_phasor, warp_hz)
+from frontend_models.amp_kernel import amplifier_pass
 
 #: Largest accepted magnitude error in that band before a warning, dB.
 ACCURACY_DB = 0.1
 #: Samples per random-number block; noise for absolute sample ``n`` comes
-#: from block ``n // NOISE_BLOCK_SAMPLES``, so chunking cannot change it.
-NOISE_BLOCK_SAMPLES = 8192
+#: from block ``n // NOISE_BLOCK_SAMPLES``, so chunking cannot change it. Seeding a
+#: generator costs ~20 us, so blocks are long (0.5 MB per lead and stream).
+NOISE_BLOCK_SAMPLES = 65536
 
-_STREAM_WHITE, _STREAM_PINK, _STREAM_I_POS, _STREAM_I_NEG = range(4)
+_STREAM_WHITE, _STREAM_PINK = range(2)
 
 
 def _finite(param: str, value: float) -> float:
@@ -263,12 +265,17 @@ class InstrumentationAmplifier:
     Noise (per lead, independent): white e_n; 1/f as e_n sqrt(f_c) times
     unit white noise through :func:`pink_noise_sos`; current noise i_n per
     input through a first-order filter matching |Z(f)| of its electrode
-    within 0.3 dB up to 0.4 fs (:func:`_magnitude_matched_sos`). Random numbers for absolute sample n come from an SFC64 generator
+    within 0.3 dB up to 0.4 fs (:func:`magnitude_matched_sos`). All of it is
+    drawn as one stream through one filter with the model's PSD
+    (:func:`one_stream_noise_sos`: white, the 1/f ladder and the currents'
+    Lorentzians, spectrally factored) when that filter is within 0.3 dB of
+    the model up to 0.4 fs; otherwise white and current noise as one stream
+    (:func:`merged_noise_path`, the same summed PSD) and 1/f as a second. Random numbers for absolute sample n come from an SFC64 generator
     seeded with ``SeedSequence([seed, stream, n // NOISE_BLOCK_SAMPLES])``, so
     the noise does not depend on chunking and ``reset()`` replays it. Cost
-    per lead-sample: about 8 ns per noise source drawn, plus about 12 ns for
-    the 1/f filter (white noise only: ~50 Msamples/s; all four sources:
-    ~15 Msamples/s on a 2-core machine).
+    per lead-sample: about 10 ns per stream drawn, plus the filters and
+    everything after the draws in one compiled pass
+    (:func:`frontend_models.amp_kernel.amplifier_pass`, about 2 ns per section).
 
     ``z_cm`` and ``z_diff`` are not applied here: the electrode stage uses
     them for the CM-to-DM divider that arrives in ``diff_v``.
@@ -308,21 +315,17 @@ class InstrumentationAmplifier:
         self._check_band_accuracy()
 
         sigma = math.sqrt(fs_hz / 2)  # std of unit one-sided-PSD white noise
-        self._noise_paths = {}  # stream -> gain (float) or SOS filter (ndarray)
-        if p.noise_v_per_rthz:
-            self._noise_paths[_STREAM_WHITE] = g * p.noise_v_per_rthz * sigma
-        if p.noise_v_per_rthz and p.noise_corner_hz:
-            self._noise_paths[_STREAM_PINK] = scaled(
-                pink_noise_sos(fs_hz), g * p.noise_v_per_rthz * math.sqrt(p.noise_corner_hz) * sigma)
-        for stream, z, sign in ((_STREAM_I_POS, z_pos, 1.0), (_STREAM_I_NEG, z_neg, -1.0)):
-            if z is None or not p.current_noise_a_per_rthz:
-                continue
-            scale = sign * g * p.current_noise_a_per_rthz * sigma
-            tau_s = z.r_d_ohm * z.c_d_f
-            if tau_s:
-                self._noise_paths[stream] = scaled(magnitude_matched_sos(z, tau_s, fs_hz), scale)
-            else:
-                self._noise_paths[stream] = scale * z.r_dc_ohm
+        # stream -> gain (float) or SOS filter (ndarray): one stream for every noise when the
+        # one-stream filter matches the model (one_stream_noise_sos), else white + currents and 1/f.
+        single = one_stream_noise_sos(g * p.noise_v_per_rthz, p.noise_corner_hz, g * p.current_noise_a_per_rthz,
+                                      [z for z in (z_pos, z_neg) if z is not None], fs_hz)
+        self._noise_paths = ({_STREAM_WHITE: scaled(single, sigma)} if single is not None
+                             else self._two_stream_noise_paths(sigma))
+        # Each path as sections for the compiled pass; a gain g is the exact section [g, 0, 0, 1, 0, 0].
+        stacked = [np.array([[path, 0.0, 0.0, 1.0, 0.0, 0.0]]) if isinstance(path, float) else path
+                   for path in self._noise_paths.values()]
+        self._noise_sos = np.ascontiguousarray(np.vstack(stacked or [np.zeros((0, 6))]))
+        self._noise_bounds = np.cumsum([0] + [len(s) for s in stacked]).astype(np.int64)
 
         if p.dc_block_hz:
             self._dc_out_v = 0.0
@@ -335,6 +338,23 @@ class InstrumentationAmplifier:
         self._cm_scale = g * 10 ** (-p.cmrr_db / 20)
         self._band_zi0 = np.zeros((self._band_sos.shape[0], self.n_channels, 2))
         self.reset()
+
+    def _two_stream_noise_paths(self, sigma: float) -> dict:
+        """White and current noise merged (:func:`merged_noise_path`), 1/f noise apart."""
+        p, g, fs_hz, paths = self.params, self.params.gain_v_per_v, self.fs_in_hz, {}
+        flat = [g * p.noise_v_per_rthz * sigma] if p.noise_v_per_rthz else []
+        if p.noise_v_per_rthz and p.noise_corner_hz:
+            paths[_STREAM_PINK] = scaled(
+                pink_noise_sos(fs_hz), g * p.noise_v_per_rthz * math.sqrt(p.noise_corner_hz) * sigma)
+        for z, sign in ((self.z_pos, 1.0), (self.z_neg, -1.0)):
+            if z is None or not p.current_noise_a_per_rthz:
+                continue
+            scale = sign * g * p.current_noise_a_per_rthz * sigma
+            tau_s = z.r_d_ohm * z.c_d_f
+            flat.append(scaled(magnitude_matched_sos(z, tau_s, fs_hz), scale) if tau_s else scale * z.r_dc_ohm)
+        if flat:
+            paths[_STREAM_WHITE] = merged_noise_path(flat)
+        return paths
 
     def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
         """Start in the steady state for the constant differential input ``dc_in_v`` (n_channels,).
@@ -378,8 +398,7 @@ class InstrumentationAmplifier:
         """Back to the initial band state (rest, or primed), zero counters; the noise replays from sample 0."""
         n_ch = self.n_channels
         self.band_zi_ = self._band_zi0.copy()
-        self.noise_zi_ = {s: np.zeros((path.shape[0], n_ch, 2))
-                          for s, path in self._noise_paths.items() if not isinstance(path, float)}
+        self.noise_zi_ = np.zeros((len(self._noise_sos), n_ch, 2))
         self.noise_ = {stream: BlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES,
                                           bit_generator=np.random.SFC64) for stream in self._noise_paths}
         self.n_clipped_ = 0
@@ -393,28 +412,20 @@ class InstrumentationAmplifier:
             raise ValueError(f"diff_v must have shape (n_channels={self.n_channels}, n_samples); got {x.shape}.")
         if n == 0:
             return Chunk(diff_v=x.copy(), start_sample=chunk.start_sample)
-        u = p.gain_v_per_v * x
-        for stream, path in self._noise_paths.items():
-            w = self.noise_[stream].normal(chunk.start_sample, chunk.start_sample + n)
-            if isinstance(path, float):
-                u += path * w
-            else:
-                y_n, self.noise_zi_[stream] = signal.sosfilt(path, w, axis=-1, zi=self.noise_zi_[stream])
-                u += y_n
-        if chunk.cm_v is not None:
-            u += self._common_mode(chunk)
-        y, self.band_zi_ = signal.sosfilt(self._band_sos, u, axis=-1, zi=self.band_zi_)
-        y += self._dc_out_v
-        lo, hi = p.input_cm_range_v
-        if math.isfinite(lo) or math.isfinite(hi):
-            cm_in = 0.0 if chunk.cm_v is None else np.asarray(chunk.cm_v, dtype=float)
-            half = x / 2
-            outside = ((cm_in + half < lo) | (cm_in + half > hi)
-                       | (cm_in - half < lo) | (cm_in - half > hi))
-            self.n_cm_range_violations_ += int(np.count_nonzero(outside))
-        if math.isfinite(p.output_swing_v):
-            self.n_clipped_ += int(np.count_nonzero(np.abs(y) > p.output_swing_v))
-            np.clip(y, -p.output_swing_v, p.output_swing_v, out=y)
+        k0 = chunk.start_sample
+        draws = np.empty((len(self.noise_), self.n_channels, n))
+        for i, noise in enumerate(self.noise_.values()):
+            noise.normal(k0, k0 + n, out=draws[i])
+        none = np.zeros(0)
+        cm_term = none if chunk.cm_v is None else np.ascontiguousarray(self._common_mode(chunk))
+        cm_in = none if chunk.cm_v is None else np.ascontiguousarray(chunk.cm_v, dtype=float)
+        y = np.empty_like(x)
+        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, draws, self._noise_sos,
+                                          self._noise_bounds, self.noise_zi_, cm_term, cm_in, self._band_sos,
+                                          self.band_zi_, self._dc_out_v, np.array(p.input_cm_range_v, dtype=float),
+                                          p.output_swing_v, y)
+        self.n_clipped_ += clipped
+        self.n_cm_range_violations_ += outside
         return Chunk(diff_v=y, start_sample=chunk.start_sample)
 
     def _common_mode(self, chunk: Chunk) -> np.ndarray:

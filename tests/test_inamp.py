@@ -11,7 +11,7 @@ from scipy import signal
 from acquire._check import FrontendWarning
 from acquire.analog.impedance import IEC_IMBALANCE, ElectrodeImpedance
 from acquire.stage import Chunk
-from frontend_models.amp_filters import pink_noise_sos
+from frontend_models.amp_filters import lorentzian_sum_sos, merged_noise_path, one_stream_noise_sos, pink_noise_sos
 from frontend_models.inamp import NOISE_BLOCK_SAMPLES, InAmpParams, InstrumentationAmplifier
 from tests.contract import check_stage_contract, check_steady_start
 
@@ -112,26 +112,76 @@ def test_voltage_noise_white_plus_flicker_matches_density():
         assert measured == pytest.approx(expected, rel=0.10, abs=0), (f_lo, f_hi)
 
 
-@pytest.mark.parametrize("case", ["resistive_1M_pos", "iec_network_neg"])
+@pytest.mark.parametrize("case", ["resistive_1M_pos", "iec_network_neg", "white_and_both_networks",
+                                  "white_flicker_and_both_networks"])
 def test_current_noise_through_electrode_matches_density(case):
+    e_n, f_c = 0.0, 0.0
     if case == "resistive_1M_pos":
         i_n, z_pos, z_neg = 100e-15, ElectrodeImpedance(1e6), None
 
         def z_mag2(f):
             return np.full_like(f, 1e6 ** 2)
-    else:
+    elif case == "iec_network_neg":
         i_n, z_pos, z_neg = 2e-12, None, IEC_IMBALANCE
 
         def z_mag2(f):  # |51 kOhm || 47 nF|^2, by hand
             return 51e3 ** 2 / (1 + (2 * np.pi * f * 51e3 * 47e-9) ** 2)
-    params = InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e8, current_noise_a_per_rthz=i_n)
+    else:  # white e_n (and 1/f) plus both inputs' current noise: merged streams, or one stream
+        e_n, i_n, z_pos, z_neg = 10e-9, 2e-12, ElectrodeImpedance(1e3, 100e3, 47e-9), IEC_IMBALANCE
+        if case == "white_flicker_and_both_networks":  # the ina128 default's densities: one stream
+            e_n, f_c, i_n = 80e-9, 5.6, 3e-12
+
+        def z_mag2(f):  # |1 kOhm + 100 kOhm || 47 nF|^2 + |51 kOhm || 47 nF|^2, by hand
+            pos = 1e3 + 100e3 / (1 + 2j * np.pi * f * 100e3 * 47e-9)
+            return np.abs(pos) ** 2 + 51e3 ** 2 / (1 + (2 * np.pi * f * 51e3 * 47e-9) ** 2)
+    params = InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e8, current_noise_a_per_rthz=i_n,
+                         noise_v_per_rthz=e_n, noise_corner_hz=f_c)
     amp = InstrumentationAmplifier(params, NOISE_FS_HZ, z_pos=z_pos, z_neg=z_neg, seed=5)
+    assert len(amp._noise_paths) == 1  # one stream drawn: merged, or with 1/f (one_stream_noise_sos)
     y = amp.process(Chunk(diff_v=np.zeros((1, NOISE_N // 4)))).diff_v[0]
     for f_lo, f_hi in [(1.0, 10.0), (10.0, 100.0), (100.0, 1000.0)]:
         measured, a, b = band_power(y, NOISE_FS_HZ, f_lo, f_hi, nperseg=2 ** 12)
         f = np.linspace(a, b, 20001)
-        expected = np.trapezoid(i_n ** 2 * z_mag2(f), f)
+        expected = np.trapezoid(e_n ** 2 * (1 + f_c / f) + i_n ** 2 * z_mag2(f), f)
         assert measured == pytest.approx(expected, rel=0.10, abs=0), (case, f_lo, f_hi)
+
+
+def test_lorentzian_sum_filter_is_the_spectral_factor():
+    # Oracle: the sum itself at the bilinear transform's analog frequency 2 fs tan(w / 2).
+    c, a = np.array([1e-3, 5.0, 2e4]), np.array([0.1, 30.0, 2000.0])
+    f = np.logspace(-2, math.log10(0.45 * FS_HZ), 400)
+    w_analog = 2 * FS_HZ * np.tan(np.pi * f / FS_HZ)
+    for const in (1e-2, 0.0):
+        _, h = signal.sosfreqz(lorentzian_sum_sos(const, c, a, FS_HZ), worN=f, fs=FS_HZ)
+        want = const + np.sum(c / (w_analog[:, None] ** 2 + a ** 2), axis=1)
+        np.testing.assert_allclose(np.abs(h) ** 2, want, rtol=1e-7)  # zeros found to 1e-15
+
+
+def test_one_stream_noise_only_where_it_matches_the_model():
+    # 2 pA through 51 kOhm || 47 nF is 2.1 nV/rtHz at 0.4 fs, above e_n = 1 nV/rtHz: the bilinear
+    # compression of its Lorentzian there (-7.8 dB) would put the total ~5 dB low, so it is refused.
+    assert one_stream_noise_sos(1e-9, 0.0, 2e-12, [IEC_IMBALANCE], FS_HZ) is None
+    # With the ina128 densities (gain 10) white noise dominates at high frequency: 0.02 dB off.
+    sos = one_stream_noise_sos(80e-9, 5.6, 3e-12, [ElectrodeImpedance(1e3, 100e3, 47e-9), IEC_IMBALANCE], FS_HZ)
+    f = np.logspace(-1, math.log10(0.4 * FS_HZ), 300)
+    z_pos = 1e3 + 100e3 / (1 + 2j * np.pi * f * 100e3 * 47e-9)
+    z_neg = 51e3 / (1 + 2j * np.pi * f * 51e3 * 47e-9)
+    model = 80e-9 ** 2 * (1 + 5.6 / f) + 3e-12 ** 2 * (np.abs(z_pos) ** 2 + np.abs(z_neg) ** 2)
+    _, h = signal.sosfreqz(sos, worN=f, fs=FS_HZ)
+    assert np.max(np.abs(10 * np.log10(np.abs(h) ** 2 / model))) < 0.05
+
+
+def test_merged_noise_path_psd_is_the_sum_of_the_paths():
+    # Independent oracle: scipy's frequency responses of the separate paths, powers summed.
+    first = np.array([[0.5, 0.2, 0.0, 1.0, -0.97, 0.0]])
+    second = np.array([[-0.3, -0.1, 0.0, 1.0, -0.949, 0.0]])
+    w = np.linspace(0.0, np.pi, 1000)
+    for paths in ([0.7, first, second], [first, second], [0.7, first]):
+        merged = merged_noise_path(paths)
+        want = sum(g * g if isinstance(g, float) else np.abs(signal.sosfreqz(g, worN=w)[1]) ** 2 for g in paths)
+        # 1e-9: root finding of a degree-4 polynomial, good to ~1e-13 here.
+        np.testing.assert_allclose(np.abs(signal.sosfreqz(merged, worN=w)[1]) ** 2, want, rtol=1e-9)
+    assert merged_noise_path([0.3, 0.4]) == pytest.approx(0.5, rel=1e-15)
 
 
 def test_bias_offset_current_and_offset_voltage_dc():
@@ -228,7 +278,8 @@ def make_noisy_amp():
                                     z_neg=ElectrodeImpedance(10e3).plus(IEC_IMBALANCE), n_channels=2, seed=11)
 
 
-@pytest.mark.parametrize("n, start", [(2500, 0), (3 * NOISE_BLOCK_SAMPLES, 5000)])
+# The second chunk straddles a noise block boundary (the draws of two seeded blocks).
+@pytest.mark.parametrize("n, start", [(2500, 0), (6000, NOISE_BLOCK_SAMPLES - 3000)])
 def test_stage_contract_with_noise_and_electrodes(rng, n, start):
     t = (start + np.arange(n)) / FS_HZ
     cm = 1.2 * np.sin(2 * np.pi * 50 * t)

@@ -7,7 +7,7 @@ import pytest
 
 from acquire._check import FrontendWarning
 from acquire.analog.impedance import ElectrodeImpedance
-from acquire.analog.mains import MainsParams, MainsStage, cm_harmonics, magnetic_pickup_v_peak
+from acquire.analog.mains import MainsParams, MainsStage, cm_harmonics, magnetic_pickup_v_peak, period_samples
 from acquire.analog.patient import BodyParams, PatientCircuit
 from acquire.stage import Chunk
 from tests.contract import check_stage_contract
@@ -107,6 +107,25 @@ def test_fundamental_and_harmonics_by_lockin():
     total = v_fund * math.sqrt(1 + 0.01**2 + 0.025**2 + 0.03**2 + 0.025**2)
     assert np.sqrt(np.mean(out.cm_v**2)) == pytest.approx(total, rel=1e-9)
     assert np.array_equal(out.diff_v, np.zeros_like(out.diff_v))  # no magnetic pickup asked
+
+
+def test_steady_mains_read_from_one_period_is_exact_late_in_a_day():
+    # Periods by hand: 60 Hz at 8 kHz repeats after 400 samples (3 cycles), 50 Hz after 160,
+    # 60.1 Hz after 80000 (601 cycles), too long to tabulate (> 2^16); drift is never periodic.
+    assert (period_samples(60.0, FS), period_samples(50.0, FS), period_samples(60.1, FS)) == (400, 160, None)
+    assert period_samples(60.1, FS, max_samples=10 ** 5) == 80000
+    mains, body = MainsParams(60, harmonic_ratios={3: 0.025, 5: 0.03}), BodyParams()
+    assert MainsStage(mains, body, FS)._table.shape == (5, 400)
+    assert MainsStage(MainsParams(60, drift_hz_rms=0.1), body, FS)._table is None
+    # Oracle: the analytic harmonics with the phase of sample n from exact integers, n*3 mod 400,
+    # at 23 h into a record; rounding only (1e-12 of the amplitude).
+    start = int(23 * 3600 * FS) + 17
+    out = run(mains, body, 4000, start=start)
+    n = start + np.arange(4000)
+    t_cycles = (n * 3 % 400) / 400
+    want = sum(math.sqrt(2) * (v * np.exp(2j * np.pi * round(f / 60) * t_cycles)).real
+               for f, v in cm_harmonics(mains, body))
+    np.testing.assert_allclose(out.cm_v, want, rtol=0, atol=1e-12 * np.max(np.abs(want)))
 
 
 def test_input_ecg_kept_and_common_mode_added_to_existing():

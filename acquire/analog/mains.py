@@ -16,6 +16,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -45,6 +46,9 @@ DRIFT_KNOT_S = 0.1
 DEFAULT_DRIFT_TAU_S = 60.0
 #: BlockNoise stream of the frequency-drift innovations.
 _STREAM_DRIFT = 101
+#: Longest period (samples) of a steady mains waveform that is tabulated once
+#: instead of synthesised per chunk (2^16 samples: 2.6 MB of table).
+MAX_TABLE_SAMPLES = 2 ** 16
 
 
 
@@ -58,6 +62,19 @@ def _finite(param: str, value) -> float:
 def _frac(x: np.ndarray) -> np.ndarray:
     """Fractional part in [0, 1] (faster than ``np.mod``; phases only need it modulo 1)."""
     return x - np.floor(x)
+
+
+def period_samples(f_hz: float, fs_hz: float, max_samples: int = MAX_TABLE_SAMPLES) -> int | None:
+    """Smallest P <= ``max_samples`` with P f_hz / fs_hz a whole number of cycles, or None.
+
+    Rates are read as decimal fractions (denominators up to 10^6, exact to
+    1e-15 relative), so that 60 Hz at 8 kHz has P = 400 and 60.1 Hz P = 80000.
+    """
+    f, fs = (Fraction(x).limit_denominator(10 ** 6) for x in (f_hz, fs_hz))
+    if not (math.isclose(float(f), f_hz, rel_tol=1e-15) and math.isclose(float(fs), fs_hz, rel_tol=1e-15)):
+        return None
+    period = (f / fs).denominator
+    return period if period <= max_samples else None
 
 
 def _harmonic_table(param: str, table, check) -> dict[int, float]:
@@ -249,6 +266,11 @@ class MainsStage:
     come from cos phi, sin phi by exact complex multiplication, so chunking
     cannot change a bit of the output. Magnetic pickup w(t) B A sin phi(t) is
     added to every lead of ``diff_v``.
+
+    Without drift and modulation the waveforms repeat every P samples
+    (:func:`period_samples`; 400 for 60 Hz at 8 kHz): one period is
+    synthesised at construction and each chunk reads it at n mod P, the
+    phase of sample n then exact (no rounding of n f / fs growing with n).
     """
 
     def __init__(self, mains: MainsParams, body: BodyParams, fs_hz: float, *, seed: int = 0):
@@ -273,6 +295,9 @@ class MainsStage:
         self._mag_ba = self.body.flux_density_t * self.body.loop_area_m2
         self._knot_samples = max(1, round(DRIFT_KNOT_S * fs_hz))
         self._drift = BlockNoise(self.seed, _STREAM_DRIFT, 1, block_size=1024)
+        steady = not (mains.drift_hz_rms or mains.am_depth)
+        period = period_samples(mains.center_hz, fs_hz) if steady else None
+        self._table = None if period is None else self._waveforms(np.arange(period, dtype=np.int64))
         self.reset()
 
     def reset(self) -> None:
@@ -329,10 +354,8 @@ class MainsStage:
             freq = freq + d[i] + slope * tau
         return 2 * np.pi * _frac(cycles), 2 * np.pi * freq
 
-    def process(self, chunk: Chunk) -> Chunk:
-        """Add ``cm_v``, ``cm_dvdt_v_per_s`` (to any already present) and magnetic pickup."""
-        x = np.asarray(chunk.diff_v, dtype=float)
-        n = chunk.start_sample + np.arange(x.shape[-1], dtype=np.int64)
+    def _waveforms(self, n: np.ndarray) -> np.ndarray:
+        """Rows cm_v, its derivative, cm_quad_v, its derivative and the magnetic pickup at samples ``n``."""
         phi, w = self._phase(n)
         c1, s1 = np.cos(phi), np.sin(phi)
         ck, sk = c1, s1
@@ -355,6 +378,18 @@ class MainsStage:
             denv = (2 * np.pi * p.am_hz * p.am_depth) * np.cos(theta)
             cm, dcm = env * cm, env * dcm + denv * cm
             quad, dquad = env * quad, env * dquad + denv * quad
+        return np.stack([cm, dcm, quad, dquad, self._mag_ba * w * s1])
+
+    def process(self, chunk: Chunk) -> Chunk:
+        """Add ``cm_v``, ``cm_dvdt_v_per_s`` (to any already present) and magnetic pickup."""
+        x = np.asarray(chunk.diff_v, dtype=float)
+        k0, n = chunk.start_sample, x.shape[-1]
+        if self._table is None:
+            cm, dcm, quad, dquad, pickup = self._waveforms(k0 + np.arange(n, dtype=np.int64))
+        else:  # samples k0 .. k0 + n - 1 are table columns (k0 mod P) onwards, wrapping
+            period = self._table.shape[1]
+            first = k0 % period
+            cm, dcm, quad, dquad, pickup = np.tile(self._table, -(-(first + n) // period))[:, first:first + n]
         if chunk.cm_v is not None:
             if chunk.cm_dvdt_v_per_s is None:
                 raise ValueError("The input chunk has cm_v but no cm_dvdt_v_per_s; MainsStage "
@@ -363,5 +398,5 @@ class MainsStage:
             if chunk.cm_quad_v is not None:
                 quad, dquad = chunk.cm_quad_v + quad, chunk.cm_quad_dvdt_v_per_s + dquad
         if self._mag_ba:
-            x = x + (self._mag_ba * w * s1)
+            x = x + pickup
         return Chunk(x, cm, dcm, chunk.start_sample, quad, dquad)

@@ -1,0 +1,115 @@
+"""Compiled inner loops of the analog stages (numba): one pass over a chunk instead of one numpy pass per term.
+
+Each kernel performs the same floating-point operations, in the same order,
+as the element-wise formulation it replaces (documented in the stage that
+calls it), so its output depends on the absolute sample index only and
+chunking cannot change it. ``cache=True`` keeps the machine code beside this
+file: the first import on a fresh machine compiles it (a few seconds), later
+ones load it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _branch_sum(coef: np.ndarray, data: np.ndarray, c: int, m: int, first: int, up: int, down: int) -> float:
+    """Output ``m``: ``sum_k coef[m mod L, k] data[c, floor(m M / L) - first - k]``, k ascending."""
+    r, base = m % up, (m * down) // up - first
+    acc = 0.0
+    for k in range(coef.shape[1]):
+        acc += coef[r, k] * data[c, base - k]
+    return acc
+
+
+@njit(cache=True, nogil=True)
+def polyphase(data: np.ndarray, first: int, m0: int, coef: np.ndarray, up: int, down: int,
+              out: np.ndarray) -> None:
+    """Rational resampling: ``out[c, i] = sum_{k=0}^{K-1} coef[r, k] data[c, floor(m M / L) - first - k]``.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_in)
+        Inputs; column ``j`` is input ``first + j``. Must hold every input
+        the outputs read (the caller's history guarantees it).
+    first : int
+        Absolute index of ``data[:, 0]``.
+    m0 : int
+        Absolute index of ``out[:, 0]``; output ``m = m0 + i`` has residue
+        ``r = m mod L``.
+    coef : ndarray, shape (L, K)
+        Polyphase branches, ``coef[r, k] = h[(r M mod L) + k L]``.
+    up, down : int
+        ``L`` and ``M``.
+    out : ndarray, shape (n_channels, n_out)
+        Written in place. Every sum runs over ``k = 0 .. K-1`` in that order;
+        four outputs are summed side by side (independent additions the
+        processor overlaps, where one sum waits on each addition).
+    """
+    n_taps, n_out = coef.shape[1], out.shape[1]
+    for c in range(data.shape[0]):
+        i = 0
+        while i + 4 <= n_out:
+            m = m0 + i
+            r0, r1, r2, r3 = m % up, (m + 1) % up, (m + 2) % up, (m + 3) % up
+            b0, b1 = (m * down) // up - first, ((m + 1) * down) // up - first
+            b2, b3 = ((m + 2) * down) // up - first, ((m + 3) * down) // up - first
+            a0 = a1 = a2 = a3 = 0.0
+            for k in range(n_taps):
+                a0 += coef[r0, k] * data[c, b0 - k]
+                a1 += coef[r1, k] * data[c, b1 - k]
+                a2 += coef[r2, k] * data[c, b2 - k]
+                a3 += coef[r3, k] * data[c, b3 - k]
+            out[c, i], out[c, i + 1], out[c, i + 2], out[c, i + 3] = a0, a1, a2, a3
+            i += 4
+        for j in range(i, n_out):
+            out[c, j] = _branch_sum(coef, data, c, m0 + j, first, up, down)
+
+
+@njit(cache=True, nogil=True)
+def exponential_divider(x: np.ndarray, dx: np.ndarray, prev: np.ndarray, direct: float,
+                        static_coef: np.ndarray, decay: np.ndarray, coef: np.ndarray,
+                        state: np.ndarray, out: np.ndarray) -> None:
+    """The electrode divider's response to the cubic Hermite interpolant of v_cm, sample by sample.
+
+    With the drive of each first-order part over the interval ending at
+    sample n, ``d_i[n] = c_i0 x[n-1] + c_i1 x'[n-1] + c_i2 x[n] + c_i3 x'[n]``::
+
+        out[n] = (direct x[n] + d_static[n]) + sum_i y_i[n],
+        y_i[n] = d_i[n] + s_i,   s_i <- decay_i y_i[n]
+
+    (``s_i`` is the carried state, as ``scipy.signal.lfilter([1], [1,
+    -decay_i])`` keeps it).
+
+    Parameters
+    ----------
+    x, dx : ndarray, shape (n,)
+        v_cm and its exact derivative.
+    prev : ndarray, shape (2,)
+        v_cm and its derivative at the sample before ``x[0]``; updated.
+    direct : float
+        Direct (frequency-independent) term of the divider.
+    static_coef : ndarray, shape (4,)
+        Drive coefficients of the memoryless parts (poles so fast that
+        e^{pT} underflows).
+    decay, coef : ndarray, shapes (P,), (P, 4)
+        Each part's e^{pT} and drive coefficients.
+    state : ndarray, shape (P,)
+        The carried ``s_i``; updated.
+    out : ndarray, shape (n,)
+        Written in place.
+    """
+    x_prev, d_prev = prev[0], prev[1]
+    for n in range(x.shape[0]):
+        xn, dn = x[n], dx[n]
+        o = direct * xn + (static_coef[0] * x_prev + static_coef[1] * d_prev + static_coef[2] * xn
+                           + static_coef[3] * dn)
+        for i in range(decay.shape[0]):
+            y = (coef[i, 0] * x_prev + coef[i, 1] * d_prev + coef[i, 2] * xn + coef[i, 3] * dn) + state[i]
+            state[i] = decay[i] * y
+            o = o + y
+        out[n] = o
+        x_prev, d_prev = xn, dn
+    prev[0], prev[1] = x_prev, d_prev
