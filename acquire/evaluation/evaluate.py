@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,17 @@ DELAY_REFERENCE_HZ = 10.0
 #: largest over the second half of the record) plus SETTLED_FLOOR_V.
 SETTLED_FACTOR = 1.2
 SETTLED_FLOOR_V = 1e-6
+#: Longest record kept in memory (``keep=True``): per tap the output, the
+#: ideal output and the source reference in float64, joined at the end (twice
+#: that for a moment): 2 taps x 3 x 2 x 8 bytes x 500 SPS = 48 kB per second
+#: of a 500 SPS channel, 346 MB for 2 hours.
+MAX_IN_MEMORY_S = 2 * 3600.0
+#: Longest streamed record: what still grows with the record is about 200
+#: bytes per beat (annotations, reference beats and detections at both taps,
+#: the per-beat errors) and 16 bytes per second (the settling envelopes),
+#: 40 MB at 72 bpm over 48 hours on top of the fixed ~200 MB of a run; and
+#: about 4.5 GB of scratch and WFDB files on disk per 500 SPS channel.
+MAX_STREAMED_S = 48 * 3600.0
 
 
 @dataclass
@@ -57,18 +68,23 @@ class Simulation:
 
     Attributes
     ----------
-    recording : Recording
-        The source as loaded (volts).
+    recording : Recording or Source
+        The source as loaded (volts), or the streamed source.
     result, ideal : RunResult
-        Outputs of the configured chain and of its ideal twin, input-referred.
-    source_ref_v : dict
-        Tap -> source reference at that tap's rate, delayed like the chain.
+        Outputs of the configured chain and of its ideal twin, input-referred
+        (their arrays None when not kept).
+    source_ref_v : dict or None
+        Tap -> source reference at that tap's rate, delayed like the chain
+        (None when not kept).
     detections : dict
         Tap -> list (per channel) of detected R-peak sample indices.
     ref_beats : dict
         Tap -> reference beat sample indices at that tap's rate (delayed).
     metrics : dict
         The JSON-ready metrics document.
+    frontend : Frontend
+    observers : list
+        What ``attach`` returned (:func:`simulate`).
     """
 
     recording: object
@@ -79,6 +95,7 @@ class Simulation:
     ref_beats: dict
     metrics: dict
     frontend: object
+    observers: list = field(default_factory=list)
 
 
 def stage_delay_s(name: str, stage, f_hz: float = DELAY_REFERENCE_HZ) -> float:
@@ -259,7 +276,7 @@ def settle_time_s(setting, frontend, duration_s: float) -> float:
     return value
 
 
-def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, sink=None, observers=(),
+def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, attach=None,
              scratch_dir=None) -> Simulation:
     """Run the configured chain and its ideal twin; detect, score and measure.
 
@@ -278,10 +295,11 @@ def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, sin
         bounded by the chunk whatever the record's length: the metrics are
         accumulated as the chains run (:class:`~acquire.evaluation.meter.TapMeter`),
         identical either way.
-    sink : object with ``write(tap, y)``, optional
-        Receives each output chunk (e.g. :class:`~acquire.output.wfdb_writer.WfdbSink`).
-    observers : sequence of objects with ``update(tap, y, x_ideal, x_source)``
-        Receive every chunk of each tap (e.g. the figures' accumulators).
+    attach : callable(rates_hz, n_channels, duration_s, settle_s) -> list, optional
+        Called once the front end is built (``rates_hz``: tap -> rate); the
+        objects it returns get every chunk of each tap as
+        ``update(tap, y, x_ideal, x_source)`` (e.g. a WFDB sink, the
+        figures' accumulators) and are kept as ``Simulation.observers``.
     scratch_dir : path, optional
         Where the source reference's scratch files go (a temporary
         directory inside it; default: the system's).
@@ -335,6 +353,7 @@ def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, sin
     source_rec, source = open_source(cfg, recording, stream=not keep)
     n_ch, n_src = len(source.channel_names), source.n_samples
     duration_s = n_src / source.fs_hz
+    check_duration(duration_s, streamed=not keep)
     frontend = build_frontend(cfg, source.fs_hz, n_ch)
     ideal_fe = build_frontend(cfg, source.fs_hz, n_ch, ideal=True)
     delays = tap_delays_s(frontend)
@@ -346,12 +365,13 @@ def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, sin
     annotated = ann is not None and bool(ann.is_beat.any())
     ref_beats = {tap: ann.beats().retimed(source.fs_hz, fs, delays[tap]).sample if annotated else np.zeros(0, int)
                  for tap, fs in rates.items()}
+    observers = list(attach(rates, n_ch, duration_s, settle_s)) if attach is not None else []
     meters = {tap: TapMeter(fs, n_ch, int(min(settle_s, duration_s / 2) * fs), ref_beats[tap],
                             frontend.info["mains"].center_hz) for tap, fs in rates.items()}
-    with tempfile.TemporaryDirectory(prefix="ecgfe-reference-", dir=scratch_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".ecgfe-reference-", dir=scratch_dir) as tmp:
         refs = {tap: source_reference(source, fs, delays[tap], bands[tap], Path(tmp), tap) for tap, fs in rates.items()}
         result, ideal, source_ref = _lockstep(frontend, ideal_fe, source, refs, meters, float(cfg["run"]["chunk_s"]),
-                                              keep=keep, sink=sink, observers=observers, progress=progress)
+                                              keep=keep, observers=observers, progress=progress)
     score_exclude_s, score_exclude_rule = score_exclusion_s(cfg["run"].get("score_exclude_s", "auto"), settle_s,
                                                             duration_s)
     sat = saturated_fractions(frontend, result, n_ch, n_src)
@@ -370,7 +390,19 @@ def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, sin
     metrics = _document(cfg, source, frontend, result, delays=delays, bands=bands, settle_s=settle_s,
                         score_exclude=(score_exclude_s, score_exclude_rule), v_cm_rms=v_cm_rms, channels=channels)
     detections = {tap: list(meters[tap].detected) for tap in TAPS}
-    return Simulation(source_rec, result, ideal, source_ref, detections, ref_beats, metrics, frontend)
+    return Simulation(source_rec, result, ideal, source_ref, detections, ref_beats, metrics, frontend, observers)
+
+
+def check_duration(duration_s, *, streamed: bool) -> None:
+    """Refuse a record longer than the path can hold (:data:`MAX_IN_MEMORY_S`, :data:`MAX_STREAMED_S`)."""
+    if duration_s is None:
+        return
+    limit = MAX_STREAMED_S if streamed else MAX_IN_MEMORY_S
+    if float(duration_s) > limit:
+        fix = ("split the record into runs of at most that length (source.start_s, source.duration_s)" if streamed
+               else "write it with --out (the Python API's out=), which streams it to disk")
+        raise ValueError(f"a {float(duration_s) / 3600:g} h record is longer than the "
+                         f"{'streamed' if streamed else 'in-memory'} path holds ({limit / 3600:g} h); {fix}.")
 
 
 def open_source(cfg: dict, recording=None, *, stream: bool = False):
@@ -381,7 +413,7 @@ def open_source(cfg: dict, recording=None, *, stream: bool = False):
     bit-identical to the loaded record, with the same provenance).
     """
     if recording is not None:
-        return recording, RecordingSource(recording)
+        return recording, (recording if hasattr(recording, "read") else RecordingSource(recording))
     s = cfg["source"]
     if stream and s["name"] == "synthetic" and not s["channels"] and float(s["start_s"]) == 0.0:
         from dataclasses import asdict
@@ -398,9 +430,9 @@ def open_source(cfg: dict, recording=None, *, stream: bool = False):
     return recording, RecordingSource(recording)
 
 
-def _lockstep(frontend, ideal_fe, source, refs: dict, meters: dict, chunk_s: float, *, keep: bool, sink,
-              observers, progress) -> tuple[RunResult, RunResult, dict | None]:
-    """Run both chains on the same source chunks; feed the meters, the sink and the observers; keep if asked."""
+def _lockstep(frontend, ideal_fe, source, refs: dict, meters: dict, chunk_s: float, *, keep: bool, observers,
+              progress) -> tuple[RunResult, RunResult, dict | None]:
+    """Run both chains on the same source chunks; feed the meters and the observers; keep if asked."""
     n_chunk = max(1, int(round(chunk_s * source.fs_hz)))
     frontend.reset()
     ideal_fe.reset()
@@ -415,8 +447,6 @@ def _lockstep(frontend, ideal_fe, source, refs: dict, meters: dict, chunk_s: flo
             y, xi = out[tap], out_ideal[tap]
             xs = refs[tap].read(y.shape[1])
             meters[tap].update(y, xi, xs)
-            if sink is not None:
-                sink.write(tap, y)
             for observer in observers:
                 observer.update(tap, y, xi, xs)
             if keep:
