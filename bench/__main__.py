@@ -8,7 +8,7 @@ import platform
 import subprocess
 import sys
 
-MODULES = ["import", "montecarlo", "ecgsyn", "stages_analog", "stages_digital", "chain", "qrs"]
+MODULES = ["import", "montecarlo", "ecgsyn", "stages_analog", "stages_digital", "chain", "qrs", "simulate"]
 
 
 def header() -> str:

@@ -33,8 +33,7 @@ import numpy as np
 from acquire._version import __version__
 from acquire.analog.mains import cm_harmonics
 from acquire.evaluation import metrics as m
-from acquire.evaluation.accumulators import RmsEnvelope
-from acquire.evaluation.meter import TapMeter
+from acquire.evaluation.meter import TapMeter, start_up_settling_from, start_up_settling_s  # noqa: F401
 from acquire.evaluation.reference import source_reference
 from acquire.evaluation.scoring import score_exclusion_s, score_tap
 from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
@@ -44,11 +43,6 @@ from acquire.sources.loader import RecordingSource, SyntheticStreamSource, load_
 SCHEMA = "ecgfe.metrics/1"
 #: Frequency (Hz) at which IIR group delays are evaluated for alignment.
 DELAY_REFERENCE_HZ = 10.0
-#: The output has settled when the 1-second rms of its error against the
-#: source reference stays below this multiple of its steady-state value (the
-#: largest over the second half of the record) plus SETTLED_FLOOR_V.
-SETTLED_FACTOR = 1.2
-SETTLED_FLOOR_V = 1e-6
 #: Longest record kept in memory (``keep=True``): per tap the output, the
 #: ideal output and the source reference in float64, joined at the end (twice
 #: that for a moment): 2 taps x 3 x 2 x 8 bytes x 500 SPS = 48 kB per second
@@ -220,28 +214,6 @@ def tap_metrics(meter: TapMeter, v_cm_rms: float, acquired_snr_db, scored: list,
             "vs_source": _pair_doc(meter.vs_source, c),
         })
     return docs
-
-
-def start_up_settling_s(error_v: np.ndarray, fs_hz: float) -> float:
-    """Time until the error's 1-s rms envelope stays within its steady-state level.
-
-    The envelope is the rms over consecutive 1-second windows; the steady
-    level is its largest value over the second half of the record; the output has
-    settled once the envelope stays below SETTLED_FACTOR times that level
-    plus SETTLED_FLOOR_V. Resolution: one window (1 s).
-    """
-    env = RmsEnvelope(round(fs_hz))
-    env.update(np.atleast_2d(np.asarray(error_v, dtype=float)))
-    return start_up_settling_from(env.envelope())[0]
-
-
-def start_up_settling_from(envelope: np.ndarray) -> list[float]:
-    """:func:`start_up_settling_s` of each series from its 1-s rms envelope, shape (n_series, n_windows)."""
-    n = envelope.shape[1]
-    if n < 2:
-        return [math.nan] * envelope.shape[0]
-    return [m.settling_time_s(env, 1.0, SETTLED_FACTOR * np.max(env[n // 2:]) + SETTLED_FLOOR_V)
-            for env in envelope]
 
 
 def saturated_fractions(frontend, result: RunResult, n_channels: int, n_source: int) -> float:

@@ -26,6 +26,11 @@ N_HARMONICS_MEASURED = 5
 BEAT_MARGIN_START_S = 0.1
 #: ... and this far before the end of the record, s.
 BEAT_MARGIN_END_S = 0.2
+#: The output has settled when the 1-second rms of its error against the
+#: source reference stays below this multiple of its steady-state value (the
+#: largest over the second half of the record) plus SETTLED_FLOOR_V.
+SETTLED_FACTOR = 1.2
+SETTLED_FLOOR_V = 1e-6
 
 
 class TapMeter:
@@ -115,3 +120,25 @@ class TapMeter:
     def mains(self) -> tuple[np.ndarray, np.ndarray]:
         """Fitted rms of each harmonic, shape (n_harmonics, n_channels), and the lock-in floor per channel, V."""
         return self.harmonics.rms(), np.sqrt(np.mean(self.probes.rms() ** 2, axis=0))
+
+
+def start_up_settling_s(error_v: np.ndarray, fs_hz: float) -> float:
+    """Time until the error's 1-s rms envelope stays within its steady-state level.
+
+    The envelope is the rms over consecutive 1-second windows; the steady
+    level is its largest value over the second half of the record; the output has
+    settled once the envelope stays below SETTLED_FACTOR times that level
+    plus SETTLED_FLOOR_V. Resolution: one window (1 s).
+    """
+    env = RmsEnvelope(round(fs_hz))
+    env.update(np.atleast_2d(np.asarray(error_v, dtype=float)))
+    return start_up_settling_from(env.envelope())[0]
+
+
+def start_up_settling_from(envelope: np.ndarray) -> list[float]:
+    """:func:`start_up_settling_s` of each series from its 1-s rms envelope, shape (n_series, n_windows)."""
+    n = envelope.shape[1]
+    if n < 2:
+        return [math.nan] * envelope.shape[0]
+    return [m.settling_time_s(env, 1.0, SETTLED_FACTOR * np.max(env[n // 2:]) + SETTLED_FLOOR_V)
+            for env in envelope]

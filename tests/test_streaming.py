@@ -1,0 +1,117 @@
+"""Issue 14: ``simulate --out`` streams, its metrics equal the in-memory path's, its memory does not grow."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import signal
+
+import acquire
+from acquire.evaluation.evaluate import MAX_IN_MEMORY_S, check_duration
+from acquire.output.figures.spectra import WelchPsd
+from bench.bench_simulate import cli_peak_mb
+
+#: A cheaper chain for the tests: 2 kHz simulation (the default is 8 kHz); the memory point is the same.
+FAST = ["run.fs_sim_hz=2000"]
+
+
+def _numbers(doc, path=""):
+    """Every numeric leaf of a metrics document, by path (the configuration left out)."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k not in ("config", "files"):
+                yield from _numbers(v, f"{path}/{k}")
+    elif isinstance(doc, (int, float)) and not isinstance(doc, bool):
+        yield path, float(doc)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stream") / "run"
+    kept = acquire.simulate(sets=FAST, source__duration_s=300.0)
+    streamed = acquire.simulate(sets=FAST, source__duration_s=300.0, out=out)
+    return kept, streamed, out
+
+
+def test_streamed_metrics_equal_the_in_memory_ones(runs):
+    kept, streamed, out = runs
+    assert kept.simulation.result.recovered_v is not None and streamed.simulation.result.recovered_v is None
+    a, b = dict(_numbers(kept.metrics)), dict(_numbers(streamed.metrics))
+    assert a.keys() == b.keys() and len(a) > 50
+    # Same accumulators fed the same chunks in the same order: equal to the last bit.
+    assert a == b
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert dict(_numbers(on_disk)) == b
+
+
+def test_streamed_metrics_match_whole_array_formulas(runs):
+    # Oracle: the definitions evaluated on the kept arrays in one block (numpy sums, a QR least squares).
+    kept, streamed, _ = runs
+    sim = kept.simulation
+    doc = streamed.metrics["channels"]["ECG"]["recovered"]
+    fs = sim.result.fs_recovered_hz
+    skip = int(min(sim.metrics["settle_s"], 150.0) * fs)
+    x, y = sim.ideal.recovered_v[0, skip:], sim.result.recovered_v[0, skip:]
+    snr = 10 * np.log10(np.sum((x - x.mean()) ** 2) / np.sum((x - y) ** 2))
+    corr = np.corrcoef(x, y)[0, 1]
+    n = x.size
+    f = [k * sim.metrics["mains_hz"] for k in range(1, 5)]
+    phase = 2 * np.pi * np.outer(np.arange(n) / fs, f)
+    coef = np.linalg.lstsq(np.hstack([np.ones((n, 1)), np.cos(phase), np.sin(phase)]), y - x, rcond=None)[0]
+    amp_uv = np.hypot(coef[1:5], coef[5:]) / np.sqrt(2) * 1e6
+    # Chunked sums (Chan's pairwise update) differ from one numpy sum by rounding only: 1e-9 relative.
+    assert doc["snr_out_db"] == pytest.approx(snr, rel=1e-9)
+    assert doc["correlation"] == pytest.approx(corr, rel=1e-9)
+    # The tone fit's rounding is relative to the largest tone (the fundamental), not to each harmonic.
+    got = [doc["residual_mains_by_harmonic_uv_rms"][str(k)] for k in range(1, 5)]
+    np.testing.assert_allclose(got, amp_uv, rtol=1e-9, atol=1e-9 * amp_uv.max())
+
+
+def test_streamed_run_writes_the_records_and_figures(runs):
+    import wfdb
+
+    kept, _, out = runs
+    rec = wfdb.rdrecord(str(out / "recovered"))
+    y = kept.simulation.result.recovered_v[0]
+    # WFDB stores 1 nV steps (format 32 at 1e6 adu/mV): within half a step of the kept output.
+    np.testing.assert_allclose(rec.p_signal[:, 0] * 1e-3, y, rtol=0, atol=0.51e-9)
+    for stem in ("time_panel", "psd", "bode"):
+        assert (out / f"{stem}.png").stat().st_size > 10_000
+    assert (out / "report.html").is_file()
+
+
+def test_welch_accumulated_in_chunks_equals_scipy_on_the_whole():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(50_001) + 0.3
+    psd = WelchPsd(500.0, 2000)
+    for part in np.array_split(x, 17):
+        psd.update(part)
+    f, p = psd.psd()
+    f0, p0 = signal.welch(x, fs=500.0, nperseg=2000)
+    np.testing.assert_array_equal(f, f0)
+    np.testing.assert_allclose(p, p0, rtol=1e-12)  # same segments; only the sum's order differs
+
+
+def test_too_long_records_get_one_clear_error():
+    with pytest.raises(ValueError, match=r"longer than the in-memory path holds \(2 h\); write it with --out"):
+        check_duration(MAX_IN_MEMORY_S + 1, streamed=False)
+    with pytest.raises(ValueError, match=r"streamed path holds \(48 h\)"):
+        check_duration(49 * 3600.0, streamed=True)
+    check_duration(MAX_IN_MEMORY_S, streamed=False)
+
+
+def test_streamed_cli_memory_does_not_grow_with_duration(tmp_path):
+    # Issue 14: peak RSS (VmHWM of the child) of a streamed run is bounded independently of the
+    # record's length. Kept outputs would grow by 2 taps x 3 float64 arrays x 500 SPS x 8 bytes
+    # = 24 kB per second: 21.6 MB between these runs, more than the 5 % allowed (about 12 MB of a
+    # ~240 MB peak); what legitimately grows (beats, one value per second) is about 0.2 MB.
+    peaks = {}
+    for minutes in (15, 30):
+        args = ["--quiet", "simulate", "--duration-s", str(60 * minutes), "--out", str(tmp_path / f"r{minutes}")]
+        for s in FAST:
+            args += ["--set", s]
+        peaks[minutes], _ = cli_peak_mb(args)
+    assert peaks[30] <= 1.05 * peaks[15], peaks
+    assert peaks[30] < 400
