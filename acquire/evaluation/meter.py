@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from acquire.evaluation import metrics as m
-from acquire.evaluation.accumulators import Lookback, PairStats, RmsEnvelope, ToneFit
+from acquire.evaluation.accumulators import Lookback, PairStats, RmsEnvelope, ToneFit, compact
 from acquire.evaluation.qrs import QrsDetector
 
 #: Most mains harmonics measured (fewer when they would reach Nyquist).
@@ -75,6 +75,7 @@ class TapMeter:
         self.settling.update(x - s)
         for c, det in enumerate(self.detectors):
             self.detected[c].append(det.process_samples(y[c]))
+            compact(self.detected[c])
         cut = max(0, self.skip - start)
         if cut < n:
             yc, xc, sc = y[:, cut:], x[:, cut:], s[:, cut:]
@@ -96,9 +97,9 @@ class TapMeter:
         local = beats - start
         qrs = [m.qrs_amplitude_errors_v(x[c], y[c], local, self.fs_hz)[1] for c in range(self.n_channels)]
         st = [m.st_level_errors_v(x[c], y[c], local, self.fs_hz)[1] for c in range(self.n_channels)]
-        self.beat_errors["beats"].append(beats)
-        self.beat_errors["qrs"].append(np.stack(qrs))
-        self.beat_errors["st"].append(np.stack(st))
+        for key, value in (("beats", beats), ("qrs", np.stack(qrs)), ("st", np.stack(st))):
+            self.beat_errors[key].append(value)
+            compact(self.beat_errors[key])
 
     def finish(self) -> None:
         """End of the record: flush the detectors."""
