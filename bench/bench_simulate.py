@@ -49,10 +49,13 @@ def cli_peak_mb(args: list[str]) -> tuple[float, float]:
 def run() -> list[tuple[str, float, str]]:
     """Rows (name, value, unit)."""
     with tempfile.TemporaryDirectory() as d:
+        hours = {h: cli_peak_mb(["--quiet", "simulate", "--duration-s", f"{3600 * h:g}", "--out", f"{d}/h{h}"])[0]
+                 for h in (1, 2)}
         out = Path(d) / "day"
         peak_mb, elapsed = cli_peak_mb(["--quiet", "simulate", "--duration-s", f"{DAY_S:g}", "--out", str(out)])
         size = sum(p.stat().st_size for p in out.iterdir())
     return [
+        ("ecgfe simulate --out: peak RSS 2 h / 1 h", hours[2] / hours[1], f"ratio ({hours[1]:.0f} MB at 1 h)"),
         ("ecgfe simulate --out, 24 h synthetic: peak RSS (VmHWM, MB)", peak_mb, f"MB (target <= {TARGET_MB:g})"),
         ("ecgfe simulate --out, 24 h synthetic: real-time factor", DAY_S / elapsed, "x"),
         ("ecgfe simulate --out, 24 h synthetic: output directory (MB)", size / 1e6, "MB"),
