@@ -139,12 +139,20 @@ def test_welch_accumulated_in_chunks_equals_scipy_on_the_whole():
     np.testing.assert_allclose(p, p0, rtol=1e-12)  # same segments; only the sum's order differs
 
 
-def test_too_long_records_get_one_clear_error():
+def test_too_long_records_get_one_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+    from tests.test_cli import one_line_error
+
     with pytest.raises(ValueError, match=r"longer than the in-memory path holds \(2 h\); write it with --out"):
         check_duration(MAX_IN_MEMORY_S + 1, streamed=False)
-    with pytest.raises(ValueError, match=r"streamed path holds \(48 h\)"):
-        check_duration(49 * 3600.0, streamed=True)
     check_duration(MAX_IN_MEMORY_S, streamed=False)
+    runner = CliRunner()
+    one_line_error(runner.invoke(app, ["simulate", "--duration-s", "10000"]), 2, "2.78 h record", "with --out")
+    one_line_error(runner.invoke(app, ["simulate", "--duration-s", str(49 * 3600), "--out", str(tmp_path / "o")]),
+                   2, "49 h record", "streamed path holds (48 h)", "split the record")
+    assert not (tmp_path / "o").exists()
 
 
 def test_streamed_cli_memory_does_not_grow_with_duration(tmp_path):

@@ -373,7 +373,7 @@ def check_duration(duration_s, *, streamed: bool) -> None:
     if float(duration_s) > limit:
         fix = ("split the record into runs of at most that length (source.start_s, source.duration_s)" if streamed
                else "write it with --out (the Python API's out=), which streams it to disk")
-        raise ValueError(f"a {float(duration_s) / 3600:g} h record is longer than the "
+        raise ValueError(f"a {float(duration_s) / 3600:.3g} h record is longer than the "
                          f"{'streamed' if streamed else 'in-memory'} path holds ({limit / 3600:g} h); {fix}.")
 
 
