@@ -9,6 +9,11 @@ as WFDB annotation files (``acquired.qrs``, ``recovered.qrs``), the figures
 built in a hidden temporary sibling and renamed into place when complete
 (:func:`acquire.output.files.output_transaction`), so an interrupted or
 failed run leaves the old directory, if any, as it was.
+
+A long record is written by :func:`stream_simulation` instead: the records
+grow in the directory being built as the chains run, and the figures come
+from data accumulated on the way (:class:`FigureViews`), so memory is
+bounded by the chunk whatever the record's length.
 """
 
 from __future__ import annotations
