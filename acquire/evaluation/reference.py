@@ -20,6 +20,7 @@ blocks, and the backward pass reads the forward output in reverse.
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +106,7 @@ def _sosfiltfilt(sos: np.ndarray, x: Scratch, out_path: Path) -> Scratch:
     head, tail = x.read(1, pad + 1)[:, ::-1], x.read(n - pad - 1, n - 1)[:, ::-1]
     forward = Scratch(Path(f"{out_path}.fwd"), x.n_channels)
     state = zi * (head[:, :1] if pad else x.read(0, 1))
-    for block in (head, *x.blocks(), tail):
+    for block in chain([head], x.blocks(), [tail]):  # a generator: one block in memory at a time
         y, state = signal.sosfilt(sos, block, axis=-1, zi=state)
         forward.write(y)
     forward.close()
