@@ -156,15 +156,19 @@ def test_too_long_records_get_one_clear_error(tmp_path):
 
 
 def test_streamed_cli_memory_does_not_grow_with_duration(tmp_path):
-    # Issue 14: peak RSS (VmHWM of the child) of a streamed run is bounded independently of the
-    # record's length. Kept outputs would grow by 2 taps x 3 float64 arrays x 500 SPS x 8 bytes
-    # = 24 kB per second: 21.6 MB between these runs, more than the 5 % allowed (about 12 MB of a
-    # ~240 MB peak); what legitimately grows (beats, one value per second) is about 0.2 MB.
+    # Issue 14: the peak RSS (VmHWM of the child) of a streamed 2-hour run equals the 1-hour one's:
+    # within 10 % as the issue asks, and tighter, within 7 MB. One float64 value per output sample
+    # held anywhere (e.g. a whole-record array in the reference pass) would add 500 SPS x 3600 s x
+    # 8 bytes = 14.4 MB between the runs; what legitimately grows (the beats: annotations,
+    # detections and per-beat errors, ~200 bytes each at 72 bpm; one value per second) is about
+    # 1 MB per hour. Measured here: 242.6 and 242.9 MB. The cheaper 2 kHz chain makes the same
+    # point in about 110 s for both runs (mostly the fixed cost of the figures).
     peaks = {}
-    for minutes in (15, 30):
-        args = ["--quiet", "simulate", "--duration-s", str(60 * minutes), "--out", str(tmp_path / f"r{minutes}")]
+    for hours in (1, 2):
+        args = ["--quiet", "simulate", "--duration-s", str(3600 * hours), "--out", str(tmp_path / f"r{hours}")]
         for s in FAST:
             args += ["--set", s]
-        peaks[minutes], _ = cli_peak_mb(args)
-    assert peaks[30] <= 1.05 * peaks[15], peaks
-    assert peaks[30] < 400
+        peaks[hours], _ = cli_peak_mb(args)
+    assert peaks[2] <= 1.10 * peaks[1], peaks
+    assert peaks[2] - peaks[1] < 7.0, peaks
+    assert peaks[2] < 400, peaks
