@@ -99,7 +99,7 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
 
     saving = begin_output(out, overwrite, sys.argv, config=config, reads=(source,)) if out is not None else {}
     update, close = progress_bar("simulating") if not json_ else (None, lambda: None)
-    sim = acquire.simulate(source, preset, config=config, sets=set_ or (), progress=update,
+    sim = acquire.simulate(source, preset, config=config, sets=set_ or (), progress=update, out=out, **saving,
                            **shortcut_keys(mains_hz, cm_v_rms, cmrr_db, gain, bandwidth_hz, imbalance, channel,
                                            start_s, duration_s, seed))
     close()
@@ -107,10 +107,8 @@ def simulate(source: SourceArg = None, preset: PresetOpt = None, config: ConfigO
         typer.echo(json.dumps(sim.metrics, indent=2, allow_nan=False))
     else:
         typer.echo(metrics_summary(sim.metrics))
-    if out is not None:
-        sim.save(out, **saving)
-        if not json_:
-            say(f"wrote {out}/ (metrics.json, acquired/recovered WFDB records, figures, report.html)")
+    if out is not None and not json_:
+        say(f"wrote {out}/ (metrics.json, acquired/recovered WFDB records, figures, report.html)")
 
 
 @app.command()

@@ -68,7 +68,8 @@ def load_config(config=None, *, source: str | None = None, preset: str | None = 
 
 
 def simulate(source: str | None = None, preset: str | None = None, *, config=None,
-             sets: Sequence[str] = (), progress: Progress | None = None, **keys):
+             sets: Sequence[str] = (), progress: Progress | None = None, out=None, overwrite: bool = False,
+             run=None, inputs: dict | None = None, **keys):
     """Simulate a front end on a record and measure how faithfully the ECG was recovered.
 
     Parameters
@@ -77,6 +78,16 @@ def simulate(source: str | None = None, preset: str | None = None, *, config=Non
         The configuration, as in :func:`load_config`.
     progress : callable(done, total), optional
         Called as source samples are processed.
+    out : path, optional
+        Stream the run into this output directory (``save``'s files) in
+        memory bounded by the chunk, whatever the record's length
+        (:func:`acquire.output.writers.stream_simulation`); the result then
+        holds the metrics, figures and detections but not the outputs'
+        samples (they are the directory's WFDB records). Without ``out`` the
+        outputs are kept in memory, for records up to
+        :data:`acquire.evaluation.evaluate.MAX_IN_MEMORY_S`.
+    overwrite, run, inputs
+        With ``out``: as in :meth:`~acquire.results.SimulationResult.save`.
 
     Returns
     -------
@@ -92,11 +103,18 @@ def simulate(source: str | None = None, preset: str | None = None, *, config=Non
     >>> round(sim.metrics["mains_hz"])
     60
     """
+    from acquire.evaluation.evaluate import check_duration
     from acquire.evaluation.evaluate import simulate as run_simulation
     from acquire.results import SimulationResult
     from acquire.sources.loader import load_configured
 
     cfg = load_config(config, source=source, preset=preset, sets=sets, **keys)
+    check_duration(cfg["source"].get("duration_s"), streamed=out is not None)
+    if out is not None:
+        from acquire.output.writers import stream_simulation
+
+        sim = stream_simulation(cfg, out, overwrite=overwrite, run=run, inputs=inputs, progress=progress)
+        return SimulationResult(sim, cfg, saved_dir=out)
     recording = load_configured(cfg["source"])
     return SimulationResult(run_simulation(cfg, recording, progress=progress), cfg)
 

@@ -41,11 +41,15 @@ class SimulationResult:
         Outputs of the chain and its ideal twin, references, detections.
     config : dict
         The resolved configuration.
+    saved_dir : Path or None
+        The output directory a streamed run was written to (its outputs'
+        samples are there, not in memory); None for a run kept in memory.
     """
 
-    def __init__(self, simulation, config: dict):
+    def __init__(self, simulation, config: dict, *, saved_dir=None):
         self.simulation = simulation
         self.config = config
+        self.saved_dir = None if saved_dir is None else Path(saved_dir)
 
     @property
     def metrics(self) -> dict:
@@ -62,10 +66,21 @@ class SimulationResult:
         """Write the output directory (config, provenance, metrics, WFDB records and detections, figures, report).
 
         See :func:`acquire.output.writers.write_simulation` (``overwrite``,
-        ``run``, ``inputs``, errors).
+        ``run``, ``inputs``, errors). A streamed run is already saved in
+        :attr:`saved_dir`: saving there returns it, elsewhere copies it.
         """
         from acquire.output.writers import write_simulation
 
+        if self.saved_dir is not None:
+            import shutil
+
+            from acquire.output.files import output_transaction
+
+            if Path(out_dir).resolve() == self.saved_dir.resolve():
+                return self.saved_dir
+            with output_transaction(out_dir, overwrite=overwrite) as tmp:
+                shutil.copytree(self.saved_dir, tmp, dirs_exist_ok=True)
+            return Path(out_dir)
         return write_simulation(self.simulation, self.config, out_dir, overwrite=overwrite, run=run, inputs=inputs)
 
 

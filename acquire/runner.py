@@ -96,6 +96,17 @@ class Frontend:
                     out[f"{name}.{attr.rstrip('_')}"] = int(value)
         return out
 
+    def step(self, x: np.ndarray, start_sample: int) -> dict[str, np.ndarray]:
+        """Process the next source chunk; tap -> its output chunk, input-referred volts (n_channels, m).
+
+        ``start_sample`` is the chunk's first source sample. Chunks must follow
+        one another from a :meth:`reset`; :func:`run` is this in a loop.
+        """
+        acquired = self.adc.process(self.analog.process(Chunk(x, start_sample=start_sample)))
+        recovered = acquired if self.digital is None else self.digital.process(acquired)
+        gain = self.nominal_gain_v_per_v
+        return {"acquired": acquired.diff_v / gain, "recovered": recovered.diff_v / gain}
+
     @property
     def fs_adc_hz(self) -> float:
         """Rate of the acquired tap."""
@@ -156,15 +167,12 @@ def run(frontend: Frontend, source, *, chunk_s: float = 1.0,
     source.reset()
     kept = {tap: [] for tap in TAPS}
     n_out = dict.fromkeys(TAPS, 0)
-    gain = frontend.nominal_gain_v_per_v
     done = 0
     while done < source.n_samples:
         x = source.read(min(n_chunk, source.n_samples - done))
-        acquired = frontend.adc.process(frontend.analog.process(Chunk(x, start_sample=done)))
-        recovered = acquired if frontend.digital is None else frontend.digital.process(acquired)
+        outputs = frontend.step(x, done)
         done += x.shape[1]
-        for tap, chunk in zip(TAPS, (acquired, recovered)):
-            y = chunk.diff_v / gain
+        for tap, y in outputs.items():
             n_out[tap] += y.shape[1]
             if keep:
                 kept[tap].append(y)

@@ -8,7 +8,7 @@ import platform
 import subprocess
 import sys
 
-MODULES = ["import", "montecarlo", "ecgsyn", "stages_analog", "stages_digital", "chain", "qrs", "batch"]
+MODULES = ["import", "montecarlo", "ecgsyn", "stages_analog", "stages_digital", "chain", "qrs", "simulate", "batch"]
 
 
 def header() -> str:

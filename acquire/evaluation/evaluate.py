@@ -24,29 +24,36 @@ Two references, both stated in the document:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from acquire._version import __version__
+from acquire.analog.mains import cm_harmonics
 from acquire.evaluation import metrics as m
-from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
-from acquire.evaluation.qrs import detect_qrs
-from acquire.runner import TAPS, RunResult, run
+from acquire.evaluation.meter import TapMeter, start_up_settling_from, start_up_settling_s  # noqa: F401
+from acquire.evaluation.reference import source_reference
 from acquire.evaluation.scoring import score_exclusion_s, score_tap
-from acquire.sources.loader import RecordingSource, load_configured
+from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
+from acquire.runner import TAPS, RunResult
+from acquire.sources.loader import RecordingSource, SyntheticStreamSource, load_configured
 
 SCHEMA = "ecgfe.metrics/1"
 #: Frequency (Hz) at which IIR group delays are evaluated for alignment.
 DELAY_REFERENCE_HZ = 10.0
-#: The output has settled when the 1-second rms of its error against the
-#: source reference stays below this multiple of its steady-state value (the
-#: largest over the second half of the record) plus SETTLED_FLOOR_V.
-SETTLED_FACTOR = 1.2
-SETTLED_FLOOR_V = 1e-6
-#: Most mains harmonics measured (fewer when they would reach Nyquist).
-N_HARMONICS_MEASURED = 5
+#: Longest record kept in memory (``keep=True``): per tap the output, the
+#: ideal output and the source reference in float64, joined at the end (twice
+#: that for a moment): 2 taps x 3 x 2 x 8 bytes x 500 SPS = 48 kB per second
+#: of a 500 SPS channel, 346 MB for 2 hours.
+MAX_IN_MEMORY_S = 2 * 3600.0
+#: Longest streamed record: what still grows with the record is about 200
+#: bytes per beat (annotations, reference beats and detections at both taps,
+#: the per-beat errors) and 16 bytes per second (the settling envelopes),
+#: 40 MB at 72 bpm over 48 hours on top of the fixed ~200 MB of a run; and
+#: about 4.5 GB of scratch and WFDB files on disk per 500 SPS channel.
+MAX_STREAMED_S = 48 * 3600.0
 
 
 @dataclass
@@ -55,18 +62,23 @@ class Simulation:
 
     Attributes
     ----------
-    recording : Recording
-        The source as loaded (volts).
+    recording : Recording or Source
+        The source as loaded (volts), or the streamed source.
     result, ideal : RunResult
-        Outputs of the configured chain and of its ideal twin, input-referred.
-    source_ref_v : dict
-        Tap -> source reference at that tap's rate, delayed like the chain.
+        Outputs of the configured chain and of its ideal twin, input-referred
+        (their arrays None when not kept).
+    source_ref_v : dict or None
+        Tap -> source reference at that tap's rate, delayed like the chain
+        (None when not kept).
     detections : dict
         Tap -> list (per channel) of detected R-peak sample indices.
     ref_beats : dict
         Tap -> reference beat sample indices at that tap's rate (delayed).
     metrics : dict
         The JSON-ready metrics document.
+    frontend : Frontend
+    observers : list
+        What ``attach`` returned (:func:`simulate`).
     """
 
     recording: object
@@ -77,6 +89,7 @@ class Simulation:
     ref_beats: dict
     metrics: dict
     frontend: object
+    observers: list = field(default_factory=list)
 
 
 def stage_delay_s(name: str, stage, f_hz: float = DELAY_REFERENCE_HZ) -> float:
@@ -117,28 +130,6 @@ def passband_hz(cfg: dict, fs_hz: float, *, digital: bool = True) -> tuple[float
     return lo, min(hi, 0.45 * fs_hz)
 
 
-def source_reference(recording, fs_out_hz: float, n_out: int, delay_s: float,
-                     band_hz: tuple[float, float]) -> np.ndarray:
-    """The recording at ``fs_out_hz``, zero-phase band-limited, delayed by ``delay_s``.
-
-    Resampling by :func:`scipy.signal.resample_poly` (linear phase, its delay
-    compensated), band-limiting by a 2nd-order Butterworth applied forward and
-    backward, delay by linear interpolation at the output instants.
-    """
-    from fractions import Fraction
-
-    ratio = Fraction(fs_out_hz / recording.fs_hz).limit_denominator(10000)
-    x = signal.resample_poly(recording.signals_v, ratio.numerator, ratio.denominator, axis=-1)
-    lo, hi = band_hz
-    pad = {"padtype": "even", "padlen": min(x.shape[1] - 1, int(10 * fs_out_hz))}
-    if lo > 0:
-        x = signal.sosfiltfilt(signal.butter(2, lo, "highpass", fs=fs_out_hz, output="sos"), x, **pad)
-    x = signal.sosfiltfilt(signal.butter(2, hi, "lowpass", fs=fs_out_hz, output="sos"), x, **pad)
-    t = np.arange(n_out) / fs_out_hz - delay_s
-    grid = np.arange(x.shape[1]) / fs_out_hz
-    return np.stack([np.interp(t, grid, ch, left=ch[0], right=ch[-1]) for ch in x])
-
-
 def json_number(x):
     """A float for JSON: infinities as the strings "inf"/"-inf", NaN as None."""
     x = float(x)
@@ -149,18 +140,18 @@ def json_number(x):
     return x
 
 
-def mains_metrics(residual_v, fs_hz: float, mains_hz: float, v_cm_rms: float, gain_rel, saturated: bool) -> dict:
+def mains_metrics(by_harmonic_v, floor_v: float, v_cm_rms: float, gain_rel, saturated: bool) -> dict:
     """Residual mains of one channel at one tap, and its rejection (see :func:`simulate`).
 
-    ``gain_rel`` is |A_d(f_mains)| of the chain up to the acquired tap
-    relative to the nominal gain (None at the recovered tap). Returns
+    ``by_harmonic_v`` are the fitted rms of harmonics 1, 2, ... of the
+    residual and ``floor_v`` the lock-in's floor, volts. ``gain_rel`` is
+    |A_d(f_mains)| of the chain up to the acquired tap relative to the
+    nominal gain (None at the recovered tap). Returns
     ``residual_mains_uv_rms``, ``residual_mains_by_harmonic_uv_rms``,
     ``residual_mains_floor_uv_rms`` and ``cmrr_effective_db`` (acquired tap)
     or ``mains_rejection_db`` (recovered tap).
     """
-    n_harmonics = min(N_HARMONICS_MEASURED, math.ceil(fs_hz / 2 / mains_hz) - 1)
-    total_uv, by_harmonic = m.residual_mains_uv_rms(residual_v, fs_hz, mains_hz, n_harmonics)
-    floor_v = m.tone_floor_v_rms(residual_v, fs_hz, mains_hz)
+    total_uv, by_harmonic = m.residual_mains_from(by_harmonic_v)
     fundamental_v = by_harmonic[1] * 1e-6
     out = {"residual_mains_uv_rms": json_number(total_uv),
            "residual_mains_by_harmonic_uv_rms": {str(k): json_number(v) for k, v in by_harmonic.items()},
@@ -173,65 +164,56 @@ def mains_metrics(residual_v, fs_hz: float, mains_hz: float, v_cm_rms: float, ga
     return out
 
 
-def tap_metrics(y, x_ideal, x_source, beats, fs_hz, skip, mains_hz, v_cm_rms, acquired_snr_db,
-                detected, scored, saturated_fraction, *, gain_rel=None) -> dict:
-    """Metrics of one channel at one tap (see :func:`simulate` for the definitions).
+def _pair_doc(stats, c: int) -> dict:
+    """SNR, PRD, PRDN and correlation of channel ``c`` from a :class:`PairStats`."""
+    return {key: json_number(np.atleast_1d(f(stats))[c]) for key, f in (
+        ("snr_db", m.snr_from), ("prd_percent", m.prd_from), ("prdn_percent", m.prdn_from),
+        ("correlation", m.correlation_from))}
 
-    ``scored`` is the bxb scoring of ``detected`` (:func:`acquire.evaluation.scoring.score_tap`),
-    None without reference annotations.
+
+def tap_metrics(meter: TapMeter, v_cm_rms: float, acquired_snr_db, scored: list, saturated_fraction: float,
+                *, gain_rel=None) -> list[dict]:
+    """Metrics of every channel at one tap from its finished meter (see :func:`simulate` for the definitions).
+
+    ``acquired_snr_db`` holds the acquired tap's ``snr_out_db`` per channel
+    (None at the acquired tap itself); ``scored`` the bxb scoring per
+    channel (:func:`acquire.evaluation.scoring.score_tap`), None without
+    reference annotations.
     """
-    y, xi, xs = y[skip:], x_ideal[skip:], x_source[skip:]
-    beats = beats[(beats >= skip + int(0.1 * fs_hz)) & (beats < skip + y.size - int(0.2 * fs_hz))] - skip
-    snr_out = m.snr_db(xi, y)
-    qrs_amp = m.qrs_amplitude_error_uv(xi, y, beats, fs_hz)
-    st = m.st_level_error_uv(xi, y, beats, fs_hz)
-    if scored is not None:
-        qrs = {"qrs_sensitivity": json_number(scored.se), "qrs_ppv": json_number(scored.ppv),
-               "qrs_f1": json_number(scored.f1), "qrs_tp": scored.tp, "qrs_fn": scored.fn, "qrs_fp": scored.fp}
-    else:  # no reference annotations: nothing to score against
-        qrs = dict.fromkeys(("qrs_sensitivity", "qrs_ppv", "qrs_f1", "qrs_tp", "qrs_fn", "qrs_fp"))
-    settle = start_up_settling_s(x_ideal - x_source, fs_hz)
-    return {
-        "snr_in_db": json_number(acquired_snr_db if acquired_snr_db is not None else snr_out),
-        "snr_out_db": json_number(snr_out),
-        "snr_improvement_db": json_number(m.snr_improvement_db(acquired_snr_db, snr_out)
-                                          if acquired_snr_db is not None else 0.0),
-        "prd_percent": json_number(m.prd_percent(xi, y)),
-        "prdn_percent": json_number(m.prdn_percent(xi, y)),
-        "correlation": json_number(m.correlation(xi, y)),
-        **mains_metrics(y - xi, fs_hz, mains_hz, v_cm_rms, gain_rel, saturated_fraction > 0),
-        "qrs_amplitude_error_median_uv": json_number(qrs_amp["median_uv"]),
-        "qrs_amplitude_error_p95_uv": json_number(qrs_amp["p95_uv"]),
-        "st_level_error_median_uv": json_number(st["median_uv"]),
-        "st_level_error_p95_uv": json_number(st["p95_uv"]),
-        **qrs,
-        "qrs_detected": int(np.count_nonzero(np.asarray(detected) >= skip)),
-        "saturated_fraction": json_number(saturated_fraction),
-        "settling_time_s": json_number(settle),
-        "vs_source": {
-            "snr_db": json_number(m.snr_db(xs, y)),
-            "prd_percent": json_number(m.prd_percent(xs, y)),
-            "prdn_percent": json_number(m.prdn_percent(xs, y)),
-            "correlation": json_number(m.correlation(xs, y)),
-        },
-    }
-
-
-def start_up_settling_s(error_v: np.ndarray, fs_hz: float) -> float:
-    """Time until the error's 1-s rms envelope stays within its steady-state level.
-
-    The envelope is the rms over consecutive 1-second windows; the steady
-    level is its largest value over the second half of the record; the output has
-    settled once the envelope stays below SETTLED_FACTOR times that level
-    plus SETTLED_FLOOR_V. Resolution: one window (1 s).
-    """
-    n_win = max(1, int(round(fs_hz)))
-    n = error_v.size // n_win
-    if n < 2:
-        return math.nan
-    env = np.sqrt(np.mean(error_v[:n * n_win].reshape(n, n_win) ** 2, axis=1))
-    threshold = SETTLED_FACTOR * np.max(env[n // 2:]) + SETTLED_FLOOR_V
-    return m.settling_time_s(env, 1.0, threshold)
+    harmonics_v, floor_v = meter.mains()
+    qrs_amp, st = meter.beat_summaries()
+    settle = start_up_settling_from(meter.settling.envelope())
+    docs = []
+    for c in range(meter.n_channels):
+        ideal = _pair_doc(meter.vs_ideal, c)
+        snr_out = float(np.atleast_1d(m.snr_from(meter.vs_ideal))[c])
+        snr_in = acquired_snr_db[c] if acquired_snr_db is not None else snr_out
+        if scored[c] is not None:
+            sc = scored[c]
+            qrs = {"qrs_sensitivity": json_number(sc.se), "qrs_ppv": json_number(sc.ppv),
+                   "qrs_f1": json_number(sc.f1), "qrs_tp": sc.tp, "qrs_fn": sc.fn, "qrs_fp": sc.fp}
+        else:  # no reference annotations: nothing to score against
+            qrs = dict.fromkeys(("qrs_sensitivity", "qrs_ppv", "qrs_f1", "qrs_tp", "qrs_fn", "qrs_fp"))
+        docs.append({
+            "snr_in_db": json_number(snr_in),
+            "snr_out_db": json_number(snr_out),
+            "snr_improvement_db": json_number(m.snr_improvement_db(snr_in, snr_out)
+                                              if acquired_snr_db is not None else 0.0),
+            "prd_percent": ideal["prd_percent"],
+            "prdn_percent": ideal["prdn_percent"],
+            "correlation": ideal["correlation"],
+            **mains_metrics(harmonics_v[:, c], float(floor_v[c]), v_cm_rms, gain_rel, saturated_fraction > 0),
+            "qrs_amplitude_error_median_uv": json_number(qrs_amp[c]["median_uv"]),
+            "qrs_amplitude_error_p95_uv": json_number(qrs_amp[c]["p95_uv"]),
+            "st_level_error_median_uv": json_number(st[c]["median_uv"]),
+            "st_level_error_p95_uv": json_number(st[c]["p95_uv"]),
+            **qrs,
+            "qrs_detected": int(np.count_nonzero(meter.detected[c] >= meter.skip)),
+            "saturated_fraction": json_number(saturated_fraction),
+            "settling_time_s": json_number(settle[c]),
+            "vs_source": _pair_doc(meter.vs_source, c),
+        })
+    return docs
 
 
 def saturated_fractions(frontend, result: RunResult, n_channels: int, n_source: int) -> float:
@@ -266,7 +248,8 @@ def settle_time_s(setting, frontend, duration_s: float) -> float:
     return value
 
 
-def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
+def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, attach=None,
+             scratch_dir=None) -> Simulation:
     """Run the configured chain and its ideal twin; detect, score and measure.
 
     Parameters
@@ -274,9 +257,24 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     cfg : dict
         Configuration (:func:`acquire.config.load_config`).
     recording : Recording, optional
-        The source; loaded from ``cfg["source"]`` when omitted.
+        The source; loaded from ``cfg["source"]`` when omitted (streamed,
+        never held whole, for a synthetic record with ``keep=False``).
     progress : callable(done, total), optional
-        Called during both runs (total is twice the source length).
+        Called as source samples are processed.
+    keep : bool
+        Keep the outputs, the ideal outputs and the source references in
+        memory (``result``, ``ideal``, ``source_ref_v``). Off, memory is
+        bounded by the chunk whatever the record's length: the metrics are
+        accumulated as the chains run (:class:`~acquire.evaluation.meter.TapMeter`),
+        identical either way.
+    attach : callable(rates_hz, n_channels, duration_s, settle_s) -> list, optional
+        Called once the front end is built (``rates_hz``: tap -> rate); the
+        objects it returns get every chunk of each tap as
+        ``update(tap, y, x_ideal, x_source)`` (e.g. a WFDB sink, the
+        figures' accumulators) and are kept as ``Simulation.observers``.
+    scratch_dir : path, optional
+        Where the source reference's scratch files go (a temporary
+        directory inside it; default: the system's).
 
     Returns
     -------
@@ -286,7 +284,8 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     -----
     Metrics per channel and tap (``acquired`` after the ADC, ``recovered``
     after the digital stages), computed after the first ``run.settle_s``
-    seconds (start-up transients; see :func:`settle_time_s`), with x the ideal output at the same tap
+    seconds, at most half the record (start-up transients; see
+    :func:`settle_time_s`), with x the ideal output at the same tap
     and y the simulated one, both input-referred:
 
     - ``snr_out_db`` = 10 log10(sum (x - mean x)^2 / sum (x - y)^2) at this
@@ -323,81 +322,154 @@ def simulate(cfg: dict, recording=None, *, progress=None) -> Simulation:
     - ``vs_source``: SNR, PRD, PRDN and correlation against the source
       reference.
     """
-    if recording is None:
-        recording = load_configured(cfg["source"])
-    n_ch, n_src = recording.signals_v.shape
-    frontend = build_frontend(cfg, recording.fs_hz, n_ch)
-    ideal_fe = build_frontend(cfg, recording.fs_hz, n_ch, ideal=True)
-
-    def half(offset):
-        return None if progress is None else (lambda d, t: progress(offset + d, 2 * t))
-
-    chunk_s = float(cfg["run"]["chunk_s"])
-    result = run(frontend, RecordingSource(recording), chunk_s=chunk_s, progress=half(0))
-    ideal = run(ideal_fe, RecordingSource(recording), chunk_s=chunk_s, progress=half(n_src))
+    source_rec, source = open_source(cfg, recording, stream=not keep)
+    n_ch, n_src = len(source.channel_names), source.n_samples
+    duration_s = n_src / source.fs_hz
+    check_duration(duration_s, streamed=not keep)
+    frontend = build_frontend(cfg, source.fs_hz, n_ch)
+    ideal_fe = build_frontend(cfg, source.fs_hz, n_ch, ideal=True)
     delays = tap_delays_s(frontend)
     bands = {"acquired": passband_hz(cfg, frontend.fs_adc_hz, digital=False),
              "recovered": passband_hz(cfg, frontend.fs_adc_hz)}
-    mains = frontend.info["mains"]
-    harmonics = predicted_residual_mains(frontend)
-    from acquire.analog.mains import cm_harmonics
+    rates = {"acquired": frontend.fs_adc_hz, "recovered": frontend.fs_out_hz}
+    settle_s = settle_time_s(cfg["run"].get("settle_s", "auto"), frontend, duration_s)
+    ann = source.annotations
+    annotated = ann is not None and bool(ann.is_beat.any())
+    ref_beats = {tap: ann.beats().retimed(source.fs_hz, fs, delays[tap]).sample if annotated else np.zeros(0, int)
+                 for tap, fs in rates.items()}
+    observers = list(attach(rates, n_ch, duration_s, settle_s)) if attach is not None else []
+    meters = {tap: TapMeter(fs, n_ch, int(min(settle_s, duration_s / 2) * fs), ref_beats[tap],
+                            frontend.info["mains"].center_hz) for tap, fs in rates.items()}
+    with tempfile.TemporaryDirectory(prefix=".ecgfe-reference-", dir=scratch_dir) as tmp:
+        refs = {tap: source_reference(source, fs, delays[tap], bands[tap], Path(tmp), tap) for tap, fs in rates.items()}
+        result, ideal, source_ref = _lockstep(frontend, ideal_fe, source, refs, meters, float(cfg["run"]["chunk_s"]),
+                                              keep=keep, observers=observers, progress=progress)
+    score_exclude_s, score_exclude_rule = score_exclusion_s(cfg["run"].get("score_exclude_s", "auto"), settle_s,
+                                                            duration_s)
+    sat = saturated_fractions(frontend, result, n_ch, n_src)
+    gain_rel = {"acquired": tap_gain_rel(frontend, frontend.info["mains"].center_hz), "recovered": None}
+    v_cm_rms = abs(cm_harmonics(frontend.info["mains"], frontend.info["patient"])[0][1])
+    channels, snr_acquired = {}, None
+    for tap in TAPS:
+        meter = meters[tap]
+        meter.finish()
+        scored = [score_tap(ann, source.fs_hz, meter.detected[c], rates[tap], delays[tap], score_exclude_s,
+                            n_samples=meter.n) if annotated else None for c in range(n_ch)]
+        docs = tap_metrics(meter, v_cm_rms, snr_acquired, scored, sat, gain_rel=gain_rel[tap])
+        snr_acquired = list(np.atleast_1d(m.snr_from(meter.vs_ideal)))
+        for name, doc in zip(source.channel_names, docs):
+            channels.setdefault(name, {})[tap] = doc
+    metrics = _document(cfg, source, frontend, result, delays=delays, bands=bands, settle_s=settle_s,
+                        score_exclude=(score_exclude_s, score_exclude_rule), v_cm_rms=v_cm_rms, channels=channels)
+    detections = {tap: list(meters[tap].detected) for tap in TAPS}
+    return Simulation(source_rec, result, ideal, source_ref, detections, ref_beats, metrics, frontend, observers)
+
+
+def check_duration(duration_s, *, streamed: bool) -> None:
+    """Refuse a record longer than the path can hold (:data:`MAX_IN_MEMORY_S`, :data:`MAX_STREAMED_S`)."""
+    if duration_s is None:
+        return
+    limit = MAX_STREAMED_S if streamed else MAX_IN_MEMORY_S
+    if float(duration_s) > limit:
+        fix = ("split the record into runs of at most that length (source.start_s, source.duration_s)" if streamed
+               else "write it with --out (the Python API's out=), which streams it to disk")
+        raise ValueError(f"a {float(duration_s) / 3600:.3g} h record is longer than the "
+                         f"{'streamed' if streamed else 'in-memory'} path holds ({limit / 3600:g} h); {fix}.")
+
+
+def open_source(cfg: dict, recording=None, *, stream: bool = False):
+    """``(recording or source, source)``: the given recording, the configured one, or a streamed ECGSYN record.
+
+    With ``stream``, a synthetic source starting at 0 s with its one
+    channel is generated chunk by chunk (:class:`SyntheticStreamSource`,
+    bit-identical to the loaded record, with the same provenance).
+    """
+    if recording is not None:
+        return recording, (recording if hasattr(recording, "read") else RecordingSource(recording))
+    s = cfg["source"]
+    if stream and s["name"] == "synthetic" and not s["channels"] and float(s["start_s"]) == 0.0:
+        from dataclasses import asdict
+
+        from acquire.sources.ecgsyn import EcgsynParams
+
+        duration_s = 60.0 if s.get("duration_s") is None else float(s["duration_s"])
+        source = SyntheticStreamSource(duration_s=duration_s, heart_rate_bpm=s["heart_rate_bpm"], seed=s["seed"])
+        source.provenance = {"generator": "ecgsyn", "seed": source.stream.seed,
+                             **asdict(EcgsynParams(heart_rate_bpm=s["heart_rate_bpm"])), "start_s": 0.0,
+                             "duration_s": source.n_samples / source.fs_hz}
+        return source, source
+    recording = load_configured(s)
+    return recording, RecordingSource(recording)
+
+
+def _lockstep(frontend, ideal_fe, source, refs: dict, meters: dict, chunk_s: float, *, keep: bool, observers,
+              progress) -> tuple[RunResult, RunResult, dict | None]:
+    """Run both chains on the same source chunks; feed the meters and the observers; keep if asked."""
+    n_chunk = max(1, int(round(chunk_s * source.fs_hz)))
+    frontend.reset()
+    ideal_fe.reset()
+    source.reset()
+    kept = {(role, tap): [] for role in ("y", "x", "s") for tap in TAPS}
+    done = 0
+    while done < source.n_samples:
+        x = source.read(min(n_chunk, source.n_samples - done))
+        out, out_ideal = frontend.step(x, done), ideal_fe.step(x, done)
+        done += x.shape[1]
+        for tap in TAPS:
+            y, xi = out[tap], out_ideal[tap]
+            xs = refs[tap].read(y.shape[1])
+            meters[tap].update(y, xi, xs)
+            for observer in observers:
+                observer.update(tap, y, xi, xs)
+            if keep:
+                for role, v in (("y", y), ("x", xi), ("s", xs)):
+                    kept[role, tap].append(v)
+        if progress is not None:
+            progress(done, source.n_samples)
+    joined = {k: np.concatenate(v, axis=1) if keep else None for k, v in kept.items()}
+    n = {tap: meters[tap].n for tap in TAPS}
+
+    def result(role, fe):
+        return RunResult(joined[role, "acquired"], joined[role, "recovered"], frontend.fs_adc_hz,
+                         frontend.fs_out_hz, n["acquired"], n["recovered"], fe.counts())
+
+    refs_kept = {tap: joined["s", tap] for tap in TAPS} if keep else None
+    return result("y", frontend), result("x", ideal_fe), refs_kept
+
+
+def _document(cfg, source, frontend, result, *, delays, bands, settle_s, score_exclude, v_cm_rms,
+              channels) -> dict:
+    """The metrics document (:data:`SCHEMA`) around the per-channel metrics."""
     from acquire.analog.patient import circuit_report
 
-    v_cm_rms = abs(cm_harmonics(mains, frontend.info["patient"])[0][1])
-    settle_s = settle_time_s(cfg["run"].get("settle_s", "auto"), frontend, n_src / recording.fs_hz)
-    score_exclude_s, score_exclude_rule = score_exclusion_s(cfg["run"].get("score_exclude_s", "auto"), settle_s,
-                                                            n_src / recording.fs_hz)
-    ann = recording.annotations
-    outputs = {"acquired": (result.acquired_v, ideal.acquired_v, result.fs_acquired_hz),
-               "recovered": (result.recovered_v, ideal.recovered_v, result.fs_recovered_hz)}
-    sat = saturated_fractions(frontend, result, n_ch, n_src)
+    mains = frontend.info["mains"]
     f1 = mains.center_hz
-    gain_rel = {"acquired": tap_gain_rel(frontend, f1), "recovered": None}
-    source_ref, detections, ref_beats, channels = {}, {}, {}, {}
-    snr_in = {}
-    for tap in TAPS:
-        y, xi, fs = outputs[tap]
-        xs = source_reference(recording, fs, y.shape[1], delays[tap], bands[tap])
-        source_ref[tap] = xs
-        annotated = ann is not None and bool(ann.is_beat.any())
-        beats = ann.beats().retimed(recording.fs_hz, fs, delays[tap]).sample if annotated else np.zeros(0, int)
-        ref_beats[tap] = beats
-        detections[tap] = [detect_qrs(y[c], fs) for c in range(n_ch)]
-        skip = min(int(settle_s * fs), y.shape[1] // 2)
-        for c, name in enumerate(recording.channel_names):
-            scored = (score_tap(ann, recording.fs_hz, detections[tap][c], fs, delays[tap], score_exclude_s,
-                                n_samples=y.shape[1]) if annotated else None)
-            doc = tap_metrics(y[c], xi[c], xs[c], beats, fs, skip, mains.center_hz, v_cm_rms,
-                              snr_in.get(c), detections[tap][c], scored, sat, gain_rel=gain_rel[tap])
-            if tap == "acquired":
-                snr_in[c] = m.snr_db(xi[c, skip:], y[c, skip:])
-            channels.setdefault(name, {})[tap] = doc
-    metrics = {
+    return {
         "schema": SCHEMA,
         "tool_version": __version__,
-        "provenance": {"source": dict(recording.provenance), "preset": frontend.info["preset"],
+        "provenance": {"source": dict(source.provenance), "preset": frontend.info["preset"],
                        "seed": int(cfg["run"]["seed"]), "config": cfg},
         "references": {
             "ideal": "same front end with interference, noise, offsets and non-linearities off",
             "source": "recording resampled and zero-phase band-limited to the chain's passband "
                       "up to the tap, delayed by the stages' reported delays",
         },
-        "rates_hz": {"source": recording.fs_hz, "simulation": frontend.info["fs_sim_hz"],
+        "rates_hz": {"source": source.fs_hz, "simulation": frontend.info["fs_sim_hz"],
                      "acquired": result.fs_acquired_hz, "recovered": result.fs_recovered_hz},
         "delay_s": delays,
         "passband_hz": bands,
         "nominal_gain_v_per_v": frontend.nominal_gain_v_per_v,
         "settle_s": settle_s,
-        "score_exclude_s": score_exclude_s,
-        "score_exclude_rule": score_exclude_rule,
-        "mains_hz": mains.center_hz,
+        "score_exclude_s": score_exclude[0],
+        "score_exclude_rule": score_exclude[1],
+        "mains_hz": f1,
         "body_cm_v_rms": v_cm_rms,
         "patient": {k: json_number(v) if isinstance(v, float) else v for k, v in circuit_report(
             frontend.info["patient"], cm_harmonics(mains, frontend.info["patient"])).items()},
-        "predicted_residual_mains_uv_rms": {f"{f:g}": json_number(v * 1e6) for f, v in harmonics},
+        "predicted_residual_mains_uv_rms": {f"{f:g}": json_number(v * 1e6)
+                                            for f, v in predicted_residual_mains(frontend)},
         "predicted_cmrr_effective_db": json_number(analytic_cmrr_effective_db(frontend, f1)),
         "cmrr_phase_deg": math.degrees(frontend.info["amp"].cmrr_phase_rad),
         "counts": result.counts,
         "channels": channels,
     }
-    return Simulation(recording, result, ideal, source_ref, detections, ref_beats, metrics, frontend)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from acquire._check import check_below_nyquist, check_positive
+from acquire.evaluation.accumulators import PairStats, ToneFit, ratio
 
 _UV_PER_V = 1e6
 
@@ -29,12 +30,6 @@ def _pair(x, x_hat) -> tuple[np.ndarray, np.ndarray]:
 def _out(value):
     value = np.asarray(value, dtype=float)
     return float(value) if value.ndim == 0 else value
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num/den`` with 0/0 = 0 and num/0 = inf, without warnings."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(num == 0, 0.0, num / den)
 
 
 def prd_percent(x, x_hat):
@@ -57,8 +52,12 @@ def prd_percent(x, x_hat):
     ``PRD = 100 sqrt(sum (x - x_hat)^2 / sum x^2)`` (Nemcova et al. 2018).
     It depends on the dc level of ``x``; see :func:`prdn_percent`.
     """
-    x, x_hat = _pair(x, x_hat)
-    return _out(100.0 * np.sqrt(_ratio(np.sum((x - x_hat) ** 2, -1), np.sum(x**2, -1))))
+    return prd_from(PairStats.of(*_pair(x, x_hat)))
+
+
+def prd_from(stats: PairStats):
+    """:func:`prd_percent` from accumulated :class:`~acquire.evaluation.accumulators.PairStats`."""
+    return _out(100.0 * np.sqrt(ratio(stats.sum_d2, stats.sum_x2)))
 
 
 def prdn_percent(x, x_hat):
@@ -70,9 +69,12 @@ def prdn_percent(x, x_hat):
     (Nemcova et al. 2018); it does not depend on a dc offset of ``x``.
     Arguments and return as :func:`prd_percent`.
     """
-    x, x_hat = _pair(x, x_hat)
-    centred = x - x.mean(axis=-1, keepdims=True)
-    return _out(100.0 * np.sqrt(_ratio(np.sum((x - x_hat) ** 2, -1), np.sum(centred**2, -1))))
+    return prdn_from(PairStats.of(*_pair(x, x_hat)))
+
+
+def prdn_from(stats: PairStats):
+    """:func:`prdn_percent` from accumulated :class:`~acquire.evaluation.accumulators.PairStats`."""
+    return _out(100.0 * np.sqrt(ratio(stats.sum_d2, stats.m2x)))
 
 
 def snr_db(reference, test):
@@ -96,11 +98,13 @@ def snr_db(reference, test):
     (Nemcova et al. 2018): signal power is the ac power of the reference,
     noise is everything in ``test`` that differs from it.
     """
-    x, x_hat = _pair(reference, test)
-    signal_power = np.sum((x - x.mean(axis=-1, keepdims=True)) ** 2, -1)
-    noise_power = np.sum((x - x_hat) ** 2, -1)
+    return snr_from(PairStats.of(*_pair(reference, test)))
+
+
+def snr_from(stats: PairStats):
+    """:func:`snr_db` from accumulated :class:`~acquire.evaluation.accumulators.PairStats`."""
     with np.errstate(divide="ignore"):
-        return _out(10.0 * np.log10(signal_power) - 10.0 * np.log10(noise_power))
+        return _out(10.0 * np.log10(stats.m2x) - 10.0 * np.log10(stats.sum_d2))
 
 
 def snr_improvement_db(snr_in_db, snr_out_db):
@@ -121,12 +125,13 @@ def correlation(x, x_hat):
     ``r = sum (x - mean x)(x_hat - mean x_hat) / sqrt(sum (x - mean x)^2 sum (x_hat - mean x_hat)^2)``;
     nan when either signal is constant.
     """
-    x, x_hat = _pair(x, x_hat)
-    xc = x - x.mean(axis=-1, keepdims=True)
-    yc = x_hat - x_hat.mean(axis=-1, keepdims=True)
-    den = np.sqrt(np.sum(xc**2, -1) * np.sum(yc**2, -1))
+    return correlation_from(PairStats.of(*_pair(x, x_hat)))
+
+
+def correlation_from(stats: PairStats):
+    """:func:`correlation` from accumulated :class:`~acquire.evaluation.accumulators.PairStats`."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _out(np.sum(xc * yc, -1) / den)
+        return _out(stats.cxy / np.sqrt(stats.m2x * stats.m2y))
 
 
 def _tone_rms(x, fs_hz: float, freqs_hz: list[float]) -> np.ndarray:
@@ -134,18 +139,9 @@ def _tone_rms(x, fs_hz: float, freqs_hz: list[float]) -> np.ndarray:
 
     Returns an array of shape (len(freqs_hz), ...) over the leading axes of ``x``.
     """
-    x = np.asarray(x, dtype=float)
-    n = x.shape[-1]
-    if n < 2 * len(freqs_hz) + 1:
-        raise ValueError(f"x needs at least {2 * len(freqs_hz) + 1} samples to fit "
-                         f"{len(freqs_hz)} tone(s) and dc; got {n}.")
-    phase = 2 * np.pi * np.outer(np.arange(n) / fs_hz, freqs_hz)
-    design = np.hstack([np.ones((n, 1)), np.cos(phase), np.sin(phase)])
-    lead = x.shape[:-1]
-    coef, *_ = np.linalg.lstsq(design, x.reshape(-1, n).T, rcond=None)
-    k = len(freqs_hz)
-    amplitude = np.hypot(coef[1:k + 1], coef[k + 1:])  # (k, n_series) peak amplitudes
-    return (amplitude / np.sqrt(2)).reshape((k, *lead))
+    fit = ToneFit(fs_hz, freqs_hz)
+    fit.update(np.asarray(x, dtype=float))
+    return fit.rms()
 
 
 def goertzel_amplitude_v_rms(x, fs_hz: float, f_hz: float):
@@ -207,6 +203,11 @@ def residual_mains_uv_rms(residual_v, fs_hz: float, mains_hz: float, n_harmonics
     does not leak into another's estimate. Tones at distinct frequencies are
     orthogonal over long records, so their powers add.
     """
+    return residual_mains_from(_tone_rms(residual_v, fs_hz, mains_tones_hz(fs_hz, mains_hz, n_harmonics)))
+
+
+def mains_tones_hz(fs_hz: float, mains_hz: float, n_harmonics: int) -> list[float]:
+    """Harmonics ``1 .. n_harmonics`` of ``mains_hz``, checked to lie below Nyquist (see :func:`residual_mains_uv_rms`)."""
     fs_hz = check_positive("fs_hz", fs_hz)
     check_positive("mains_hz", mains_hz)
     if int(n_harmonics) != n_harmonics or n_harmonics < 1:
@@ -216,8 +217,12 @@ def residual_mains_uv_rms(residual_v, fs_hz: float, mains_hz: float, n_harmonics
         raise ValueError(f"n_harmonics={n_harmonics} puts harmonic {top:g} Hz at or above "
                          f"Nyquist ({fs_hz / 2:g} Hz); use n_harmonics <= "
                          f"{int(np.ceil(fs_hz / 2 / mains_hz)) - 1}.")
-    rms = _tone_rms(residual_v, fs_hz, [k * mains_hz for k in range(1, int(n_harmonics) + 1)])
-    rms_uv = rms * _UV_PER_V
+    return [k * mains_hz for k in range(1, int(n_harmonics) + 1)]
+
+
+def residual_mains_from(rms_v: np.ndarray):
+    """Total and per-harmonic rms in microvolts (as :func:`residual_mains_uv_rms`) from the harmonics' fitted rms, V."""
+    rms_uv = np.asarray(rms_v) * _UV_PER_V
     total = np.sqrt(np.sum(rms_uv**2, axis=0))
     return _out(total), {k + 1: _out(v) for k, v in enumerate(rms_uv)}
 
@@ -275,8 +280,12 @@ def tone_floor_v_rms(x, fs_hz: float, f_hz: float) -> float:
         leakage of the ECG difference). Away from harmonics of a 50/60 Hz
         fundamental and outside a notch's 2 Hz stop band.
     """
-    probes = [f_hz * (1 + o) for o in FLOOR_PROBE_OFFSETS if 0 < f_hz * (1 + o) < fs_hz / 2]
-    return float(np.sqrt(np.mean(_tone_rms(x, fs_hz, probes) ** 2)))
+    return float(np.sqrt(np.mean(_tone_rms(x, fs_hz, floor_probes_hz(fs_hz, f_hz)) ** 2)))
+
+
+def floor_probes_hz(fs_hz: float, f_hz: float) -> list[float]:
+    """The probe frequencies of :func:`tone_floor_v_rms` (those of :data:`FLOOR_PROBE_OFFSETS` below Nyquist)."""
+    return [f_hz * (1 + o) for o in FLOOR_PROBE_OFFSETS if 0 < f_hz * (1 + o) < fs_hz / 2]
 
 
 def mains_measure_db(v_cm_rms: float, residual_v_rms: float, floor_v_rms: float, *, saturated: bool):
@@ -343,12 +352,24 @@ def qrs_amplitude_error_uv(ref, test, beats, fs_hz: float, half_window_s: float 
     (samples rounded to the nearest). Beats whose window does not fit in the
     signal are skipped.
     """
-    ref, test = _beat_pair(ref, test, fs_hz)
+    return _summary_uv(qrs_amplitude_errors_v(ref, test, beats, fs_hz, half_window_s)[1])
+
+
+def qrs_window(fs_hz: float, half_window_s: float = 0.050) -> tuple[int, int]:
+    """Sample offsets (first, last) around a beat that :func:`qrs_amplitude_error_uv` reads."""
     half = round(check_positive("half_window_s", half_window_s) * fs_hz)
-    idx = _beats_inside(beats, ref.size, -half, half)[:, None] + np.arange(-half, half + 1)
+    return -half, half
+
+
+def qrs_amplitude_errors_v(ref, test, beats, fs_hz: float, half_window_s: float = 0.050):
+    """Beats used and their errors ``pp(test) - pp(ref)``, V (see :func:`qrs_amplitude_error_uv`)."""
+    ref, test = _beat_pair(ref, test, fs_hz)
+    first, last = qrs_window(fs_hz, half_window_s)
+    kept = _beats_inside(beats, ref.size, first, last)
+    idx = kept[:, None] + np.arange(first, last + 1)
     pp_test = test[idx].max(axis=1) - test[idx].min(axis=1)
     pp_ref = ref[idx].max(axis=1) - ref[idx].min(axis=1)
-    return _summary_uv(pp_test - pp_ref)
+    return kept, pp_test - pp_ref
 
 
 def st_level_error_uv(ref, test, beats, fs_hz: float, *, j_offset_s: float = 0.040,
@@ -388,16 +409,33 @@ def st_level_error_uv(ref, test, beats, fs_hz: float, *, j_offset_s: float = 0.0
     at the same points, which shows ST distortion by high-pass filtering.
     Beats whose windows do not fit in the signal are skipped.
     """
-    ref, test = _beat_pair(ref, test, fs_hz)
+    return _summary_uv(st_level_errors_v(ref, test, beats, fs_hz, j_offset_s=j_offset_s, st_offset_s=st_offset_s,
+                                         baseline_s=baseline_s)[1])
+
+
+def st_offsets(fs_hz: float, j_offset_s: float = 0.040, st_offset_s: float = 0.060,
+               baseline_s: tuple[float, float] = (-0.080, -0.060)) -> tuple[int, int, int]:
+    """Sample offsets of :func:`st_level_error_uv` from the R peak: baseline start and stop, ST point."""
     lo, hi = (round(t * fs_hz) for t in baseline_s)
     if not lo <= hi:
         raise ValueError(f"baseline_s must be (start, stop) with start <= stop; got {baseline_s!r}.")
-    st = round((j_offset_s + st_offset_s) * fs_hz)
+    return lo, hi, round((j_offset_s + st_offset_s) * fs_hz)
+
+
+def st_level_errors_v(ref, test, beats, fs_hz: float, **offsets):
+    """Beats used and their errors ``ST_test - ST_ref``, V (see :func:`st_level_error_uv`; same options)."""
+    ref, test = _beat_pair(ref, test, fs_hz)
+    lo, hi, st = st_offsets(fs_hz, **offsets)
     kept = _beats_inside(beats, ref.size, min(lo, st), max(hi, st))
     base_idx = kept[:, None] + np.arange(lo, hi + 1)
     level_test = test[kept + st] - test[base_idx].mean(axis=1)
     level_ref = ref[kept + st] - ref[base_idx].mean(axis=1)
-    return _summary_uv(level_test - level_ref)
+    return kept, level_test - level_ref
+
+
+def beat_error_summary_uv(error_v) -> dict[str, float]:
+    """Median and 95th percentile of ``|error|`` in microvolts, and the number of beats (NaN for none)."""
+    return _summary_uv(np.asarray(error_v, dtype=float))
 
 
 def saturated_fraction(n_clipped: int, n_samples: int) -> float:

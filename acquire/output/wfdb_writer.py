@@ -142,6 +142,10 @@ class WfdbSink:
         """Append a chunk to the tap's record."""
         self.writers[tap].write(x_v)
 
+    def update(self, tap: str, y_v: np.ndarray, x_ideal_v=None, x_source_v=None) -> None:
+        """The simulation's observer interface: append the output chunk ``y_v`` to the tap's record."""
+        self.write(tap, y_v)
+
     def close(self) -> list[Path]:
         """Finish every record (header written, files renamed into place)."""
         return [w.close() for w in self.writers.values()]

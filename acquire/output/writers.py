@@ -9,6 +9,11 @@ as WFDB annotation files (``acquired.qrs``, ``recovered.qrs``), the figures
 built in a hidden temporary sibling and renamed into place when complete
 (:func:`acquire.output.files.output_transaction`), so an interrupted or
 failed run leaves the old directory, if any, as it was.
+
+A long record is written by :func:`stream_simulation` instead: the records
+grow in the directory being built as the chains run, and the figures come
+from data accumulated on the way (:class:`FigureViews`), so memory is
+bounded by the chunk whatever the record's length.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ def scenario(sim, *, preset: bool = True) -> str:
 
 def mains_harmonics(sim) -> list[int]:
     """Harmonic numbers to mark: every one below the output's Nyquist frequency and every modelled one."""
-    mains_hz, fs = sim.metrics["mains_hz"], sim.result.fs_recovered_hz
+    mains_hz, fs = sim.metrics["mains_hz"], sim.metrics["rates_hz"]["recovered"]
     return sorted({1, *range(2, int((fs / 2) // mains_hz) + 1), *sim.frontend.info["mains"].harmonic_ratios})
 
 
@@ -81,37 +86,81 @@ def bode_figure(sim, *, ylim_db=None, gain_ylim_db=None):
                          ylim_db=ylim_db, gain_ylim_db=gain_ylim_db)
 
 
+class FigureViews:
+    """The run's figure data, accumulated as it runs (an observer of :func:`acquire.evaluation.evaluate.simulate`).
+
+    A :class:`~acquire.output.figures.signals.TimeView` (overview envelope
+    and zooms of the source reference, acquired and recovered traces of
+    every channel) and :class:`~acquire.output.figures.spectra.WelchPsd`
+    estimates of channel 0 (acquired, when at the recovered tap's rate;
+    recovered; the ideal chain's recovered output): memory bounded whatever
+    the record's length.
+    """
+
+    def __init__(self, rates_hz: dict, n_channels: int, duration_s: float, settle_s: float):
+        from acquire.output import figures as viz
+        from acquire.output.figures.signals import TimeView
+        from acquire.output.figures.spectra import WelchPsd
+
+        fs = rates_hz["recovered"]
+        t_last = (int(duration_s * fs) - 1) / fs
+        windows = viz.zoom_windows(0.0, t_last, first_s=min(float(settle_s), t_last / 2))
+        self.time = TimeView({"source": fs, "acquired": rates_hz["acquired"], "recovered": fs}, n_channels,
+                             duration_s, windows)
+        nperseg = min(round(4.0 * fs), int(duration_s * fs))
+        self.same_rate = rates_hz["acquired"] == fs
+        self.psd = {label: WelchPsd(fs, nperseg) for label in
+                    ((["acquired"] if self.same_rate else []) + ["recovered", "source reference (ideal chain)"])}
+
+    def update(self, tap: str, y, x_ideal, x_source) -> None:
+        """Add a chunk of each trace at ``tap``."""
+        self.time.update(tap, y)
+        if tap == "recovered":
+            self.time.update("source", x_source)
+            self.psd["recovered"].update(y[0])
+            self.psd["source reference (ideal chain)"].update(x_ideal[0])
+        elif self.same_rate:
+            self.psd["acquired"].update(y[0])
+
+    @classmethod
+    def of(cls, sim) -> "FigureViews":
+        """The views of a simulation: its own, or made from its kept outputs."""
+        found = [o for o in sim.observers if isinstance(o, cls)]
+        if found:
+            return found[0]
+        views = cls.attach(sim.metrics["rates_hz"], len(sim.recording.channel_names),
+                           sim.result.recovered_v.shape[1] / sim.result.fs_recovered_hz, sim.metrics["settle_s"])
+        for tap, y, x in (("acquired", sim.result.acquired_v, sim.ideal.acquired_v),
+                          ("recovered", sim.result.recovered_v, sim.ideal.recovered_v)):
+            views.update(tap, y, x, sim.source_ref_v[tap])
+        return views
+
+    @classmethod
+    def attach(cls, rates_hz, n_channels, duration_s, settle_s) -> "FigureViews":
+        """The views for a run (the ``attach`` signature of :func:`~acquire.evaluation.evaluate.simulate`)."""
+        return cls({tap: rates_hz[tap] for tap in ("acquired", "recovered")}, n_channels, duration_s, settle_s)
+
+
 def simulation_figures(sim) -> dict:
-    """The run's figures by file stem: time panel, PSD before/after, Bode plot."""
+    """The run's figures by file stem: time panel, PSD before/after, Bode plot (from :class:`FigureViews`)."""
     from acquire.output import figures as viz
 
-    fs = sim.result.fs_recovered_hz
-    n = sim.result.recovered_v.shape[1]
-    t = np.arange(n) / fs
-    mains_hz = sim.metrics["mains_hz"]
-    start = min(float(sim.metrics["settle_s"]), t[-1] / 2)
-    acquired = sim.result.acquired_v
-    if sim.result.fs_acquired_hz != fs:  # decimated recovered tap: show acquired on its time base
-        t_acq = np.arange(acquired.shape[1]) / sim.result.fs_acquired_hz
-        acquired = np.vstack([np.interp(t, t_acq, x) for x in acquired])
+    views = FigureViews.of(sim)
+    fs = sim.metrics["rates_hz"]["recovered"]
+    t, traces, windows = views.time.traces()
     subtitle = scenario(sim)
-    # the PSD's signals share one rate: the acquired tap only when it is the recovered tap's
-    spectra = {"acquired": sim.result.acquired_v[0]} if sim.result.fs_acquired_hz == fs else {}
-    spectra |= {"recovered": sim.result.recovered_v[0], "source reference (ideal chain)": sim.ideal.recovered_v[0]}
     name = sim.recording.channel_names[0]
-    figs = {
+    return {
         "time_panel": viz.plot_time_panel(
-            t, sim.source_ref_v["recovered"], acquired, sim.result.recovered_v,
+            t, traces["source"], traces["acquired"], traces["recovered"],
             ref_beats_s=sim.ref_beats["recovered"] / fs,
             detected_beats_s=[np.asarray(d) / fs for d in sim.detections["recovered"]],
-            zoom_s=viz.zoom_windows(t[0], t[-1], first_s=start), title="ECG acquisition",
-            channel_names=sim.recording.channel_names, subtitle=subtitle),
-        "psd": viz.plot_psd(fs, spectra, mains_hz=mains_hz, harmonics=mains_harmonics(sim),
+            zoom_s=windows, title="ECG acquisition", channel_names=sim.recording.channel_names, subtitle=subtitle),
+        "psd": viz.plot_psd(fs, views.psd, mains_hz=sim.metrics["mains_hz"], harmonics=mains_harmonics(sim),
                             fs_adc_hz=sim.frontend.info["adc"].fs_adc_hz, title=f"Power spectral density: {name}",
                             subtitle=subtitle),
         "bode": bode_figure(sim),
     }
-    return figs
 
 
 def write_simulation(sim, cfg: dict, out_dir, *, overwrite: bool = False, run: RunInfo | None = None,
@@ -150,6 +199,34 @@ def write_simulation(sim, cfg: dict, out_dir, *, overwrite: bool = False, run: R
     return Path(out_dir)
 
 
+def stream_simulation(cfg: dict, out_dir, *, overwrite: bool = False, run: RunInfo | None = None,
+                      inputs: dict | None = None, progress=None, recording=None):
+    """Simulate straight into an output directory, in memory bounded by the chunk; return the Simulation.
+
+    The WFDB records are written chunk by chunk into the directory being
+    built (:class:`~acquire.output.wfdb_writer.WfdbSink`), the metrics and
+    the figures accumulated as the chains run (:class:`FigureViews`); then
+    the rest of :func:`write_run_files`. ``recording``: a loaded recording
+    (default: the configured source, streamed when synthetic). The other
+    arguments and the errors as in :func:`write_simulation`.
+    """
+    from acquire.evaluation.evaluate import open_source, simulate
+    from acquire.output.wfdb_writer import WfdbSink
+
+    run = run or RunInfo.begin()
+    _, source = open_source(cfg, recording, stream=True)
+    files = collect_inputs(given=inputs, sources=[source.provenance], configs=[cfg])
+    with output_transaction(out_dir, overwrite=overwrite, inputs=[p for _, p in files]) as tmp:
+        def attach(rates, n_channels, duration_s, settle_s):
+            sink = WfdbSink(tmp, rates, source.channel_names)
+            return [sink, FigureViews.attach(rates, n_channels, duration_s, settle_s)]
+
+        sim = simulate(cfg, source, progress=progress, keep=False, attach=attach, scratch_dir=tmp.parent)
+        next(o for o in sim.observers if isinstance(o, WfdbSink)).close()
+        write_run_files(sim, cfg, tmp, run, files)
+    return sim
+
+
 def write_run_files(sim, cfg: dict, directory: Path, run: RunInfo, inputs: list) -> dict:
     """Write one run's files into the existing, empty ``directory``; return its figures by stem.
 
@@ -182,8 +259,12 @@ def write_records(sim, directory: Path) -> dict:
     ``clipped_samples`` (beyond the format's range; the WFDB invalid-sample
     value is never written, :mod:`acquire.output.wfdb_writer`).
     """
-    from acquire.output.wfdb_writer import WfdbWriter
+    from acquire.output.wfdb_writer import WfdbSink, WfdbWriter
 
+    sinks = [o for o in sim.observers if isinstance(o, WfdbSink)]
+    if sinks:  # streamed into the directory as the run went
+        return {tap: {"header": f"{tap}.hea", "signals": f"{tap}.dat", "clipped_samples": w.n_clipped}
+                for tap, w in sinks[0].writers.items()}
     written = {}
     for tap, x, fs in (("acquired", sim.result.acquired_v, sim.result.fs_acquired_hz),
                        ("recovered", sim.result.recovered_v, sim.result.fs_recovered_hz)):

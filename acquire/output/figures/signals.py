@@ -244,3 +244,80 @@ def plot_time_panel(t_s, source_v, acquired_v, recovered_v, *, ref_beats_s=None,
     legend_outside(rows[0][0], named.values())
     set_titles(fig, title, subtitle)
     return fig
+
+
+class TimeView:
+    """What a time panel of a long record draws, accumulated chunk by chunk: an overview envelope and zooms.
+
+    Parameters
+    ----------
+    fs_by_role : dict
+        Role (source, acquired, recovered) -> sampling rate, Hz.
+    n_channels : int
+    duration_s : float
+        Record length: the overview's bins are ``duration_s`` /
+        (:data:`OVERVIEW_POINTS` / 2) wide.
+    windows : list of (float, float)
+        Zoom windows, s (:func:`zoom_windows`); their samples are kept whole.
+
+    Notes
+    -----
+    Memory: two values per bin, role and channel, plus the zooms' samples,
+    whatever the record's length. The overview is each trace's min/max per
+    time bin, as :func:`plot_time_panel` draws a long trace; the offsets it
+    removes are the medians of the drawn points rather than of every sample.
+    """
+
+    def __init__(self, fs_by_role: dict, n_channels: int, duration_s: float, windows):
+        self.fs, self.windows = dict(fs_by_role), [tuple(map(float, w)) for w in windows]
+        self.n_bins = OVERVIEW_POINTS // 2
+        self.bin_s = max(duration_s, 1e-9) / self.n_bins
+        self.lo = {r: np.full((n_channels, self.n_bins), np.inf) for r in self.fs}
+        self.hi = {r: np.full((n_channels, self.n_bins), -np.inf) for r in self.fs}
+        self.zooms = {r: [[] for _ in self.windows] for r in self.fs}
+        self.n = dict.fromkeys(self.fs, 0)
+
+    def update(self, role: str, v: np.ndarray) -> None:
+        """Add the next chunk of a role's trace, shape (n_channels, m), V."""
+        m = v.shape[1]
+        t = np.arange(self.n[role], self.n[role] + m) / self.fs[role]
+        self.n[role] += m
+        if not m:
+            return
+        bins = np.minimum((t / self.bin_s).astype(int), self.n_bins - 1)
+        starts = np.flatnonzero(np.r_[True, np.diff(bins) != 0])
+        b = bins[starts]
+        self.lo[role][:, b] = np.minimum(self.lo[role][:, b], np.minimum.reduceat(v, starts, axis=1))
+        self.hi[role][:, b] = np.maximum(self.hi[role][:, b], np.maximum.reduceat(v, starts, axis=1))
+        for i, (a, z) in enumerate(self.windows):
+            inside = (t >= a) & (t <= z)
+            if inside.any():
+                self.zooms[role][i].append((t[inside], v[:, inside]))
+
+    def traces(self) -> tuple[np.ndarray, dict, list]:
+        """``(t, role -> (n_channels, n) V, zoom windows)`` for :func:`plot_time_panel`.
+
+        The overview's points outside the zoom windows, then every zoom
+        sample, on the recovered trace's times (the others interpolated).
+        """
+        filled = np.all([np.isfinite(self.lo[r]).all(axis=0) for r in self.fs], axis=0)
+        t_bins = np.flatnonzero(filled) * self.bin_s
+        outside = ~np.any([(t_bins >= a) & (t_bins <= z) for a, z in self.windows], axis=0)
+        t_env = np.repeat(t_bins[outside], 2)
+        env = {r: np.stack([self.lo[r][:, filled][:, outside], self.hi[r][:, filled][:, outside]],
+                           axis=2).reshape(self.lo[r].shape[0], -1) for r in self.fs}
+        pieces_t, pieces = [t_env], {r: [env[r]] for r in self.fs}
+        windows = []
+        for i in range(len(self.windows)):
+            if not self.zooms["recovered"][i]:
+                continue
+            t_z = np.concatenate([p[0] for p in self.zooms["recovered"][i]])
+            windows.append((float(t_z[0]), float(t_z[-1])))
+            pieces_t.append(t_z)
+            for r in self.fs:
+                tr = np.concatenate([p[0] for p in self.zooms[r][i]])
+                vr = np.concatenate([p[1] for p in self.zooms[r][i]], axis=1)
+                pieces[r].append(np.stack([np.interp(t_z, tr, ch) for ch in vr]))
+        t = np.concatenate(pieces_t)
+        order = np.argsort(t, kind="stable")
+        return t[order], {r: np.concatenate(pieces[r], axis=1)[:, order] for r in self.fs}, windows

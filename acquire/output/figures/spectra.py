@@ -79,6 +79,65 @@ def _name_harmonics(ax, inband, aliases) -> None:
     top.xaxis.set_minor_locator(NullLocator())
 
 
+class WelchPsd:
+    """Welch's PSD estimate accumulated chunk by chunk: ``scipy.signal.welch`` with its defaults, in bounded memory.
+
+    Parameters
+    ----------
+    fs_hz : float
+    nperseg : int
+        Segment length; segments start every ``nperseg // 2`` samples (50 %
+        overlap) from the first sample.
+
+    Notes
+    -----
+    Each whole segment is detrended (its mean removed), multiplied by the
+    periodic Hann window ``w`` and transformed; its one-sided periodogram
+    ``|X|^2 / (fs sum w^2)`` (doubled except at dc and Nyquist) is added to
+    a running sum, and :meth:`psd` returns the mean over the segments. These
+    are the segments and the arithmetic of ``welch(x, fs, nperseg=nperseg)``
+    (Hann window, ``detrend="constant"``, density scaling, mean average, no
+    boundary extension or padding), so the result equals it on the whole
+    signal up to the order of the sum over segments. Memory: one segment.
+    A signal shorter than ``nperseg`` gives one periodogram of all of it, as
+    ``welch`` does after shortening ``nperseg``.
+    """
+
+    def __init__(self, fs_hz: float, nperseg: int):
+        from scipy.signal import get_window
+
+        self.fs_hz, self.nperseg = check_positive("fs_hz", fs_hz), max(1, int(nperseg))
+        self.step = self.nperseg - self.nperseg // 2
+        self.window = get_window("hann", self.nperseg)
+        self.buf = np.zeros(0)
+        self.total, self.count = 0.0, 0
+
+    def _periodogram(self, seg: np.ndarray, window: np.ndarray) -> np.ndarray:
+        p = np.abs(np.fft.rfft((seg - seg.mean()) * window)) ** 2 / (self.fs_hz * np.sum(window**2))
+        p[1:-1 if seg.size % 2 == 0 else None] *= 2
+        return p
+
+    def update(self, x: np.ndarray) -> None:
+        """Add the next samples, shape (m,), V."""
+        self.buf = np.concatenate([self.buf, np.asarray(x, dtype=float)])
+        n_seg = (self.buf.size - self.nperseg) // self.step + 1 if self.buf.size >= self.nperseg else 0
+        for k in range(n_seg):
+            self.total = self.total + self._periodogram(self.buf[k * self.step:k * self.step + self.nperseg],
+                                                        self.window)
+        self.count += n_seg
+        self.buf = self.buf[n_seg * self.step:]
+
+    def psd(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(f_hz, psd_v2_per_hz)``."""
+        if self.count:
+            return np.fft.rfftfreq(self.nperseg, 1 / self.fs_hz), self.total / self.count
+        from scipy.signal import get_window
+
+        short = get_window("hann", self.buf.size)
+        return np.fft.rfftfreq(self.buf.size, 1 / self.fs_hz), self._periodogram(self.buf, short)
+
+
+
 @styled
 def plot_psd(fs_hz, signals: Mapping[str, np.ndarray], *, mains_hz, n_harmonics=3, nperseg=None,
              title="Power spectral density", ax=None, harmonics=None, fs_adc_hz=None, subtitle=""):
@@ -88,8 +147,9 @@ def plot_psd(fs_hz, signals: Mapping[str, np.ndarray], *, mains_hz, n_harmonics=
     ----------
     fs_hz : float
         Sampling rate of every signal, Hz.
-    signals : dict of str to array, shape (n_samples,)
-        Label -> signal in V (e.g. ``{"acquired": x, "recovered": y}``). A label
+    signals : dict of str to array, shape (n_samples,), or to :class:`WelchPsd`
+        Label -> signal in V (e.g. ``{"acquired": x, "recovered": y}``), or
+        its PSD accumulated chunk by chunk (then ``nperseg`` is its own). A label
         containing a role name (source, acquired, recovered) gets its colour.
     mains_hz : float
         Mains frequency, Hz.
@@ -115,13 +175,12 @@ def plot_psd(fs_hz, signals: Mapping[str, np.ndarray], *, mains_hz, n_harmonics=
 
     Notes
     -----
-    ``scipy.signal.welch`` with a Hann window and density scaling, so that
-    the PSD integrates to the signal's variance (Parseval). Displayed as
+    Welch's method (:class:`WelchPsd`, equal to ``scipy.signal.welch``'s
+    defaults) with a Hann window and density scaling, so that the PSD
+    integrates to the signal's variance (Parseval). Displayed as
     ``10 log10(P / 1 µV²/Hz)``. The harmonics' names (``3f``, aliases in
     parentheses, ``(5f)``) are the top axis' tick labels.
     """
-    from scipy.signal import welch
-
     fs_hz = check_positive("fs_hz", fs_hz)
     mains_hz = check_positive("mains_hz", mains_hz)
     fs_adc = fs_hz if fs_adc_hz is None else check_positive("fs_adc_hz", fs_adc_hz)
@@ -130,9 +189,12 @@ def plot_psd(fs_hz, signals: Mapping[str, np.ndarray], *, mains_hz, n_harmonics=
         raise ValueError("signals must hold at least one label -> array; got an empty dict.")
     fig, ax = one_axes(ax)
     for label, x in signals.items():
-        x = trace(f"signals[{label!r}]", x)
-        seg = min(x.size, round(4.0 * fs_hz)) if nperseg is None else int(nperseg)
-        f, p_v2_per_hz = welch(x, fs=fs_hz, nperseg=seg)
+        if not isinstance(x, WelchPsd):
+            x = trace(f"signals[{label!r}]", x)
+            psd = WelchPsd(fs_hz, min(x.size, round(4.0 * fs_hz)) if nperseg is None else int(nperseg))
+            psd.update(x)
+            x = psd
+        f, p_v2_per_hz = x.psd()
         with np.errstate(divide="ignore"):
             ax.plot(f, 10.0 * np.log10(p_v2_per_hz * UV2_PER_V2), label=label, color=role_color(label))
     _mark_mains(ax, mains_hz, *mains_lines(mains_hz, ks, fs_hz, fs_adc), fs_adc)
