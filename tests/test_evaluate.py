@@ -157,3 +157,21 @@ def test_unmeasurable_mains_figures_are_null_not_large():
                            electrodes__offset_v=0.3)
     acquired = next(iter(sim.metrics["channels"].values()))["acquired"]
     assert acquired["saturated_fraction"] > 0 and acquired["cmrr_effective_db"] is None
+
+
+def test_decimate_without_a_low_pass_band_limits_the_reference_at_its_own_rate():
+    # Issue 16: a decimate stage with no low-pass before it. The recovered tap runs at
+    # 500 / 2 = 250 Hz, so its reference band must stop at 0.45 x 250 = 112.5 Hz (not at the
+    # ADC rate's 225 Hz, which scipy refuses above the 125 Hz Nyquist); the acquired tap's
+    # band is the analog one (the 150 Hz anti-alias filter) at 500 Hz.
+    from acquire.evaluation.evaluate import passband_hz
+
+    cfg = load_config(None, ["source.duration_s=12"])
+    cfg["digital"] = [{"kind": "decimate", "factor": 2}]
+    sim = simulate(cfg)
+    assert sim.result.fs_recovered_hz == 250.0 and sim.result.fs_acquired_hz == 500.0
+    assert tuple(sim.metrics["passband_hz"]["recovered"]) == (0.0, 112.5)
+    assert passband_hz(cfg, 250.0) == (0.0, 112.5)
+    doc = sim.metrics["channels"]["ECG"]["recovered"]
+    # the decimator passes the ECG: every beat after the settling time is detected
+    assert doc["qrs_sensitivity"] == 1.0 and doc["snr_out_db"] > 0

@@ -330,7 +330,7 @@ def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, att
     ideal_fe = build_frontend(cfg, source.fs_hz, n_ch, ideal=True)
     delays = tap_delays_s(frontend)
     bands = {"acquired": passband_hz(cfg, frontend.fs_adc_hz, digital=False),
-             "recovered": passband_hz(cfg, frontend.fs_adc_hz)}
+             "recovered": passband_hz(cfg, frontend.fs_out_hz)}
     rates = {"acquired": frontend.fs_adc_hz, "recovered": frontend.fs_out_hz}
     settle_s = settle_time_s(cfg["run"].get("settle_s", "auto"), frontend, duration_s)
     ann = source.annotations
