@@ -360,7 +360,7 @@ def comply(preset: str | None = None, standard: str = "iec60601-2-27", *, config
 
     Returns
     -------
-    acquire.results.ComplianceResult
+    acquire.compliance_results.ComplianceResult
         ``.passed``, ``.exit_code`` (0 pass, 3 fail), ``.rows``.
 
     Examples
@@ -370,7 +370,7 @@ def comply(preset: str | None = None, standard: str = "iec60601-2-27", *, config
     >>> bench.exit_code in (0, 3)
     True
     """
-    from acquire.results import ComplianceResult
+    from acquire.compliance_results import ComplianceResult
     from acquire.studies.compliance.procedures import run_compliance
     from acquire.studies.compliance.standards import load_standard
 
@@ -386,7 +386,7 @@ def compliance_matrix(presets: Sequence[str] | None = None, standards: Sequence[
 
     Returns
     -------
-    acquire.results.ComplianceMatrix
+    acquire.compliance_results.ComplianceMatrix
         ``.rows``: one row per preset with the verdict per profile.
 
     Examples
@@ -396,7 +396,7 @@ def compliance_matrix(presets: Sequence[str] | None = None, standards: Sequence[
     >>> m.rows[0]["preset"]
     'ads1298'
     """
-    from acquire.results import ComplianceMatrix
+    from acquire.compliance_results import ComplianceMatrix
     from acquire.studies.compliance.report import MATRIX_DURATION_SCALE, preset_compliance_matrix
 
     cfg = load_config(config, sets=sets, **keys)

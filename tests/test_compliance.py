@@ -411,7 +411,7 @@ def test_preset_matrix_margins_in_the_figure_are_the_json_csv_and_table_numbers(
     import re
 
     from acquire.output.report import format_value
-    from acquire.results import ComplianceMatrix
+    from acquire.compliance_results import ComplianceMatrix
 
     gain = str(only("gain", tmp_path))
     cmr = str(only("cmr", tmp_path, name="aami-ec13", mains_hz="[50.0]", offsets_v="[0.0, 0.3]"))

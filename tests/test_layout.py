@@ -23,7 +23,7 @@ LAYERS = [
     ("acquire.evaluation",),
     ("acquire.output",),
     ("acquire.studies",),
-    ("acquire.api", "acquire.design", "acquire.results", "acquire.commands", "acquire"),
+    ("acquire.api", "acquire.design", "acquire.results", "acquire.compliance_results", "acquire.commands", "acquire"),
 ]
 
 MAX_MODULE_LINES = 500

@@ -144,7 +144,7 @@ def test_comply_report_in_a_browser(browser, tmp_path):
 def test_compliance_matrix_page_in_a_browser(browser, tmp_path):
     import itertools
 
-    from acquire.results import ComplianceMatrix
+    from acquire.compliance_results import ComplianceMatrix
     from frontend_models.presets import preset_names
     from acquire.studies.compliance.standards import standard_names
 

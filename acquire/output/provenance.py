@@ -250,3 +250,17 @@ def begin_output(out, overwrite: bool, argv: Sequence[str], *, config=None, read
     run = RunInfo.begin(argv)
     check_output_dir(out, overwrite=overwrite, inputs=(config, *reads), resume=RESUMABLE[resume] if resume else ())
     return {"overwrite": overwrite, "run": run, "inputs": {"config": config}}
+
+
+def write_provenance(out: Path, run, inputs, cfg: Mapping | None, configs=(), sources=(), **details) -> None:
+    """Write ``out/provenance.json`` for a result on ``cfg`` (and ``configs``, ``sources``); no ``cfg``: seeds null.
+
+    ``run`` is a :class:`RunInfo` (None: begun now), ``inputs`` role -> path of
+    input files to hash besides the records and models the configurations name;
+    ``details`` are extra top-level fields of the document.
+    """
+    from acquire.output.files import write_json
+
+    files = collect_inputs(given=inputs, sources=sources, configs=[c for c in (cfg, *configs) if c is not None])
+    write_json(out / "provenance.json", provenance_document(run or RunInfo.begin(), files,
+                                                            None if cfg is None else seeds_of(cfg), **details))
