@@ -50,12 +50,16 @@ def polyphase(data: np.ndarray, first: int, m0: int, coef: np.ndarray, up: int, 
     """
     n_taps, n_out = coef.shape[1], out.shape[1]
     for c in range(data.shape[0]):
+        # r = m mod L and b = floor(m M / L) - first carried from output to output
+        # (t = m M mod L), with no integer division in the loop.
+        r, t, b = m0 % up, (m0 * down) % up, (m0 * down) // up - first
         i = 0
         while i + 4 <= n_out:
-            m = m0 + i
-            r0, r1, r2, r3 = m % up, (m + 1) % up, (m + 2) % up, (m + 3) % up
-            b0, b1 = (m * down) // up - first, ((m + 1) * down) // up - first
-            b2, b3 = ((m + 2) * down) // up - first, ((m + 3) * down) // up - first
+            r0, t, b0 = r, t, b
+            r1, t, b1 = _next_output(r0, t, b0, up, down)
+            r2, t, b2 = _next_output(r1, t, b1, up, down)
+            r3, t, b3 = _next_output(r2, t, b2, up, down)
+            r, t, b = _next_output(r3, t, b3, up, down)
             a0 = a1 = a2 = a3 = 0.0
             for k in range(n_taps):
                 a0 += coef[r0, k] * data[c, b0 - k]
@@ -66,6 +70,17 @@ def polyphase(data: np.ndarray, first: int, m0: int, coef: np.ndarray, up: int, 
             i += 4
         for j in range(i, n_out):
             out[c, j] = _branch_sum(coef, data, c, m0 + j, first, up, down)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _next_output(r: int, t: int, b: int, up: int, down: int) -> tuple[int, int, int]:
+    """``(m mod L, m M mod L, floor(m M / L) - first)`` of output ``m + 1`` from those of ``m``."""
+    r = r + 1 if r + 1 < up else 0
+    t += down
+    while t >= up:
+        t -= up
+        b += 1
+    return r, t, b
 
 
 @njit(cache=True, nogil=True)
