@@ -40,9 +40,15 @@ RANGES: dict[str, tuple[float, float]] = {
     "amplifier.bandwidth_hz": (1e-3, 1e10), "amplifier.gbw_hz": (1e-3, 1e12),
     "amplifier.z_cm_r_ohm": (1.0, math.inf), "amplifier.z_cm_c_f": (0.0, 1e-6),
     "post.gain2_v_per_v": (1e-3, 1e6), "post.aa_hz": (0.0, 1e7), "post.ac_coupling_hz": (0.0, 1e3),
-    "post.aa_order": (1, 10), "post.ac_coupling_order": (1, 10),  # 0 Hz: no such stage; orders: post.MAX_ORDER "adc.n_bits": (1, 32), "adc.vref_v": (1e-6, 1e3),
+    "post.aa_order": (1, 10), "post.ac_coupling_order": (1, 10),  # 0 Hz: no such stage; orders: post.MAX_ORDER
+    "adc.n_bits": (1, 32), "adc.vref_v": (1e-6, 1e3),
     "adc.pga_gain_v_per_v": (1e-3, 1e4), "adc.fs_adc_hz": (1.0, 1e7),
 }
+#: Keys where 0 means "none" and any other value must be at least this large: a time constant or
+#: corner many decades beyond the simulation's band (e.g. 1e-308 ohm) is not a component, and its
+#: pole (1/(R C) ~ 1e300 rad/s) overflows the circuit solution.
+ZERO_OR_AT_LEAST = {"electrodes.r_d_ohm": 1e-3, "electrodes.c_d_f": 1e-15, "electrodes.cable_c_f": 1e-18,
+                    "amplifier.z_cm_c_f": 1e-18, "amplifier.dc_block_hz": 1e-6}
 #: Keys that are pairs of numbers: (f_hz, cmrr_db) and (low_v, high_v).
 PAIRS = ("amplifier.cmrr_hf_point", "amplifier.input_cm_range_v")
 #: Seeds: the unsigned 32-bit integers (any of them seeds numpy's generators, and a run is reproducible
@@ -89,6 +95,9 @@ def check_value(key: str, value) -> None:
         lo, hi = RANGES[key]
         if not (lo <= value <= hi):
             raise ValueError(f"{key}={value!r} is outside the physical range {lo:g} to {hi:g}.")
+    floor = ZERO_OR_AT_LEAST.get(key)
+    if kind in (NUMBER, INT) and floor is not None and value != 0 and value < floor:
+        raise ValueError(f"{key}={value!r} is neither 0 (none) nor at least {floor:g}.")
     if key == "source.channels":
         check_unique_channels(value)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import pytest
@@ -78,3 +79,19 @@ def test_fuzz_one_key_builds_or_names_the_problem(key, value):
         assert str(exc) and "\n" not in str(exc).strip()
     except OSError:
         assert path_key
+
+
+@pytest.mark.parametrize("key", ["electrodes.r_d_ohm", "amplifier.z_cm_c_f", "amplifier.dc_block_hz", "adc.vref_v"])
+def test_a_vanishing_component_is_refused_by_name(key):
+    # Hypothesis found these: the smallest normal float (2.2e-308) as a resistance, capacitance or
+    # corner put a pole near 1e300 rad/s (an overflow deep in the divider), and adc.vref_v had lost its
+    # range. Each is now one ValueError naming the key.
+    section, name = key.split(".")
+    with pytest.raises(ValueError, match=re.escape(key)):
+        validate_config({section: {name: 2.2250738585072014e-308}})
+
+
+@pytest.mark.parametrize("key", ["electrodes.r_d_ohm", "amplifier.z_cm_c_f", "amplifier.dc_block_hz"])
+def test_zero_still_means_none(key):
+    section, name = key.split(".")
+    validate_config({section: {name: 0.0}})
