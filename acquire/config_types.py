@@ -39,6 +39,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "amplifier.gain_v_per_v": (1e-3, 1e6), "amplifier.cmrr_db": (0.0, 300.0),
     "amplifier.bandwidth_hz": (1e-3, 1e10), "amplifier.gbw_hz": (1e-3, 1e12),
     "amplifier.z_cm_r_ohm": (1.0, math.inf), "amplifier.z_cm_c_f": (0.0, 1e-6),
+    "amplifier.noise_corner_hz": (0.0, 1e6),  # a 1/f corner; above 1 MHz it is no longer a corner of an ECG part
     "post.gain2_v_per_v": (1e-3, 1e6), "post.aa_hz": (0.0, 1e7), "post.ac_coupling_hz": (0.0, 1e3),
     "post.aa_order": (1, 10), "post.ac_coupling_order": (1, 10),  # 0 Hz: no such stage; orders: post.MAX_ORDER
     "adc.n_bits": (1, 32), "adc.vref_v": (1e-6, 1e3),

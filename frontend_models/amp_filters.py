@@ -235,7 +235,8 @@ def one_stream_noise_sos(e_n: float, f_c_hz: float, i_n: float, electrodes, fs_h
     -------
     ndarray or None
         Sections for unit one-sided-PSD white input (:func:`lorentzian_sum_sos`),
-        or None when there is no white part or the realised PSD is more than
+        or None when there is no white part, the spectral factor's zeros
+        cannot be bracketed in floating point, or the realised PSD is more than
         :data:`ONE_STREAM_TOLERANCE_DB` off the model somewhere in 0.1 Hz ..
         0.4 fs (the bilinear transform compresses a Lorentzian near fs/2, which
         shows where current noise dominates there).
@@ -269,7 +270,10 @@ def one_stream_noise_sos(e_n: float, f_c_hz: float, i_n: float, electrodes, fs_h
     rates = np.asarray(rates, dtype=float)
     if not (e_n > 0 and rates.size) or np.unique(rates).size < rates.size:
         return None
-    sos = lorentzian_sum_sos(const, weights, rates, fs_hz)
+    try:
+        sos = lorentzian_sum_sos(const, weights, rates, fs_hz)
+    except ValueError:  # parts so many decades apart that a zero's bracket loses its sign change to rounding
+        return None
     f_hz = np.logspace(-1, math.log10(ACCURACY_BAND_FRACTION * fs_hz), 400)
     model = e_n ** 2 * (1 + f_c_hz / f_hz) + sum(i_n ** 2 * np.abs(z.z_ohm(f_hz)) ** 2 for z in electrodes)
     _, h = signal.sosfreqz(sos, worN=f_hz, fs=fs_hz)

@@ -393,3 +393,13 @@ def test_bad_stage_arguments():
     with pytest.raises(ValueError, match="dc_block_hz"):
         InstrumentationAmplifier(InAmpParams(gain_v_per_v=1.0, cmrr_db=90.0, bandwidth_hz=1e6, dc_block_hz=5e3),
                                  FS_HZ)
+
+
+def test_one_stream_noise_falls_back_when_its_zeros_cannot_be_bracketed():
+    # Found by the CLI fuzz: a 6.7e11 Hz 1/f corner puts the spectral factor's parts so many decades
+    # apart that brentq's bracket loses its sign change; the one-stream filter then declines (None:
+    # the exact per-path filters are used) instead of raising scipy's bare message. A normal 10 Hz
+    # corner with the same electrodes still gets the one-stream filter.
+    z = [ElectrodeImpedance(1e3, 1e5, 47e-9), ElectrodeImpedance(1e3, 1.51e5, 94e-9)]
+    assert one_stream_noise_sos(8e-9, 670440350404.0, 1e-13, z, 8000.0) is None
+    assert one_stream_noise_sos(8e-9, 10.0, 1e-13, z, 8000.0) is not None
