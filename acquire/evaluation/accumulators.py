@@ -19,6 +19,10 @@ used by :class:`PairStats`, stable where ``sum x^2 - n mean^2`` is not.
 
 from __future__ import annotations
 
+import cmath
+import math
+from fractions import Fraction
+
 import numpy as np
 
 
@@ -69,6 +73,12 @@ def ratio(num, den) -> np.ndarray:
         return np.where(num == 0, 0.0, num / den)
 
 
+#: Longest piece :class:`ToneFit` adds at once: its table's phases ``2 pi r i``
+#: stay accurate to about 1e-12 rad (a long block is added piece by piece, each
+#: piece's phase reduced exactly), and the table stays small (150 kB for 17 columns).
+TONE_SPAN = 1024
+
+
 class ToneFit:
     """Joint least-squares fit of dc and tones, from the normal equations accumulated per chunk.
 
@@ -81,42 +91,101 @@ class ToneFit:
 
     Notes
     -----
-    The model ``x[n] = c + sum_k a_k cos(2 pi f_k n/fs) + b_k sin(2 pi f_k n/fs)``
-    with ``n`` counted from the first sample fed. Each chunk adds its design
-    rows to ``G = D^T D`` and ``D^T x``; :meth:`rms` solves ``G c = D^T x``.
+    The model ``x[n] = c + sum_k a_k cos(2 pi r_k n) + b_k sin(2 pi r_k n)``,
+    ``r_k = f_k / fs`` (cycles per sample), with ``n`` counted from the first
+    sample fed; :meth:`rms` solves the normal equations ``G c = D^T x``.
+
+    ``D^T x`` is accumulated per chunk without evaluating the design at the
+    chunk's absolute indices: a chunk of ``m`` samples starting at ``n0``
+    contributes ``sum_i x[i] e^{j 2 pi r (n0 + i)} = e^{j 2 pi r n0} z``,
+    where ``z = sum_i x[i] e^{j 2 pi r i}`` comes from a table of
+    ``cos, sin(2 pi r i)`` for ``i < m`` (built once per chunk length; a
+    longer chunk is added in pieces of :data:`TONE_SPAN`) and
+    the rotation's phase ``frac(n0 r)`` is reduced exactly in integers
+    (``r`` is a binary fraction ``p / 2^e``), so it stays accurate to one
+    rounding however long the record.
+
+    ``G = D^T D`` depends only on the sample count ``N`` and the ``r_k``: its
+    entries are Dirichlet-kernel sums
+    ``S(r) = sum_{n<N} e^{j 2 pi r n} = e^{j pi r (N-1)} sin(pi r N) / sin(pi r)``
+    (``N`` for integer ``r``), with ``cos a cos b = (cos(a-b) + cos(a+b))/2``
+    and the like, evaluated at the end with the same exact phase reduction.
     Over a record of many periods the columns are nearly orthogonal (``G``
-    close to diag(n, n/2, ...), condition number about 2), so the normal
+    close to diag(N, N/2, ...), condition number about 2), so the normal
     equations lose no accuracy against a QR least-squares solve.
     """
 
     def __init__(self, fs_hz: float, freqs_hz):
         self.fs_hz, self.freqs_hz = float(fs_hz), np.asarray(freqs_hz, dtype=float)
-        k = 2 * self.freqs_hz.size + 1
+        self.cycles = [Fraction(float(f) / self.fs_hz) for f in self.freqs_hz]
+        self.ratios = [(r.numerator, r.denominator) for r in self.cycles]
         self.n = 0
-        self.gram = np.zeros((k, k))
         self.dtx = None
+        self.tables = {}
+
+    def _table(self, m: int) -> np.ndarray:
+        """``[1, cos(2 pi r_k i), sin(2 pi r_k i)]`` for ``i < m``, shape (m, 2 k + 1), cached per ``m``."""
+        table = self.tables.get(m)
+        if table is None:
+            phase = 2 * np.pi * np.outer(np.arange(m), [float(r) for r in self.cycles])
+            table = np.hstack([np.ones((m, 1)), np.cos(phase), np.sin(phase)])
+            if len(self.tables) > 3:  # the chunk lengths of a run are few; a one-off length is not kept
+                self.tables.clear()
+            self.tables[m] = table
+        return table
 
     def update(self, x: np.ndarray) -> None:
-        """Add the next chunk, shape (..., m)."""
-        m = x.shape[-1]
-        if m == 0:
-            return
-        phase = 2 * np.pi * np.outer(np.arange(self.n, self.n + m) / self.fs_hz, self.freqs_hz)
-        design = np.hstack([np.ones((m, 1)), np.cos(phase), np.sin(phase)])
-        self.gram += design.T @ design
-        dtx = x.reshape(-1, m) @ design
+        """Add the next chunk, shape (..., m), in pieces of at most :data:`TONE_SPAN` samples."""
+        for i in range(0, x.shape[-1], TONE_SPAN):
+            self._add(x[..., i:i + TONE_SPAN])
+
+    def _add(self, x: np.ndarray) -> None:
+        m, k = x.shape[-1], self.freqs_hz.size
+        z = x.reshape(-1, m) @ self._table(m)
+        turn = 2 * np.pi * np.array([(self.n * p % q) / q for p, q in self.ratios])  # frac(n0 r), exact
+        cos, sin = np.cos(turn), np.sin(turn)
+        c, s = z[:, 1:k + 1], z[:, k + 1:]
+        dtx = np.hstack([z[:, :1], cos * c - sin * s, sin * c + cos * s])
         self.dtx = dtx if self.dtx is None else self.dtx + dtx
         self.lead = x.shape[:-1]
         self.n += m
+
+    def gram(self) -> np.ndarray:
+        """``G = D^T D`` over the samples fed, from its closed form (class Notes)."""
+        k, n = self.freqs_hz.size, self.n
+        cc, ss, cs = (np.empty((k, k)) for _ in range(3))
+        for a, ra in enumerate(self.cycles):
+            for b, rb in enumerate(self.cycles):
+                minus, plus = _dirichlet(ra - rb, n), _dirichlet(ra + rb, n)
+                cc[a, b] = 0.5 * (minus.real + plus.real)
+                ss[a, b] = 0.5 * (minus.real - plus.real)
+                cs[a, b] = 0.5 * (plus.imag - minus.imag)  # sum cos(a i) sin(b i)
+        ones = np.array([_dirichlet(r, n) for r in self.cycles])
+        return np.block([[np.array([[float(n)]]), ones.real[None], ones.imag[None]],
+                         [ones.real[:, None], cc, cs],
+                         [ones.imag[:, None], cs.T, ss]])
 
     def rms(self) -> np.ndarray:
         """RMS amplitude ``sqrt(a_k^2 + b_k^2)/sqrt(2)`` of each tone, shape (n_tones, ...) over the series."""
         k = self.freqs_hz.size
         if self.n < 2 * k + 1:
             raise ValueError(f"x needs at least {2 * k + 1} samples to fit {k} tone(s) and dc; got {self.n}.")
-        coef = np.linalg.solve(self.gram, self.dtx.T)
+        coef = np.linalg.solve(self.gram(), self.dtx.T)
         amplitude = np.hypot(coef[1:k + 1], coef[k + 1:])
         return (amplitude / np.sqrt(2)).reshape((k, *self.lead))
+
+
+def _frac(t: Fraction) -> float:
+    """``t - floor(t)`` of an exact rational, rounded once to a float."""
+    return float(t - math.floor(t))
+
+
+def _dirichlet(r: Fraction, n: int) -> complex:
+    """``sum_{i<n} e^{j 2 pi r i}`` for an exact ``r`` (cycles per sample), phases reduced exactly."""
+    if r.denominator == 1:
+        return complex(n)
+    half = lambda t: math.pi * 2 * _frac(t / 2)  # noqa: E731  pi t reduced modulo 2 pi
+    return cmath.exp(1j * half(r * (n - 1))) * math.sin(half(r * n)) / math.sin(half(r))
 
 
 class RmsEnvelope:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
 from acquire._check import check_below_nyquist, check_positive
+from acquire.evaluation.qrs_kernel import filter_chunk, find_candidates
 
 _RR_HISTORY = 8  # Pan & Tompkins average the last eight RR intervals.
 #: THR1 = NPK + fraction (SPK - NPK), levels on the amplitude scale sqrt(w).
@@ -158,7 +158,6 @@ class QrsDetector:
         _, gd = signal.group_delay((b, a), w=[np.sqrt(lo * hi)], fs=fs_hz)
         self.group_delay = round(float(gd[0]))
         self.deriv_b = np.array([2.0, 1.0, 0.0, -1.0, -2.0]) * fs_hz / 8.0
-        self.int_b = np.full(self.n_int, 1.0 / self.n_int)
         self.n_pad = max(self.n_ref, self.n_int + 3)
         self.delay_s = ((self.n_int + 3 + self.group_delay + self.n_ref) / fs_hz
                         + max(searchback_max_s, learning_s))
@@ -168,13 +167,12 @@ class QrsDetector:
         """Forget the stream: filters, buffers, levels and RR history."""
         self.n_seen_ = 0
         self.zi_bp_ = None
-        self.zi_deriv_ = np.zeros(len(self.deriv_b) - 1)
-        self.zi_int_ = np.zeros(self.n_int - 1)
-        # Buffers start with n_pad samples before time 0 so every window exists.
+        # One buffer, rows w, y, d (qrs_kernel), from sample buf_start_; it starts with
+        # n_pad samples before time 0 (w = -inf, y = d = 0) so every window exists.
         self.buf_start_ = -self.n_pad
-        self.w_ = np.full(self.n_pad, -np.inf)
-        self.y_ = np.zeros(self.n_pad)
-        self.d_ = np.zeros(self.n_pad)
+        self.buf_ = np.zeros((3, 4 * self.n_pad))
+        self.buf_[0, :self.n_pad] = -np.inf
+        self.n_buf_ = self.n_pad
         self.examined_ = 0          # candidates are known for all indices below this
         self.learn_ = []            # (w, |y|) pieces of the learning phase
         self.levels_ = None         # [SPKI, NPKI, SPKF, NPKF] once learned
@@ -220,16 +218,17 @@ class QrsDetector:
     def _filter(self, x: np.ndarray) -> None:
         if self.zi_bp_ is None:
             self.zi_bp_ = signal.sosfilt_zi(self.sos) * x[0]
-        y, self.zi_bp_ = signal.sosfilt(self.sos, x, zi=self.zi_bp_)
-        d, self.zi_deriv_ = signal.lfilter(self.deriv_b, 1.0, y, zi=self.zi_deriv_)
-        w, self.zi_int_ = signal.lfilter(self.int_b, 1.0, d * d, zi=self.zi_int_)
+        n0, m = self.n_buf_, x.size
+        if n0 + m > self.buf_.shape[1]:
+            grown = np.empty((3, 2 * (n0 + m)))
+            grown[:, :n0] = self.buf_[:, :n0]
+            self.buf_ = grown
+        filter_chunk(np.ascontiguousarray(x), self.sos, self.zi_bp_, self.deriv_b, self.n_int, self.buf_, n0)
+        self.n_buf_ += m
         if self.levels_ is None and self.n_seen_ < self.n_learn:
-            take = self.n_learn - self.n_seen_
-            self.learn_.append((w[:take], np.abs(y[:take])))
-        self.n_seen_ += x.size
-        self.w_ = np.concatenate([self.w_, w])
-        self.y_ = np.concatenate([self.y_, y])
-        self.d_ = np.concatenate([self.d_, d])
+            take = min(m, self.n_learn - self.n_seen_)
+            self.learn_.append((self.buf_[0, n0:n0 + take].copy(), np.abs(self.buf_[1, n0:n0 + take])))
+        self.n_seen_ += m
 
     def _advance(self, final: bool) -> np.ndarray:
         if self.n_seen_ == 0:
@@ -237,7 +236,7 @@ class QrsDetector:
         # Candidates are known for indices below `limit`.
         limit = self.n_seen_ if final else self.n_seen_ - self.n_ref
         if limit > self.examined_:
-            self._find_candidates(limit, final)
+            self._find_candidates(limit)
             self.examined_ = limit
         if self.levels_ is None:
             if not (final or self.n_seen_ >= self.n_learn):
@@ -245,34 +244,21 @@ class QrsDetector:
             self._learn()
         beats = self._decide(limit)
         keep = self.examined_ - self.n_pad - self.buf_start_
-        if keep > 0:
-            self.w_, self.y_, self.d_ = self.w_[keep:], self.y_[keep:], self.d_[keep:]
+        if keep > 0:  # drop what no window reaches any more
+            self.buf_[:, :self.n_buf_ - keep] = self.buf_[:, keep:self.n_buf_]
+            self.n_buf_ -= keep
             self.buf_start_ += keep
         return np.asarray(beats, dtype=np.int64)
 
-    def _find_candidates(self, limit: int, final: bool) -> None:
-        r, o = self.n_ref, self.buf_start_
-        w = self.w_
-        if final:
-            w = np.concatenate([w, np.full(r, -np.inf)])
-        idx = np.arange(self.examined_, limit)
-        pos = idx - o
-        local = (w[pos] > w[pos - 1]) & (w[pos] >= w[pos + 1])
-        idx, pos = idx[local], pos[local]
-        if idx.size == 0:
+    def _find_candidates(self, limit: int) -> None:
+        o = self.buf_start_
+        found = find_candidates(self.buf_, self.n_buf_, self.examined_ - o, limit - o, self.n_ref, self.n_int)
+        if not found.size:
             return
-        windows = sliding_window_view(w, r)
-        dominant = (w[pos] > windows[pos - r].max(axis=1)) & (w[pos] >= windows[pos + 1].max(axis=1))
-        idx, pos = idx[dominant], pos[dominant]
-        if idx.size == 0:
-            return
-        y_win = np.abs(sliding_window_view(self.y_, self.n_int + 4)[pos - self.n_int - 3])
-        slope = np.abs(sliding_window_view(self.d_, self.n_int)[pos - self.n_int + 1]).max(axis=1)
-        arg = y_win.argmax(axis=1)
-        peak_y = y_win[np.arange(arg.size), arg]
-        r_peak = np.maximum(idx - self.n_int - 3 + arg - self.group_delay, 0)
-        self.queue_.extend(zip(idx.tolist(), np.sqrt(w[pos]).tolist(), peak_y.tolist(),
-                               slope.tolist(), r_peak.tolist()))
+        idx = found[:, 0].astype(np.int64) + o
+        r_peak = np.maximum(idx - self.n_int - 3 + found[:, 4].astype(np.int64) - self.group_delay, 0)
+        self.queue_.extend(zip(idx.tolist(), found[:, 1].tolist(), found[:, 2].tolist(),
+                               found[:, 3].tolist(), r_peak.tolist()))
 
     def _learn(self) -> None:
         w = np.concatenate([p[0] for p in self.learn_])
