@@ -25,6 +25,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from acquire.evaluation.accumulator_kernels import CXY, M2X, M2Y, MEAN_X, MEAN_Y, SUM_D2, SUM_X2, pair_update
+
 
 class PairStats:
     """Sums of a reference ``x`` and a test ``y`` for SNR, PRD, PRDN and correlation.
@@ -33,30 +35,37 @@ class PairStats:
     ``M2x = sum (x - mean x)^2``, ``M2y``, co-moment ``Cxy``, ``sum x^2`` and
     ``sum (x - y)^2``. Chunks are merged with Chan et al.'s update
     ``M2 = M2a + M2b + d^2 na nb / n`` (d the difference of the chunk means),
-    ``C = Ca + Cb + dx dy na nb / n``.
+    ``C = Ca + Cb + dx dy na nb / n``, in one compiled pass per chunk
+    (:func:`~acquire.evaluation.accumulator_kernels.pair_update`).
     """
 
     def __init__(self):
         self.n = 0
-        self.mean_x = self.mean_y = self.m2x = self.m2y = self.cxy = self.sum_x2 = self.sum_d2 = 0.0
+        self.state = None
+        self.lead = ()
 
     def update(self, x: np.ndarray, y: np.ndarray) -> None:
         """Add the next chunk of ``x`` and ``y``, shape (..., m)."""
         m = x.shape[-1]
         if m == 0:
             return
-        mx, my = x.mean(axis=-1), y.mean(axis=-1)
-        dx, dy = x - mx[..., None], y - my[..., None]
-        n = self.n + m
-        ex, ey = mx - self.mean_x, my - self.mean_y
-        w = self.n * m / n
-        self.m2x = self.m2x + np.sum(dx**2, -1) + ex**2 * w
-        self.m2y = self.m2y + np.sum(dy**2, -1) + ey**2 * w
-        self.cxy = self.cxy + np.sum(dx * dy, -1) + ex * ey * w
-        self.mean_x, self.mean_y = self.mean_x + ex * (m / n), self.mean_y + ey * (m / n)
-        self.sum_x2 = self.sum_x2 + np.sum(x**2, -1)
-        self.sum_d2 = self.sum_d2 + np.sum((x - y) ** 2, -1)
-        self.n = n
+        if self.state is None:
+            self.lead = x.shape[:-1]
+            self.state = np.zeros((int(np.prod(self.lead)), 7))
+        rows = (np.ascontiguousarray(v.reshape(-1, m), dtype=float) for v in (x, y))
+        pair_update(*rows, self.n, self.state)
+        self.n += m
+
+    def _column(self, k: int):
+        return 0.0 if self.state is None else self.state[:, k].reshape(self.lead)
+
+    mean_x = property(lambda self: self._column(MEAN_X))
+    mean_y = property(lambda self: self._column(MEAN_Y))
+    m2x = property(lambda self: self._column(M2X))
+    m2y = property(lambda self: self._column(M2Y))
+    cxy = property(lambda self: self._column(CXY))
+    sum_x2 = property(lambda self: self._column(SUM_X2))
+    sum_d2 = property(lambda self: self._column(SUM_D2))
 
     @classmethod
     def of(cls, x: np.ndarray, y: np.ndarray) -> "PairStats":
@@ -95,15 +104,16 @@ class ToneFit:
     ``r_k = f_k / fs`` (cycles per sample), with ``n`` counted from the first
     sample fed; :meth:`rms` solves the normal equations ``G c = D^T x``.
 
-    ``D^T x`` is accumulated per chunk without evaluating the design at the
-    chunk's absolute indices: a chunk of ``m`` samples starting at ``n0``
-    contributes ``sum_i x[i] e^{j 2 pi r (n0 + i)} = e^{j 2 pi r n0} z``,
-    where ``z = sum_i x[i] e^{j 2 pi r i}`` comes from a table of
-    ``cos, sin(2 pi r i)`` for ``i < m`` (built once per chunk length; a
-    longer chunk is added in pieces of :data:`TONE_SPAN`) and
-    the rotation's phase ``frac(n0 r)`` is reduced exactly in integers
-    (``r`` is a binary fraction ``p / 2^e``), so it stays accurate to one
-    rounding however long the record.
+    ``D^T x`` (the sum of ``x`` and, per tone, a complex sum whose real and
+    imaginary parts are the cos and sin columns') is accumulated per chunk
+    without evaluating the design at the chunk's absolute indices: a chunk of
+    ``m`` samples starting at ``n0`` contributes
+    ``sum_i x[i] e^{j 2 pi r (n0 + i)} = e^{j 2 pi r n0} z``, where
+    ``z = sum_i x[i] e^{j 2 pi r i}`` comes from a table of ``e^{j 2 pi r i}``
+    for ``i < m`` (built once per chunk length; a longer chunk is added in
+    pieces of :data:`TONE_SPAN`) and the rotation's phase ``frac(n0 r)`` is
+    reduced exactly in integers (``r`` is a binary fraction ``p / 2^e``), so
+    it stays accurate to one rounding however long the record.
 
     ``G = D^T D`` depends only on the sample count ``N`` and the ``r_k``: its
     entries are Dirichlet-kernel sums
@@ -124,11 +134,10 @@ class ToneFit:
         self.tables = {}
 
     def _table(self, m: int) -> np.ndarray:
-        """``[1, cos(2 pi r_k i), sin(2 pi r_k i)]`` for ``i < m``, shape (m, 2 k + 1), cached per ``m``."""
+        """``e^{j 2 pi r_k i}`` for ``i < m``, shape (m, k), cached per ``m``."""
         table = self.tables.get(m)
         if table is None:
-            phase = 2 * np.pi * np.outer(np.arange(m), [float(r) for r in self.cycles])
-            table = np.hstack([np.ones((m, 1)), np.cos(phase), np.sin(phase)])
+            table = np.exp(2j * np.pi * np.outer(np.arange(m), [float(r) for r in self.cycles]))
             if len(self.tables) > 3:  # the chunk lengths of a run are few; a one-off length is not kept
                 self.tables.clear()
             self.tables[m] = table
@@ -140,13 +149,15 @@ class ToneFit:
             self._add(x[..., i:i + TONE_SPAN])
 
     def _add(self, x: np.ndarray) -> None:
-        m, k = x.shape[-1], self.freqs_hz.size
-        z = x.reshape(-1, m) @ self._table(m)
-        turn = 2 * np.pi * np.array([(self.n * p % q) / q for p, q in self.ratios])  # frac(n0 r), exact
-        cos, sin = np.cos(turn), np.sin(turn)
-        c, s = z[:, 1:k + 1], z[:, k + 1:]
-        dtx = np.hstack([z[:, :1], cos * c - sin * s, sin * c + cos * s])
-        self.dtx = dtx if self.dtx is None else self.dtx + dtx
+        m = x.shape[-1]
+        rows = x.reshape(-1, m)
+        turn = np.exp(2j * np.pi * np.array([(self.n * p % q) / q for p, q in self.ratios]))  # frac(n0 r), exact
+        z, dc = (rows @ self._table(m)) * turn, rows.sum(axis=-1)
+        if self.dtx is None:
+            self.dtx = [dc, z]
+        else:
+            self.dtx[0] = self.dtx[0] + dc
+            self.dtx[1] = self.dtx[1] + z
         self.lead = x.shape[:-1]
         self.n += m
 
@@ -170,7 +181,8 @@ class ToneFit:
         k = self.freqs_hz.size
         if self.n < 2 * k + 1:
             raise ValueError(f"x needs at least {2 * k + 1} samples to fit {k} tone(s) and dc; got {self.n}.")
-        coef = np.linalg.solve(self.gram(), self.dtx.T)
+        dc, z = self.dtx
+        coef = np.linalg.solve(self.gram(), np.hstack([dc[:, None], z.real, z.imag]).T)
         amplitude = np.hypot(coef[1:k + 1], coef[k + 1:])
         return (amplitude / np.sqrt(2)).reshape((k, *self.lead))
 

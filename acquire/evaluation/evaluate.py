@@ -342,8 +342,13 @@ def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, att
                             frontend.info["mains"].center_hz) for tap, fs in rates.items()}
     with tempfile.TemporaryDirectory(prefix=".ecgfe-reference-", dir=scratch_dir) as tmp:
         refs = {tap: source_reference(source, fs, delays[tap], bands[tap], Path(tmp), tap) for tap, fs in rates.items()}
-        result, ideal, source_ref = _lockstep(frontend, ideal_fe, source, refs, meters, float(cfg["run"]["chunk_s"]),
-                                              keep=keep, observers=observers, progress=progress)
+        try:
+            result, ideal, source_ref = _lockstep(frontend, ideal_fe, source, refs, meters,
+                                                  float(cfg["run"]["chunk_s"]), keep=keep, observers=observers,
+                                                  progress=progress)
+        finally:
+            for ref in refs.values():
+                ref.close()
     score_exclude_s, score_exclude_rule = score_exclusion_s(cfg["run"].get("score_exclude_s", "auto"), settle_s,
                                                             duration_s)
     sat = saturated_fractions(frontend, result, n_ch, n_src)

@@ -81,8 +81,9 @@ class TapMeter:
             yc, xc, sc = y[:, cut:], x[:, cut:], s[:, cut:]
             self.vs_ideal.update(xc, yc)
             self.vs_source.update(sc, yc)
-            self.harmonics.update(yc - xc)
-            self.probes.update(yc - xc)
+            residual = yc - xc
+            self.harmonics.update(residual)
+            self.probes.update(residual)
         self._beats(*self.lookback.push(x, y))
 
     def _beats(self, start: int, signals: list[np.ndarray]) -> None:

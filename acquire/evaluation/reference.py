@@ -36,6 +36,7 @@ class Scratch:
     def __init__(self, path: Path, n_channels: int):
         self.path, self.n_channels, self.n = Path(path), int(n_channels), 0
         self.file = open(self.path, "wb")
+        self.reader = None
 
     def write(self, block: np.ndarray) -> None:
         """Append samples, shape (n_channels, m)."""
@@ -48,11 +49,16 @@ class Scratch:
         return self
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Samples ``start .. stop - 1`` (clipped to the signal), shape (n_channels, m)."""
+        """Samples ``start .. stop - 1`` (clipped to the signal), shape (n_channels, m).
+
+        The file stays open for reading (one handle, not one open per read)
+        until :meth:`unlink`.
+        """
         start, stop = max(0, start), min(self.n, stop)
-        with open(self.path, "rb") as f:
-            f.seek(start * self.n_channels * 8)
-            data = np.fromfile(f, dtype="<f8", count=max(0, stop - start) * self.n_channels)
+        if self.reader is None:
+            self.reader = open(self.path, "rb")
+        self.reader.seek(start * self.n_channels * 8)
+        data = np.fromfile(self.reader, dtype="<f8", count=max(0, stop - start) * self.n_channels)
         return data.reshape(-1, self.n_channels).T
 
     def blocks(self, *, reverse: bool = False, size: int = BLOCK):
@@ -63,7 +69,10 @@ class Scratch:
             yield block[:, ::-1] if reverse else block
 
     def unlink(self) -> None:
-        """Delete the file."""
+        """Close the reading handle and delete the file."""
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
         self.path.unlink(missing_ok=True)
 
 
@@ -145,6 +154,10 @@ class DelayedReference:
         self.x, self.fs_hz, self.delay_s = x, float(fs_hz), float(delay_s)
         self.first, self.last = x.read(0, 1)[:, 0], x.read(x.n - 1, x.n)[:, 0]
         self.pos = 0
+
+    def close(self) -> None:
+        """Release the scratch file (its handle and the file)."""
+        self.x.unlink()
 
     def read(self, m: int) -> np.ndarray:
         """The next ``m`` output samples, shape (n_channels, m)."""

@@ -1,0 +1,60 @@
+"""Compiled inner loops of the streaming accumulators (numba): one pass per quantity over a chunk.
+
+``cache=True`` keeps the machine code beside this file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Columns of the :func:`pair_update` state.
+MEAN_X, MEAN_Y, M2X, M2Y, CXY, SUM_X2, SUM_D2 = range(7)
+#: Longest piece summed in one sequential pass; longer chunks are merged piece by piece.
+PAIR_SPAN = 1024
+
+
+@njit(cache=True, nogil=True)
+def pair_update(x: np.ndarray, y: np.ndarray, n: int, state: np.ndarray) -> None:
+    """Merge the chunk ``x, y`` (n_series, m) into ``state`` (n_series, 7) holding ``n`` samples per series.
+
+    Per piece of at most :data:`PAIR_SPAN` samples (``mb`` of them): the means
+    ``sum / mb`` (one sequential pass), then in a second pass the centred sums
+    ``sum (x - mx)^2``, ``sum (y - my)^2``, ``sum (x - mx)(y - my)`` and
+    ``sum x^2``, ``sum (x - y)^2``; merged with Chan et al.'s update
+    ``M2 = M2a + M2b + d^2 na nb / (na + nb)`` (d: the difference of the
+    means), ``C = Ca + Cb + dx dy na nb / (na + nb)``. Pieces bound the
+    rounding of a sequential sum over a long block to that of ``PAIR_SPAN``
+    terms.
+    """
+    n_series, m = x.shape
+    for r in range(n_series):
+        na = n
+        for p0 in range(0, m, PAIR_SPAN):
+            p1 = min(m, p0 + PAIR_SPAN)
+            mb = p1 - p0
+            sx = sy = 0.0
+            for i in range(p0, p1):
+                sx += x[r, i]
+                sy += y[r, i]
+            mx, my = sx / mb, sy / mb
+            sxx = syy = sxy = sx2 = sd2 = 0.0
+            for i in range(p0, p1):
+                a, b = x[r, i], y[r, i]
+                dx, dy, e = a - mx, b - my, a - b
+                sxx += dx * dx
+                syy += dy * dy
+                sxy += dx * dy
+                sx2 += a * a
+                sd2 += e * e
+            nn = na + mb
+            ex, ey = mx - state[r, MEAN_X], my - state[r, MEAN_Y]
+            w = na * mb / nn
+            state[r, M2X] = state[r, M2X] + sxx + ex * ex * w
+            state[r, M2Y] = state[r, M2Y] + syy + ey * ey * w
+            state[r, CXY] = state[r, CXY] + sxy + ex * ey * w
+            state[r, MEAN_X] = state[r, MEAN_X] + ex * (mb / nn)
+            state[r, MEAN_Y] = state[r, MEAN_Y] + ey * (mb / nn)
+            state[r, SUM_X2] += sx2
+            state[r, SUM_D2] += sd2
+            na = nn
