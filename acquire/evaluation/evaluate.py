@@ -37,7 +37,7 @@ from acquire.evaluation.meter import TapMeter, start_up_settling_from, start_up_
 from acquire.evaluation.reference import source_reference
 from acquire.evaluation.scoring import score_exclusion_s, score_tap
 from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
-from acquire.runner import TAPS, RunResult
+from acquire.runner import TAPS, RunResult, TwinSteps
 from acquire.sources.loader import RecordingSource, SyntheticStreamSource, load_configured
 
 SCHEMA = "ecgfe.metrics/1"
@@ -414,11 +414,12 @@ def _lockstep(frontend, ideal_fe, source, refs: dict, meters: dict, chunk_s: flo
     frontend.reset()
     ideal_fe.reset()
     source.reset()
+    steps = TwinSteps(frontend, ideal_fe)
     kept = {(role, tap): [] for role in ("y", "x", "s") for tap in TAPS}
     done = 0
     while done < source.n_samples:
         x = source.read(min(n_chunk, source.n_samples - done))
-        out, out_ideal = frontend.step(x, done), ideal_fe.step(x, done)
+        out, out_ideal = steps.step(x, done)
         done += x.shape[1]
         for tap in TAPS:
             y, xi = out[tap], out_ideal[tap]
