@@ -161,28 +161,39 @@ class ToneFit:
         self.lead = x.shape[:-1]
         self.n += m
 
-    def gram(self) -> np.ndarray:
-        """``G = D^T D`` over the samples fed, from its closed form (class Notes)."""
-        k, n = self.freqs_hz.size, self.n
+    def gram(self, tones=None) -> np.ndarray:
+        """``G = D^T D`` over the samples fed, from its closed form (class Notes), for dc and ``tones`` (indices)."""
+        cycles = [self.cycles[t] for t in self._tones(tones)]
+        k, n = len(cycles), self.n
         cc, ss, cs = (np.empty((k, k)) for _ in range(3))
-        for a, ra in enumerate(self.cycles):
-            for b, rb in enumerate(self.cycles):
+        for a, ra in enumerate(cycles):
+            for b, rb in enumerate(cycles):
                 minus, plus = _dirichlet(ra - rb, n), _dirichlet(ra + rb, n)
                 cc[a, b] = 0.5 * (minus.real + plus.real)
                 ss[a, b] = 0.5 * (minus.real - plus.real)
                 cs[a, b] = 0.5 * (plus.imag - minus.imag)  # sum cos(a i) sin(b i)
-        ones = np.array([_dirichlet(r, n) for r in self.cycles])
+        ones = np.array([_dirichlet(r, n) for r in cycles])
         return np.block([[np.array([[float(n)]]), ones.real[None], ones.imag[None]],
                          [ones.real[:, None], cc, cs],
                          [ones.imag[:, None], cs.T, ss]])
 
-    def rms(self) -> np.ndarray:
-        """RMS amplitude ``sqrt(a_k^2 + b_k^2)/sqrt(2)`` of each tone, shape (n_tones, ...) over the series."""
-        k = self.freqs_hz.size
+    def _tones(self, tones) -> list[int]:
+        return list(range(self.freqs_hz.size)) if tones is None else [int(t) for t in tones]
+
+    def rms(self, tones=None) -> np.ndarray:
+        """RMS amplitude ``sqrt(a_k^2 + b_k^2)/sqrt(2)`` of each tone, shape (n_tones, ...) over the series.
+
+        ``tones`` (indices into ``freqs_hz``, default all) are fitted jointly
+        with dc, the others left out of the model: the sums of each tone do
+        not depend on the others, so one accumulator serves several fits.
+        """
+        sel = self._tones(tones)
+        k = len(sel)
         if self.n < 2 * k + 1:
             raise ValueError(f"x needs at least {2 * k + 1} samples to fit {k} tone(s) and dc; got {self.n}.")
         dc, z = self.dtx
-        coef = np.linalg.solve(self.gram(), np.hstack([dc[:, None], z.real, z.imag]).T)
+        z = z[:, sel]
+        coef = np.linalg.solve(self.gram(sel), np.hstack([dc[:, None], z.real, z.imag]).T)
         amplitude = np.hypot(coef[1:k + 1], coef[k + 1:])
         return (amplitude / np.sqrt(2)).reshape((k, *self.lead))
 

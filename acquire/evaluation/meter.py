@@ -54,17 +54,18 @@ class TapMeter:
         self.n = 0
         self.vs_ideal, self.vs_source = PairStats(), PairStats()
         n_harmonics = min(N_HARMONICS_MEASURED, math.ceil(fs_hz / 2 / mains_hz) - 1)
-        self.harmonics = ToneFit(fs_hz, m.mains_tones_hz(fs_hz, mains_hz, n_harmonics))
-        self.probes = ToneFit(fs_hz, m.floor_probes_hz(fs_hz, mains_hz))
+        harmonics, probes = m.mains_tones_hz(fs_hz, mains_hz, n_harmonics), m.floor_probes_hz(fs_hz, mains_hz)
+        # One accumulator for both fits (the harmonics', the probes'): each tone's sums stand alone.
+        self.tones = ToneFit(fs_hz, harmonics + probes)
+        self.harmonics, self.probes = range(len(harmonics)), range(len(harmonics), len(harmonics) + len(probes))
         self.settling = RmsEnvelope(round(fs_hz))
         self.detectors = [QrsDetector(fs_hz) for _ in range(n_channels)]
         self.detected = [[] for _ in range(n_channels)]
         beats = np.asarray(beats, dtype=np.int64)
         self.beats = beats[beats >= skip + int(BEAT_MARGIN_START_S * fs_hz)]
         self.next_beat = 0
-        qrs_first, qrs_last = m.qrs_window(fs_hz)
-        lo, hi, st = m.st_offsets(fs_hz)
-        self.window = (min(qrs_first, lo, st), max(qrs_last, hi, st))
+        self.qrs_window, self.st_offsets = m.qrs_window(fs_hz), m.st_offsets(fs_hz)
+        self.window = (min(*self.qrs_window, *self.st_offsets), max(*self.qrs_window, *self.st_offsets))
         self.lookback = Lookback(self.window[1] - self.window[0])
         self.beat_errors = {"beats": [], "qrs": [], "st": []}
 
@@ -81,9 +82,7 @@ class TapMeter:
             yc, xc, sc = y[:, cut:], x[:, cut:], s[:, cut:]
             self.vs_ideal.update(xc, yc)
             self.vs_source.update(sc, yc)
-            residual = yc - xc
-            self.harmonics.update(residual)
-            self.probes.update(residual)
+            self.tones.update(yc - xc)
         self._beats(*self.lookback.push(x, y))
 
     def _beats(self, start: int, signals: list[np.ndarray]) -> None:
@@ -95,10 +94,10 @@ class TapMeter:
         self.next_beat = stop
         if not beats.size:
             return
-        local = beats - start
-        qrs = [m.qrs_amplitude_errors_v(x[c], y[c], local, self.fs_hz)[1] for c in range(self.n_channels)]
-        st = [m.st_level_errors_v(x[c], y[c], local, self.fs_hz)[1] for c in range(self.n_channels)]
-        for key, value in (("beats", beats), ("qrs", np.stack(qrs)), ("st", np.stack(st))):
+        local = beats - start  # every window inside (the look-back holds one window)
+        qrs = m.pp_errors_v(x, y, local, self.qrs_window)
+        st = m.st_errors_v(x, y, local, self.st_offsets)
+        for key, value in (("beats", beats), ("qrs", qrs), ("st", st)):
             self.beat_errors[key].append(value)
             compact(self.beat_errors[key])
 
@@ -121,7 +120,7 @@ class TapMeter:
 
     def mains(self) -> tuple[np.ndarray, np.ndarray]:
         """Fitted rms of each harmonic, shape (n_harmonics, n_channels), and the lock-in floor per channel, V."""
-        return self.harmonics.rms(), np.sqrt(np.mean(self.probes.rms() ** 2, axis=0))
+        return self.tones.rms(self.harmonics), np.sqrt(np.mean(self.tones.rms(self.probes) ** 2, axis=0))
 
 
 def start_up_settling_s(error_v: np.ndarray, fs_hz: float) -> float:
