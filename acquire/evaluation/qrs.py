@@ -183,6 +183,7 @@ class QrsDetector:
         self.window_start_ = 0      # start of the current search-back window
         self.rr_all_ = deque(maxlen=_RR_HISTORY)  # RR AVERAGE1: the last eight intervals
         self.rr_ok_ = deque(maxlen=_RR_HISTORY)   # RR AVERAGE2: the last eight regular ones
+        self._rhythm_changed()
 
     # -- streaming ---------------------------------------------------------
 
@@ -253,12 +254,9 @@ class QrsDetector:
     def _find_candidates(self, limit: int) -> None:
         o = self.buf_start_
         found = find_candidates(self.buf_, self.n_buf_, self.examined_ - o, limit - o, self.n_ref, self.n_int)
-        if not found.size:
-            return
-        idx = found[:, 0].astype(np.int64) + o
-        r_peak = np.maximum(idx - self.n_int - 3 + found[:, 4].astype(np.int64) - self.group_delay, 0)
-        self.queue_.extend(zip(idx.tolist(), found[:, 1].tolist(), found[:, 2].tolist(),
-                               found[:, 3].tolist(), r_peak.tolist()))
+        for pos, peak_w, peak_y, slope, arg in found.tolist():  # a few per beat
+            n = int(pos) + o
+            self.queue_.append((n, peak_w, peak_y, slope, max(n - self.n_int - 3 + int(arg) - self.group_delay, 0)))
 
     def _learn(self) -> None:
         w = np.concatenate([p[0] for p in self.learn_])
@@ -271,7 +269,12 @@ class QrsDetector:
 
     def _rr_average(self) -> float | None:
         """RR AVERAGE2: the mean of the last eight regular RR intervals, None before any."""
-        return sum(self.rr_ok_) / len(self.rr_ok_) if self.rr_ok_ else None
+        return self.rr_avg_
+
+    def _rhythm_changed(self) -> None:
+        """Recompute RR AVERAGE2 and whether the rhythm is regular (after the RR history changed)."""
+        avg = self.rr_avg_ = sum(self.rr_ok_) / len(self.rr_ok_) if self.rr_ok_ else None
+        self.regular_ = avg is None or all(0.92 * avg <= rr <= 1.16 * avg for rr in self.rr_all_)
 
     def _full_thresholds(self) -> tuple[float, float]:
         spki, npki, spkf, npkf = self.levels_
@@ -280,8 +283,7 @@ class QrsDetector:
 
     def _thresholds(self) -> tuple[float, float]:
         thr_w, thr_y = self._full_thresholds()
-        avg = self._rr_average()
-        if avg is None or all(0.92 * avg <= rr <= 1.16 * avg for rr in self.rr_all_):
+        if self.regular_:
             return thr_w, thr_y
         return _IRREGULAR_SCALE * thr_w, _IRREGULAR_SCALE * thr_y
 
@@ -353,6 +355,7 @@ class QrsDetector:
         lv[1], lv[3] = min(lv[1], 0.5 * float(np.median(w))), min(lv[3], 0.5 * float(np.median(y)))
         self.rr_all_.clear()
         self.rr_ok_.clear()
+        self._rhythm_changed()
 
     def _accept(self, cand, weight: float, beats: list[int]) -> None:
         n, peak_w, peak_y, slope, r_peak = cand
@@ -365,6 +368,7 @@ class QrsDetector:
             self.rr_all_.append(rr)
             if avg is None or 0.92 * avg <= rr <= 1.16 * avg:
                 self.rr_ok_.append(rr)
+            self._rhythm_changed()
         self.last_beat_ = (n, slope)
         self.npk_at_beat_ = lv[1]
         self.window_start_ = n
