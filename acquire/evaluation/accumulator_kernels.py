@@ -58,3 +58,35 @@ def pair_update(x: np.ndarray, y: np.ndarray, n: int, state: np.ndarray) -> None
             state[r, SUM_X2] += sx2
             state[r, SUM_D2] += sd2
             na = nn
+
+
+@njit(cache=True, nogil=True)
+def beat_errors(ref: np.ndarray, test: np.ndarray, beats: np.ndarray, qrs_window: tuple, st_offsets: tuple):
+    """QRS amplitude and ST level errors ``test - ref`` per series and beat, shapes (n_series, n_beats) each.
+
+    ``pp = max - min`` over ``beat + qrs_window[0] .. beat + qrs_window[1]``;
+    ``ST = x[beat + st] - mean(x[beat + lo .. beat + hi])`` with
+    ``(lo, hi, st) = st_offsets``, the mean a sequential sum over the window
+    divided by its length. Every window must lie inside the signals.
+    """
+    q0, q1 = qrs_window
+    lo, hi, st = st_offsets
+    n_series, n_beats = ref.shape[0], beats.size
+    qrs, level = np.empty((n_series, n_beats)), np.empty((n_series, n_beats))
+    for c in range(n_series):
+        for b in range(n_beats):
+            r = beats[b]
+            pp = np.empty(2)
+            mean = np.empty(2)
+            for s, x in enumerate((ref, test)):
+                top = bottom = x[c, r + q0]
+                for i in range(r + q0 + 1, r + q1 + 1):
+                    top, bottom = max(top, x[c, i]), min(bottom, x[c, i])
+                pp[s] = top - bottom
+                acc = 0.0
+                for i in range(r + lo, r + hi + 1):
+                    acc += x[c, i]
+                mean[s] = x[c, r + st] - acc / (hi - lo + 1)
+            qrs[c, b] = pp[1] - pp[0]
+            level[c, b] = mean[1] - mean[0]
+    return qrs, level

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from acquire.evaluation import metrics as m
+from acquire.evaluation.accumulator_kernels import beat_errors
 from acquire.evaluation.accumulators import Lookback, PairStats, RmsEnvelope, ToneFit, compact
 from acquire.evaluation.qrs import QrsDetector
 
@@ -95,8 +96,7 @@ class TapMeter:
         if not beats.size:
             return
         local = beats - start  # every window inside (the look-back holds one window)
-        qrs = m.pp_errors_v(x, y, local, self.qrs_window)
-        st = m.st_errors_v(x, y, local, self.st_offsets)
+        qrs, st = beat_errors(x, y, local, self.qrs_window, self.st_offsets)
         for key, value in (("beats", beats), ("qrs", qrs), ("st", st)):
             self.beat_errors[key].append(value)
             compact(self.beat_errors[key])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from acquire._check import check_below_nyquist, check_positive
+from acquire.evaluation.accumulator_kernels import beat_errors
 from acquire.evaluation.accumulators import PairStats, ToneFit, ratio
 
 _UV_PER_V = 1e6
@@ -366,17 +367,7 @@ def qrs_amplitude_errors_v(ref, test, beats, fs_hz: float, half_window_s: float 
     ref, test = _beat_pair(ref, test, fs_hz)
     first, last = qrs_window(fs_hz, half_window_s)
     kept = _beats_inside(beats, ref.size, first, last)
-    return kept, pp_errors_v(ref, test, kept, (first, last))
-
-
-def pp_errors_v(ref: np.ndarray, test: np.ndarray, beats: np.ndarray, window: tuple[int, int]) -> np.ndarray:
-    """``pp(test) - pp(ref)`` over ``beat + window[0] .. beat + window[1]`` per beat, along the last axis.
-
-    ``ref, test`` of shape (..., n) with every window inside; returns shape (..., n_beats).
-    """
-    idx = beats[:, None] + np.arange(window[0], window[1] + 1)
-    t, r = test[..., idx], ref[..., idx]
-    return (t.max(axis=-1) - t.min(axis=-1)) - (r.max(axis=-1) - r.min(axis=-1))
+    return kept, beat_errors(ref[None], test[None], kept, (first, last), (first, first, first))[0][0]
 
 
 def st_level_error_uv(ref, test, beats, fs_hz: float, *, j_offset_s: float = 0.040,
@@ -434,19 +425,7 @@ def st_level_errors_v(ref, test, beats, fs_hz: float, **offsets):
     ref, test = _beat_pair(ref, test, fs_hz)
     offs = st_offsets(fs_hz, **offsets)
     kept = _beats_inside(beats, ref.size, min(offs[0], offs[2]), max(offs[1], offs[2]))
-    return kept, st_errors_v(ref, test, kept, offs)
-
-
-def st_errors_v(ref: np.ndarray, test: np.ndarray, beats: np.ndarray, offsets: tuple[int, int, int]) -> np.ndarray:
-    """``ST_test - ST_ref`` per beat along the last axis, ``offsets`` from :func:`st_offsets`.
-
-    ``ref, test`` of shape (..., n) with every window inside; returns shape (..., n_beats).
-    """
-    lo, hi, st = offsets
-    base_idx = beats[:, None] + np.arange(lo, hi + 1)
-    level_test = test[..., beats + st] - test[..., base_idx].mean(axis=-1)
-    level_ref = ref[..., beats + st] - ref[..., base_idx].mean(axis=-1)
-    return level_test - level_ref
+    return kept, beat_errors(ref[None], test[None], kept, (offs[2], offs[2]), offs)[1][0]
 
 
 def beat_error_summary_uv(error_v) -> dict[str, float]:
