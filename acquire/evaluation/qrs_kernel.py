@@ -17,27 +17,10 @@ from numba import njit
 _W, _Y, _D = 0, 1, 2
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _energy(window: np.ndarray) -> float:
-    """``sum_j window[j]^2``: a reduction over a window of fixed length.
-
-    Reassociation lets the compiler split it into vector partial sums; their
-    grouping depends only on the length (the compiler does not peel the loop
-    for alignment), so every window of the stream is summed in the same order
-    whatever the chunking. A slice, indexed from 0, so no negative-index
-    wrap-around check stops the vectorisation; a function of its own, not
-    inlined by numba (which would apply the caller's strict flags).
-    """
-    acc = 0.0
-    for j in range(window.size):
-        acc += window[j] * window[j]
-    return acc
-
-
 @njit(cache=True, nogil=True)
 def filter_chunk(x: np.ndarray, sos: np.ndarray, zi: np.ndarray, deriv_b: np.ndarray, n_int: int,
                  buf: np.ndarray, n0: int) -> None:
-    """Band-pass, derivative and moving integration of ``x`` into ``buf[:, n0:n0 + m]``, in one pass.
+    """Band-pass, derivative and moving integration of ``x`` into ``buf[:, n0:n0 + m]``.
 
     Parameters
     ----------
@@ -56,30 +39,45 @@ def filter_chunk(x: np.ndarray, sos: np.ndarray, zi: np.ndarray, deriv_b: np.nda
 
     Notes
     -----
-    Per sample, the band-pass is ``scipy.signal.sosfilt``'s transposed
-    direct form II with its operations in its order (so ``y`` is
-    bit-identical to it):
-    ``v = b0 u + z0; z0 = b1 u - a1 v + z1; z1 = b2 u - a2 v`` per section.
-    Then ``d[n] = sum_k deriv_b[k] y[n-k]`` (k ascending) and
-    ``w[n] = (sum_{k<N} d[n-k]^2) / N`` (:func:`_energy`), summed over the
-    window directly rather than as a running sum: no drift over a day, and a
-    window of zeros (a clipped plateau) gives exactly zero.
+    The band-pass is ``scipy.signal.sosfilt``'s transposed direct form II
+    with its operations in its order (so ``y`` is bit-identical to it):
+    ``v = b0 u + z0; z0 = b1 u - a1 v + z1; z1 = b2 u - a2 v`` per section,
+    one sample after the other. Then, for each output sample,
+    ``d[n] = sum_k deriv_b[k] y[n-k]`` and
+    ``w[n] = (sum_{j<N} d[n-j]^2) / N``, both summed from 0 in ascending
+    ``k`` (``j``): the same order for every sample whatever the chunking,
+    and directly over the window rather than as a running sum, so no drift
+    over a day and a window of zeros (a clipped plateau) gives exactly zero.
+    The loops over ``k`` and ``j`` are outside the loop over the chunk's
+    samples, which the compiler vectorises (several samples' sums at once,
+    each in its own order: no reassociation).
     """
-    inv_n = 1.0 / n_int
-    for i in range(x.size):
+    m = x.size
+    y, d, w = buf[_Y], buf[_D], buf[_W]
+    for i in range(m):
         u = x[i]
         for s in range(sos.shape[0]):
             v = sos[s, 0] * u + zi[s, 0]
             zi[s, 0] = sos[s, 1] * u - sos[s, 4] * v + zi[s, 1]
             zi[s, 1] = sos[s, 2] * u - sos[s, 5] * v
             u = v
-        n = n0 + i
-        buf[_Y, n] = u
-        d = 0.0
-        for k in range(deriv_b.size):
-            d += deriv_b[k] * buf[_Y, n - k]
-        buf[_D, n] = d
-        buf[_W, n] = _energy(buf[_D, n - n_int + 1:n + 1]) * inv_n
+        y[n0 + i] = u
+    acc = np.zeros(m)
+    for k in range(deriv_b.size):
+        _add_scaled(acc, deriv_b[k], y[n0 - k:n0 - k + m])
+    d[n0:n0 + m] = acc
+    sq = d[n0 - n_int + 1:n0 + m] ** 2
+    acc[:] = 0.0
+    for j in range(n_int):
+        _add_scaled(acc, 1.0, sq[n_int - 1 - j:n_int - 1 - j + m])
+    w[n0:n0 + m] = acc * (1.0 / n_int)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_scaled(acc: np.ndarray, scale: float, v: np.ndarray) -> None:
+    """``acc[i] += scale v[i]`` (``scale`` 1 for a plain sum: ``1.0 * v`` is ``v`` exactly)."""
+    for i in range(acc.size):
+        acc[i] += scale * v[i]
 
 
 @njit(cache=True, nogil=True)
