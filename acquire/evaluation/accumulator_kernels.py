@@ -90,3 +90,27 @@ def beat_errors(ref: np.ndarray, test: np.ndarray, beats: np.ndarray, qrs_window
             qrs[c, b] = pp[1] - pp[0]
             level[c, b] = mean[1] - mean[0]
     return qrs, level
+
+
+@njit(cache=True, nogil=True)
+def window_rms(e: np.ndarray, n_win: int, partial: np.ndarray, n_partial: int) -> np.ndarray:
+    """RMS over consecutive windows of ``n_win`` samples of ``e`` (n_series, m), continuing a partial window.
+
+    ``partial`` (n_series,) holds the sum of squares of the ``n_partial``
+    samples of the incomplete window so far and is updated in place. Each
+    window's sum of squares runs sequentially over its samples; its value is
+    ``sqrt(sum / n_win)``. Returns the completed windows, shape
+    (n_series, (n_partial + m) // n_win).
+    """
+    n_series, m = e.shape
+    out = np.empty((n_series, (n_partial + m) // n_win))
+    for c in range(n_series):
+        acc, count, k = partial[c], n_partial, 0
+        for i in range(m):
+            acc += e[c, i] * e[c, i]
+            count += 1
+            if count == n_win:
+                out[c, k] = np.sqrt(acc / n_win)
+                acc, count, k = 0.0, 0, k + 1
+        partial[c] = acc
+    return out

@@ -25,7 +25,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from acquire.evaluation.accumulator_kernels import CXY, M2X, M2Y, MEAN_X, MEAN_Y, SUM_D2, SUM_X2, pair_update
+from acquire.evaluation.accumulator_kernels import (CXY, M2X, M2Y, MEAN_X, MEAN_Y, SUM_D2, SUM_X2, pair_update,
+                                                    window_rms)
 
 
 class PairStats:
@@ -134,10 +135,13 @@ class ToneFit:
         self.tables = {}
 
     def _table(self, m: int) -> np.ndarray:
-        """``e^{j 2 pi r_k i}`` for ``i < m``, shape (m, k), cached per ``m``."""
+        """``cos, sin(2 pi r_k i)`` for ``i < m`` interleaved per tone, shape (m, 2 k), cached per ``m``.
+
+        ``x @ table`` is then, viewed as complex, ``sum_i x[i] e^{j 2 pi r_k i}``.
+        """
         table = self.tables.get(m)
         if table is None:
-            table = np.exp(2j * np.pi * np.outer(np.arange(m), [float(r) for r in self.cycles]))
+            table = np.exp(2j * np.pi * np.outer(np.arange(m), [float(r) for r in self.cycles])).view(float)
             if len(self.tables) > 3:  # the chunk lengths of a run are few; a one-off length is not kept
                 self.tables.clear()
             self.tables[m] = table
@@ -152,7 +156,7 @@ class ToneFit:
         m = x.shape[-1]
         rows = x.reshape(-1, m)
         turn = np.exp(2j * np.pi * np.array([(self.n * p % q) / q for p, q in self.ratios]))  # frac(n0 r), exact
-        z, dc = (rows @ self._table(m)) * turn, rows.sum(axis=-1)
+        z, dc = (rows @ self._table(m)).view(complex) * turn, rows.sum(axis=-1)
         if self.dtx is None:
             self.dtx = [dc, z]
         else:
@@ -214,29 +218,29 @@ def _dirichlet(r: Fraction, n: int) -> complex:
 class RmsEnvelope:
     """RMS of a signal over consecutive windows of ``n_win`` samples, from its first sample.
 
-    The samples of an incomplete last window are left out. State: the
-    incomplete window and one value per complete window (one float per
-    second of record for 1-s windows).
+    The samples of an incomplete last window are left out. State: the sum of
+    squares and count of the incomplete window and one value per complete
+    window (one float per second of record for 1-s windows), updated in one
+    compiled pass per chunk (:func:`~acquire.evaluation.accumulator_kernels.window_rms`).
     """
 
     def __init__(self, n_win: int):
         self.n_win = max(1, int(n_win))
-        self.rest = None
+        self.partial, self.n_partial = None, 0
         self.values = []
 
     def update(self, e: np.ndarray) -> None:
         """Add the next chunk, shape (n_series, m)."""
-        e = e if self.rest is None else np.concatenate([self.rest, e], axis=-1)
-        n = e.shape[-1] // self.n_win
-        if n:
-            block = e[:, :n * self.n_win].reshape(e.shape[0], n, self.n_win)
-            self.values.append(np.sqrt(np.mean(block**2, axis=2)))
-            compact(self.values)
-        self.rest = e[:, n * self.n_win:]
+        if self.partial is None:
+            self.partial = np.zeros(e.shape[0])
+        self.values.append(window_rms(np.ascontiguousarray(e, dtype=float), self.n_win, self.partial,
+                                      self.n_partial))
+        self.n_partial = (self.n_partial + e.shape[1]) % self.n_win
+        compact(self.values)
 
     def envelope(self) -> np.ndarray:
         """Shape (n_series, n_windows)."""
-        n_series = 0 if self.rest is None else self.rest.shape[0]
+        n_series = 0 if self.partial is None else self.partial.size
         return np.concatenate(self.values, axis=1) if self.values else np.zeros((n_series, 0))
 
 
