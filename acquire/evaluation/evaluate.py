@@ -34,7 +34,7 @@ from acquire._version import __version__
 from acquire.analog.mains import cm_harmonics
 from acquire.evaluation import metrics as m
 from acquire.evaluation.meter import TapMeter, start_up_settling_from, start_up_settling_s  # noqa: F401
-from acquire.evaluation.reference import source_reference
+from acquire.evaluation.reference import source_references
 from acquire.evaluation.scoring import score_exclusion_s, score_tap
 from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
 from acquire.runner import TAPS, RunResult, TwinSteps
@@ -341,7 +341,7 @@ def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, att
     meters = {tap: TapMeter(fs, n_ch, int(min(settle_s, duration_s / 2) * fs), ref_beats[tap],
                             frontend.info["mains"].center_hz) for tap, fs in rates.items()}
     with tempfile.TemporaryDirectory(prefix=".ecgfe-reference-", dir=scratch_dir) as tmp:
-        refs = {tap: source_reference(source, fs, delays[tap], bands[tap], Path(tmp), tap) for tap, fs in rates.items()}
+        refs = source_references(source, {tap: (fs, delays[tap], bands[tap]) for tap, fs in rates.items()}, Path(tmp))
         try:
             result, ideal, source_ref = _lockstep(frontend, ideal_fe, source, refs, meters,
                                                   float(cfg["run"]["chunk_s"]), keep=keep, observers=observers,

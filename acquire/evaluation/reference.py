@@ -34,10 +34,16 @@ READ_BLOCK = 1 << 14
 
 
 class Scratch:
-    """A float64 signal of shape (n_channels, n) stored sample-major in a file, written in time order."""
+    """A float64 signal of shape (n_channels, n) stored sample-major in a file.
 
-    def __init__(self, path: Path, n_channels: int):
+    Written in time order, or (``backward``) from its last sample to its
+    first, as a backward filter pass produces it; read in time order either
+    way, so no pass is needed to turn it round.
+    """
+
+    def __init__(self, path: Path, n_channels: int, *, backward: bool = False):
         self.path, self.n_channels, self.n = Path(path), int(n_channels), 0
+        self.backward = bool(backward)
         self.file = open(self.path, "wb")
         self.reader = None
 
@@ -60,9 +66,11 @@ class Scratch:
         start, stop = max(0, start), min(self.n, stop)
         if self.reader is None:
             self.reader = open(self.path, "rb")
-        self.reader.seek(start * self.n_channels * 8)
+        first = self.n - max(start, stop) if self.backward else start  # sample at the file's position
+        self.reader.seek(first * self.n_channels * 8)
         data = np.fromfile(self.reader, dtype="<f8", count=max(0, stop - start) * self.n_channels)
-        return data.reshape(-1, self.n_channels).T
+        data = data.reshape(-1, self.n_channels).T
+        return np.ascontiguousarray(data[:, ::-1]) if self.backward else data
 
     def blocks(self, *, reverse: bool = False, size: int = BLOCK):
         """The samples in blocks, in time order or (``reverse``) from the end, each block in that order."""
@@ -122,7 +130,7 @@ def _sosfiltfilt(sos: np.ndarray, x: Scratch, out_path: Path) -> Scratch:
         y, state = signal.sosfilt(sos, block, axis=-1, zi=state)
         forward.write(y)
     forward.close()
-    out = Scratch(out_path, x.n_channels)
+    out = Scratch(out_path, x.n_channels, backward=True)
     state = zi * forward.read(forward.n - 1, forward.n)
     done = 0  # samples of the reversed forward output filtered so far
     for block in forward.blocks(reverse=True):
@@ -131,16 +139,6 @@ def _sosfiltfilt(sos: np.ndarray, x: Scratch, out_path: Path) -> Scratch:
         out.write(keep)
         done += block.shape[1]
     forward.unlink()
-    out.close()
-    return _reversed(out, Path(f"{out_path}.rev"), pad)
-
-
-def _reversed(x: Scratch, path: Path, pad: int) -> Scratch:
-    """The scratch signal in reverse time order (the backward pass writes it reversed)."""
-    out = Scratch(path, x.n_channels)
-    for block in x.blocks(reverse=True):
-        out.write(block)
-    x.unlink()
     out.close()
     out.pad = pad
     return out
@@ -204,21 +202,49 @@ def source_reference(source, fs_out_hz: float, delay_s: float, band_hz: tuple[fl
         Where the scratch files go (deleted by the caller).
     name : str
         Stem of the scratch files.
+
+    Returns
+    -------
+    DelayedReference
+        Keeps its scratch file open until :meth:`~DelayedReference.close`.
+    """
+    return source_references(source, {name: (fs_out_hz, delay_s, band_hz)}, scratch_dir)[name]
+
+
+def source_references(source, taps: dict, scratch_dir: Path) -> dict:
+    """:func:`source_reference` of several taps, ``name -> (fs_out_hz, delay_s, band_hz)``.
+
+    Taps at the same rate share one resampling of the source (the same
+    numbers: it depends on the rate only); the source is read once per rate.
+    Each reader keeps its scratch file open: :meth:`DelayedReference.close` it.
     """
     scratch_dir = Path(scratch_dir)
+    resampled, refs = {}, {}
+    for name, (fs_out_hz, delay_s, (lo, hi)) in taps.items():
+        if fs_out_hz not in resampled:
+            resampled[fs_out_hz] = _resampled_scratch(source, fs_out_hz, scratch_dir / f"{name}.res")
+        x = resampled[fs_out_hz]
+        stages = ([signal.butter(2, lo, "highpass", fs=fs_out_hz, output="sos")] if lo > 0 else [])
+        stages.append(signal.butter(2, hi, "lowpass", fs=fs_out_hz, output="sos"))
+        for i, sos in enumerate(stages):
+            y = _sosfiltfilt(sos, x, scratch_dir / f"{name}.f{i}")
+            if i:  # the previous stage's output; the resampled source may serve another tap
+                x.unlink()
+            x = y
+        refs[name] = DelayedReference(x, fs_out_hz, delay_s)
+    for x in resampled.values():
+        x.unlink()
+    return refs
+
+
+def _resampled_scratch(source, fs_out_hz: float, path: Path) -> Scratch:
+    """The source resampled to ``fs_out_hz`` (:func:`_resampled`) in a scratch file, its filter padding set."""
     ratio = Fraction(fs_out_hz / source.fs_hz).limit_denominator(10000)
     source.reset()
     n_channels = len(source.channel_names)
-    x = Scratch(scratch_dir / f"{name}.res", n_channels)
+    x = Scratch(path, n_channels)
     for block in _resampled(source, n_channels, ratio.numerator, ratio.denominator):
         x.write(block)
     x.close()
     x.pad = min(x.n - 1, int(10 * fs_out_hz))
-    lo, hi = band_hz
-    stages = ([signal.butter(2, lo, "highpass", fs=fs_out_hz, output="sos")] if lo > 0 else [])
-    stages.append(signal.butter(2, hi, "lowpass", fs=fs_out_hz, output="sos"))
-    for i, sos in enumerate(stages):
-        y = _sosfiltfilt(sos, x, scratch_dir / f"{name}.f{i}")
-        x.unlink()
-        x = y
-    return DelayedReference(x, fs_out_hz, delay_s)
+    return x
