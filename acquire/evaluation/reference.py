@@ -29,8 +29,8 @@ from scipy import signal
 
 #: Samples per block of the scratch passes.
 BLOCK = 1 << 16
-#: Samples read ahead at a time by the chunk reader (:class:`DelayedReference`).
-READ_BLOCK = 1 << 14
+#: Outputs computed ahead at a time by the chunk reader (:class:`DelayedReference`).
+READ_SPAN = 4096
 
 
 class Scratch:
@@ -155,29 +155,35 @@ class DelayedReference:
         self.x, self.fs_hz, self.delay_s = x, float(fs_hz), float(delay_s)
         self.first, self.last = x.read(0, 1)[:, 0], x.read(x.n - 1, x.n)[:, 0]
         self.pos = 0
-        self.block, self.block_start = x.read(0, 0), 0
-
-    def _samples(self, k0: int, k1: int) -> np.ndarray:
-        """``x[k0:k1]``, from a block of :data:`READ_BLOCK` samples read ahead (one file read per many chunks)."""
-        if not (self.block_start <= k0 and k1 <= self.block_start + self.block.shape[1]):
-            self.block, self.block_start = self.x.read(k0, max(k1, k0 + READ_BLOCK)), k0
-        return self.block[:, k0 - self.block_start:k1 - self.block_start]
+        self.ahead, self.ahead_start = np.zeros((x.n_channels, 0)), 0
 
     def close(self) -> None:
         """Release the scratch file (its handle and the file)."""
         self.x.unlink()
 
     def read(self, m: int) -> np.ndarray:
-        """The next ``m`` output samples, shape (n_channels, m)."""
-        t = np.arange(self.pos, self.pos + m) / self.fs_hz - self.delay_s
+        """The next ``m`` output samples, shape (n_channels, m).
+
+        Computed :data:`READ_SPAN` outputs at a time (one file read and one
+        interpolation per span): each output depends only on its index, so
+        the span changes no value.
+        """
+        if self.pos + m > self.ahead_start + self.ahead.shape[1]:
+            self.ahead, self.ahead_start = self._outputs(self.pos, max(m, READ_SPAN)), self.pos
+        i = self.pos - self.ahead_start
         self.pos += m
+        return self.ahead[:, i:i + m]
+
+    def _outputs(self, pos: int, m: int) -> np.ndarray:
+        """Outputs ``pos .. pos + m - 1``."""
+        t = np.arange(pos, pos + m) / self.fs_hz - self.delay_s
         k0 = max(0, math.floor(t[0] * self.fs_hz) - 2) if m else 0
         k1 = min(self.x.n, math.ceil(t[-1] * self.fs_hz) + 3) if m else 0
-        if k1 <= k0:  # the whole chunk lies before the first or after the last grid point
+        if k1 <= k0:  # the whole span lies before the first or after the last grid point
             edge = self.first if m and t[-1] < 0 else self.last
             return np.repeat(edge[:, None], m, axis=1)
         grid = np.arange(k0, k1) / self.fs_hz
-        values = self._samples(k0, k1)
+        values = self.x.read(k0, k1)
         out = np.empty((values.shape[0], m))
         for c, (v, a, b) in enumerate(zip(values, self.first, self.last)):
             out[c] = np.interp(t, grid, v, left=a, right=b)
