@@ -202,17 +202,16 @@ class ToneFit:
         return (amplitude / np.sqrt(2)).reshape((k, *self.lead))
 
 
-def _frac(t: Fraction) -> float:
-    """``t - floor(t)`` of an exact rational, rounded once to a float."""
-    return float(t - math.floor(t))
-
-
 def _dirichlet(r: Fraction, n: int) -> complex:
     """``sum_{i<n} e^{j 2 pi r i}`` for an exact ``r`` (cycles per sample), phases reduced exactly."""
-    if r.denominator == 1:
+    p, q = r.numerator, r.denominator
+    if q == 1:
         return complex(n)
-    half = lambda t: math.pi * 2 * _frac(t / 2)  # noqa: E731  pi t reduced modulo 2 pi
-    return cmath.exp(1j * half(r * (n - 1))) * math.sin(half(r * n)) / math.sin(half(r))
+
+    def half(k: int) -> float:  # pi r k reduced modulo 2 pi, in integers: (p k mod 2q) / 2q turns
+        return 2 * math.pi * ((p * k) % (2 * q) / (2 * q))
+
+    return cmath.exp(1j * half(n - 1)) * math.sin(half(n)) / math.sin(half(1))
 
 
 class RmsEnvelope:
