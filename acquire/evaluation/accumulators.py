@@ -83,10 +83,10 @@ def ratio(num, den) -> np.ndarray:
         return np.where(num == 0, 0.0, num / den)
 
 
-#: Longest piece :class:`ToneFit` adds at once: its table's phases ``2 pi r i``
-#: stay accurate to about 1e-12 rad (a long block is added piece by piece, each
-#: piece's phase reduced exactly), and the table stays small (150 kB for 17 columns).
-TONE_SPAN = 1024
+#: :class:`ToneFit` sums a chunk in blocks of TONE_BLOCK samples (inner table) times
+#: each block's rotation (outer table), over pieces of at most TONE_SPAN samples: two
+#: small tables (12 kB and 25 kB for 12 tones) instead of one per chunk length.
+TONE_BLOCK, TONE_SPAN = 64, 8192
 
 
 class ToneFit:
@@ -110,11 +110,12 @@ class ToneFit:
     without evaluating the design at the chunk's absolute indices: a chunk of
     ``m`` samples starting at ``n0`` contributes
     ``sum_i x[i] e^{j 2 pi r (n0 + i)} = e^{j 2 pi r n0} z``, where
-    ``z = sum_i x[i] e^{j 2 pi r i}`` comes from a table of ``e^{j 2 pi r i}``
-    for ``i < m`` (built once per chunk length; a longer chunk is added in
-    pieces of :data:`TONE_SPAN`) and the rotation's phase ``frac(n0 r)`` is
-    reduced exactly in integers (``r`` is a binary fraction ``p / 2^e``), so
-    it stays accurate to one rounding however long the record.
+    ``z = sum_a e^{j 2 pi r B a} sum_{b<B} x[B a + b] e^{j 2 pi r b}``
+    (``B`` = :data:`TONE_BLOCK`; one matrix product over the blocks, then
+    one weighted sum; pieces of at most :data:`TONE_SPAN` samples). Every
+    phase, in the tables and the rotation ``frac(n0 r)``, is reduced exactly
+    in integers (``r`` is a binary fraction ``p / 2^e``), so it stays
+    accurate to one rounding however long the record.
 
     ``G = D^T D`` depends only on the sample count ``N`` and the ``r_k``: its
     entries are Dirichlet-kernel sums
@@ -132,20 +133,14 @@ class ToneFit:
         self.ratios = [(r.numerator, r.denominator) for r in self.cycles]
         self.n = 0
         self.dtx = None
-        self.tables = {}
+        # e^{j 2 pi r b}, b < B, interleaved (cos, sin) per tone (a real product viewed as complex), and
+        # e^{j 2 pi r B a} for the blocks a of a piece.
+        self.inner = np.exp(2j * np.pi * self._turns(range(TONE_BLOCK))).view(float)
+        self.outer = np.exp(2j * np.pi * self._turns(range(0, TONE_SPAN, TONE_BLOCK)))
 
-    def _table(self, m: int) -> np.ndarray:
-        """``cos, sin(2 pi r_k i)`` for ``i < m`` interleaved per tone, shape (m, 2 k), cached per ``m``.
-
-        ``x @ table`` is then, viewed as complex, ``sum_i x[i] e^{j 2 pi r_k i}``.
-        """
-        table = self.tables.get(m)
-        if table is None:
-            table = np.exp(2j * np.pi * np.outer(np.arange(m), [float(r) for r in self.cycles])).view(float)
-            if len(self.tables) > 3:  # the chunk lengths of a run are few; a one-off length is not kept
-                self.tables.clear()
-            self.tables[m] = table
-        return table
+    def _turns(self, counts) -> np.ndarray:
+        """``frac(n r_k)`` for each count ``n`` (rows) and tone (columns), exact before one rounding."""
+        return np.array([[(n * p % q) / q for p, q in self.ratios] for n in counts]).reshape(-1, len(self.ratios))
 
     def update(self, x: np.ndarray) -> None:
         """Add the next chunk, shape (..., m), in pieces of at most :data:`TONE_SPAN` samples."""
@@ -155,8 +150,12 @@ class ToneFit:
     def _add(self, x: np.ndarray) -> None:
         m = x.shape[-1]
         rows = x.reshape(-1, m)
-        turn = np.exp(2j * np.pi * np.array([(self.n * p % q) / q for p, q in self.ratios]))  # frac(n0 r), exact
-        z, dc = (rows @ self._table(m)).view(complex) * turn, rows.sum(axis=-1)
+        n_blocks = -(-m // TONE_BLOCK)
+        if m % TONE_BLOCK:
+            rows = np.concatenate([rows, np.zeros((rows.shape[0], n_blocks * TONE_BLOCK - m))], axis=1)
+        inner = (rows.reshape(-1, TONE_BLOCK) @ self.inner).view(complex).reshape(rows.shape[0], n_blocks, -1)
+        z = np.einsum("rak,ak->rk", inner, self.outer[:n_blocks]) * np.exp(2j * np.pi * self._turns([self.n])[0])
+        dc = rows.sum(axis=-1)
         if self.dtx is None:
             self.dtx = [dc, z]
         else:
