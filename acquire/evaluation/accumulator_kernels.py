@@ -67,7 +67,8 @@ def beat_errors(ref: np.ndarray, test: np.ndarray, beats: np.ndarray, qrs_window
     ``pp = max - min`` over ``beat + qrs_window[0] .. beat + qrs_window[1]``;
     ``ST = x[beat + st] - mean(x[beat + lo .. beat + hi])`` with
     ``(lo, hi, st) = st_offsets``, the mean a sequential sum over the window
-    divided by its length. Every window must lie inside the signals.
+    divided by its length (a NaN in a window gives NaN, as numpy's
+    reductions do). Every window must lie inside the signals.
     """
     q0, q1 = qrs_window
     lo, hi, st = st_offsets
@@ -81,7 +82,11 @@ def beat_errors(ref: np.ndarray, test: np.ndarray, beats: np.ndarray, qrs_window
             for s, x in enumerate((ref, test)):
                 top = bottom = x[c, r + q0]
                 for i in range(r + q0 + 1, r + q1 + 1):
-                    top, bottom = max(top, x[c, i]), min(bottom, x[c, i])
+                    v = x[c, i]
+                    if v > top or v != v:  # a NaN sticks, as in numpy's max and min
+                        top = v
+                    if v < bottom or v != v:
+                        bottom = v
                 pp[s] = top - bottom
                 acc = 0.0
                 for i in range(r + lo, r + hi + 1):
