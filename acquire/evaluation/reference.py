@@ -14,7 +14,10 @@ by the block.
 Each step equals its whole-array scipy form: the polyphase filter is
 evaluated on overlapping input blocks aligned to the rate ratio (each
 output is the same dot product), ``sosfilt`` carries its state between
-blocks, and the backward pass reads the forward output in reverse.
+blocks, and the backward pass reads the forward output in reverse (its own
+output stays in the file in reverse order and is read back that way). Taps
+at the same rate share the resampling; the chunks of a tap are interpolated
+:data:`READ_SPAN` outputs at a time.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class Scratch:
 
     def write(self, block: np.ndarray) -> None:
         """Append samples, shape (n_channels, m)."""
-        self.file.write(np.ascontiguousarray(block.T, dtype="<f8").tobytes())
+        self.file.write(np.ascontiguousarray(block.T, dtype="<f8"))  # its buffer, without a bytes copy
         self.n += block.shape[1]
 
     def close(self) -> "Scratch":
