@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from acquire._check import check_positive
+from acquire.analog.resample import Resampler
 from acquire.stage import Chain, Chunk
 
 TAPS = ("acquired", "recovered")
@@ -102,7 +103,13 @@ class Frontend:
         ``start_sample`` is the chunk's first source sample. Chunks must follow
         one another from a :meth:`reset`; :func:`run` is this in a loop.
         """
-        acquired = self.adc.process(self.analog.process(Chunk(x, start_sample=start_sample)))
+        return self.step_from(0, Chunk(x, start_sample=start_sample))
+
+    def step_from(self, first: int, chunk: Chunk) -> dict[str, np.ndarray]:
+        """:meth:`step` on a chunk that has been through the first ``first`` analog stages already."""
+        for _, stage in self.analog.stages[first:]:
+            chunk = stage.process(chunk)
+        acquired = self.adc.process(chunk)
         recovered = acquired if self.digital is None else self.digital.process(acquired)
         gain = self.nominal_gain_v_per_v
         return {"acquired": acquired.diff_v / gain, "recovered": recovered.diff_v / gain}
@@ -116,6 +123,48 @@ class Frontend:
     def fs_out_hz(self) -> float:
         """Rate of the recovered tap."""
         return self.digital.fs_out_hz if self.digital is not None else self.adc.fs_out_hz
+
+
+def same_resampler(a, b) -> bool:
+    """Whether two stages are resamplers in the same state, so the same input gives the same output bit for bit.
+
+    True only for two :class:`~acquire.analog.resample.Resampler` with the
+    same ratio (``up``, ``down``), the same taps and the same input history
+    (``history_``, compared as they are now: call it on freshly reset
+    stages): their outputs are then the same dot products of the same
+    numbers. Anything else is False.
+    """
+    if not (type(a) is type(b) is Resampler and (a.up, a.down) == (b.up, b.down)
+            and np.array_equal(a.taps, b.taps)):
+        return False
+    if a.history_ is None or b.history_ is None:
+        return a.history_ is None and b.history_ is None
+    return np.array_equal(a.history_, b.history_)
+
+
+class TwinSteps:
+    """Step a front end and its twin on the same source chunks, resampling the source once when they agree.
+
+    When both analog chains start with the same resampler
+    (:func:`same_resampler`), its output is computed by the front end's and
+    passed to both chains after it (the twin gets a copy, so no stage can
+    see the other chain's arrays); the twin's own resampler is then not run.
+    Otherwise each front end steps on its own. Either way the outputs are
+    those of ``frontend.step`` and ``twin.step``. Build it on freshly reset
+    front ends.
+    """
+
+    def __init__(self, frontend: Frontend, twin: Frontend):
+        self.frontend, self.twin = frontend, twin
+        self.shared = same_resampler(frontend.analog.stages[0][1], twin.analog.stages[0][1])
+
+    def step(self, x: np.ndarray, start_sample: int) -> tuple[dict, dict]:
+        """``(frontend.step(x, start_sample), twin.step(x, start_sample))``."""
+        if not self.shared:
+            return self.frontend.step(x, start_sample), self.twin.step(x, start_sample)
+        chunk = self.frontend.analog.stages[0][1].process(Chunk(x, start_sample=start_sample))
+        return (self.frontend.step_from(1, chunk),
+                self.twin.step_from(1, chunk.with_diff(chunk.diff_v.copy())))
 
 
 @dataclass

@@ -148,3 +148,51 @@ def test_settling_time_hand_case():
     assert metrics.settling_time_s(err, 10.0, 1.0) == 0.5
     assert metrics.settling_time_s(np.zeros(5), 10.0, 1.0) == 0.0
     assert metrics.settling_time_s([0, 0, 3], 10.0, 1.0) == math.inf
+
+
+def test_tone_fit_gram_closed_form_equals_the_design_product():
+    from acquire.evaluation.accumulators import ToneFit
+
+    freqs = metrics.mains_tones_hz(500.0, 60.0, 4) + metrics.floor_probes_hz(500.0, 60.0)
+    fit = ToneFit(500.0, freqs)
+    fit.update(np.zeros((1, 12_345)))
+    phase = 2 * np.pi * np.outer(np.arange(12_345), [float(r) for r in fit.cycles])
+    design = np.hstack([np.ones((12_345, 1)), np.cos(phase), np.sin(phase)])
+    # Entries up to n = 12345; the float design's own phase rounding is about 1e-13 n.
+    np.testing.assert_allclose(fit.gram(), design.T @ design, rtol=0, atol=1e-12 * 12_345)
+
+
+def test_tone_fit_phase_is_exact_a_day_into_the_record():
+    from fractions import Fraction
+
+    from acquire.evaluation.accumulators import ToneFit
+
+    fs, f = 500.0, 60.013
+    fit = ToneFit(fs, [f])
+    fit.n = n0 = 43_200_000  # 24 h of samples already fed
+    x = np.random.default_rng(2).standard_normal((1, 3000))
+    fit.update(x)
+    r = Fraction(f / fs)
+    turns = [float((r * (n0 + i)) % 1) for i in range(x.shape[1])]
+    exact = np.sum(x[0] * np.exp(2j * np.pi * np.array(turns)))
+    assert abs(fit.dtx[1][0, 0] - exact) < 1e-12 * np.sum(np.abs(x))
+
+
+def test_streamed_accumulators_equal_one_block():
+    from acquire.evaluation.accumulators import PairStats, RmsEnvelope, ToneFit
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 20_011))
+    y = x + 0.1 * rng.standard_normal(x.shape)
+    one = [PairStats.of(x, y), RmsEnvelope(500), ToneFit(500.0, [60.0, 120.0])]
+    one[1].update(y - x)
+    one[2].update(y - x)
+    parts = [PairStats(), RmsEnvelope(500), ToneFit(500.0, [60.0, 120.0])]
+    for i in range(0, x.shape[1], 777):
+        parts[0].update(x[:, i:i + 777], y[:, i:i + 777])
+        parts[1].update(y[:, i:i + 777] - x[:, i:i + 777])
+        parts[2].update(y[:, i:i + 777] - x[:, i:i + 777])
+    for key in ("mean_x", "m2x", "m2y", "cxy", "sum_x2", "sum_d2"):
+        np.testing.assert_allclose(getattr(parts[0], key), getattr(one[0], key), rtol=1e-12)
+    np.testing.assert_array_equal(parts[1].envelope(), one[1].envelope())  # sequential per window: exact
+    np.testing.assert_allclose(parts[2].rms(), one[2].rms(), rtol=1e-10)

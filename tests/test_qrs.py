@@ -213,3 +213,40 @@ def test_bad_parameters_raise():
         QrsDetector(360.0, refractory_s=0.0)
     with pytest.raises(ValueError, match="1-D"):
         QrsDetector(360.0).process_samples(np.zeros((2, 10)))
+
+
+def _filtered(det: QrsDetector, x: np.ndarray, split: int, shift: int) -> np.ndarray:
+    """The detector's (w, y, d) of ``x`` filtered ``split`` samples at a time, ``shift`` samples into its buffer."""
+    from acquire.evaluation.qrs_kernel import filter_chunk
+
+    n0 = det.n_pad + shift
+    buf = np.zeros((3, n0 + x.size))
+    buf[0, :n0] = -np.inf
+    zi = signal.sosfilt_zi(det.sos) * x[0]
+    for i in range(0, x.size, split):
+        filter_chunk(x[i:i + split].copy(), det.sos, zi, det.deriv_b, det.n_int, buf, n0 + i)
+    return buf[:, n0:]
+
+
+def test_signal_path_is_bit_identical_across_chunkings_and_buffer_offsets():
+    det = QrsDetector(500.0)
+    x = np.random.default_rng(0).standard_normal(5000)
+    reference = _filtered(det, x, x.size, 0)
+    for split in (1, 7, 333):
+        for shift in range(5):  # buffer positions of every alignment
+            np.testing.assert_array_equal(_filtered(det, x, split, shift), reference)
+    # The band-pass is scipy's sosfilt, bit for bit; d and w are the documented sums (to rounding).
+    y = signal.sosfilt(det.sos, x, zi=signal.sosfilt_zi(det.sos) * x[0])[0]
+    np.testing.assert_array_equal(reference[1], y)
+    d = signal.lfilter(det.deriv_b, 1.0, y)
+    np.testing.assert_allclose(reference[2], d, rtol=0, atol=1e-14 * np.abs(d).max())
+    w = signal.lfilter(np.full(det.n_int, 1.0 / det.n_int), 1.0, d * d)
+    np.testing.assert_allclose(reference[0], w, rtol=1e-13)
+
+
+def test_window_of_zeros_integrates_to_exactly_zero():
+    det = QrsDetector(500.0)
+    x = np.concatenate([np.random.default_rng(1).standard_normal(2000), np.zeros(3000)])
+    w = _filtered(det, np.zeros(3000), 1000, 0)[0]
+    assert np.all(w == 0.0)
+    assert _filtered(det, x, 1000, 0)[0].min() >= 0.0

@@ -182,3 +182,26 @@ def test_streamed_memory_does_not_grow_with_duration(tmp_path, cfg):
     assert peak_long < 10e6, peak_long
     rec = wfdb.rdheader(str(dirs["long"] / "recovered"))
     assert rec.sig_len == 600 * 500 and rec.fs == 500
+
+
+def test_twin_shares_the_resampled_source_and_steps_as_alone(cfg, mirror):
+    from acquire.runner import TwinSteps, same_resampler
+
+    source = RecordingSource(load_wfdb_path(mirror / "mitdb/1.0.0/100").select(duration_s=6.0))
+    pairs = [(build_frontend(cfg, 360.0, 2), build_frontend(cfg, 360.0, 2, ideal=True)) for _ in range(2)]
+    for fe, twin in pairs:
+        fe.reset()
+        twin.reset()
+    steps = TwinSteps(*pairs[0])
+    assert steps.shared
+    source.reset()
+    for start in range(0, source.n_samples, 500):
+        x = source.read(500)
+        shared = steps.step(x, start)
+        alone = pairs[1][0].step(x, start), pairs[1][1].step(x, start)
+        for got, want in zip(shared, alone):
+            for tap in TAPS:
+                np.testing.assert_array_equal(got[tap], want[tap])
+    other = build_frontend(cfg, 500.0, 2)
+    assert not same_resampler(pairs[0][0].analog.stages[0][1], other.analog.stages[0][1])
+    assert not same_resampler(pairs[0][0].analog.stages[0][1], pairs[0][0].analog.stages[1][1])

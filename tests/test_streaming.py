@@ -108,6 +108,7 @@ def test_blockwise_source_reference_equals_scipy_on_the_whole(tmp_path, fs_in, f
     while done < n_out:
         parts.append(ref.read(min(sizes[len(parts) % 3], n_out - done)))
         done += parts[-1].shape[1]
+    ref.close()
     # Each output is the same arithmetic as in one block (aligned polyphase blocks, sosfilt state
     # carried, the backward pass over the reversed forward output): equal to the last bit.
     np.testing.assert_array_equal(np.concatenate(parts, axis=1), _scipy_reference(rec, fs_out, n_out, 0.0123,

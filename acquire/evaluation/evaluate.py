@@ -34,10 +34,10 @@ from acquire._version import __version__
 from acquire.analog.mains import cm_harmonics
 from acquire.evaluation import metrics as m
 from acquire.evaluation.meter import TapMeter, start_up_settling_from, start_up_settling_s  # noqa: F401
-from acquire.evaluation.reference import source_reference
+from acquire.evaluation.reference import source_references
 from acquire.evaluation.scoring import score_exclusion_s, score_tap
 from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
-from acquire.runner import TAPS, RunResult
+from acquire.runner import TAPS, RunResult, TwinSteps
 from acquire.sources.loader import RecordingSource, SyntheticStreamSource, load_configured
 
 SCHEMA = "ecgfe.metrics/1"
@@ -341,9 +341,14 @@ def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, att
     meters = {tap: TapMeter(fs, n_ch, int(min(settle_s, duration_s / 2) * fs), ref_beats[tap],
                             frontend.info["mains"].center_hz) for tap, fs in rates.items()}
     with tempfile.TemporaryDirectory(prefix=".ecgfe-reference-", dir=scratch_dir) as tmp:
-        refs = {tap: source_reference(source, fs, delays[tap], bands[tap], Path(tmp), tap) for tap, fs in rates.items()}
-        result, ideal, source_ref = _lockstep(frontend, ideal_fe, source, refs, meters, float(cfg["run"]["chunk_s"]),
-                                              keep=keep, observers=observers, progress=progress)
+        refs = source_references(source, {tap: (fs, delays[tap], bands[tap]) for tap, fs in rates.items()}, Path(tmp))
+        try:
+            result, ideal, source_ref = _lockstep(frontend, ideal_fe, source, refs, meters,
+                                                  float(cfg["run"]["chunk_s"]), keep=keep, observers=observers,
+                                                  progress=progress)
+        finally:
+            for ref in refs.values():
+                ref.close()
     score_exclude_s, score_exclude_rule = score_exclusion_s(cfg["run"].get("score_exclude_s", "auto"), settle_s,
                                                             duration_s)
     sat = saturated_fractions(frontend, result, n_ch, n_src)
@@ -409,11 +414,12 @@ def _lockstep(frontend, ideal_fe, source, refs: dict, meters: dict, chunk_s: flo
     frontend.reset()
     ideal_fe.reset()
     source.reset()
+    steps = TwinSteps(frontend, ideal_fe)
     kept = {(role, tap): [] for role in ("y", "x", "s") for tap in TAPS}
     done = 0
     while done < source.n_samples:
         x = source.read(min(n_chunk, source.n_samples - done))
-        out, out_ideal = frontend.step(x, done), ideal_fe.step(x, done)
+        out, out_ideal = steps.step(x, done)
         done += x.shape[1]
         for tap in TAPS:
             y, xi = out[tap], out_ideal[tap]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from acquire._check import check_below_nyquist, check_positive
+from acquire.evaluation.accumulator_kernels import beat_errors
 from acquire.evaluation.accumulators import PairStats, ToneFit, ratio
 
 _UV_PER_V = 1e6
@@ -366,10 +367,7 @@ def qrs_amplitude_errors_v(ref, test, beats, fs_hz: float, half_window_s: float 
     ref, test = _beat_pair(ref, test, fs_hz)
     first, last = qrs_window(fs_hz, half_window_s)
     kept = _beats_inside(beats, ref.size, first, last)
-    idx = kept[:, None] + np.arange(first, last + 1)
-    pp_test = test[idx].max(axis=1) - test[idx].min(axis=1)
-    pp_ref = ref[idx].max(axis=1) - ref[idx].min(axis=1)
-    return kept, pp_test - pp_ref
+    return kept, beat_errors(ref[None], test[None], kept, (first, last), (first, first, first))[0][0]
 
 
 def st_level_error_uv(ref, test, beats, fs_hz: float, *, j_offset_s: float = 0.040,
@@ -425,12 +423,9 @@ def st_offsets(fs_hz: float, j_offset_s: float = 0.040, st_offset_s: float = 0.0
 def st_level_errors_v(ref, test, beats, fs_hz: float, **offsets):
     """Beats used and their errors ``ST_test - ST_ref``, V (see :func:`st_level_error_uv`; same options)."""
     ref, test = _beat_pair(ref, test, fs_hz)
-    lo, hi, st = st_offsets(fs_hz, **offsets)
-    kept = _beats_inside(beats, ref.size, min(lo, st), max(hi, st))
-    base_idx = kept[:, None] + np.arange(lo, hi + 1)
-    level_test = test[kept + st] - test[base_idx].mean(axis=1)
-    level_ref = ref[kept + st] - ref[base_idx].mean(axis=1)
-    return kept, level_test - level_ref
+    offs = st_offsets(fs_hz, **offsets)
+    kept = _beats_inside(beats, ref.size, min(offs[0], offs[2]), max(offs[1], offs[2]))
+    return kept, beat_errors(ref[None], test[None], kept, (offs[2], offs[2]), offs)[1][0]
 
 
 def beat_error_summary_uv(error_v) -> dict[str, float]:

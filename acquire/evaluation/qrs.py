@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
 from acquire._check import check_below_nyquist, check_positive
+from acquire.evaluation.qrs_kernel import filter_chunk, find_candidates
 
 _RR_HISTORY = 8  # Pan & Tompkins average the last eight RR intervals.
 #: THR1 = NPK + fraction (SPK - NPK), levels on the amplitude scale sqrt(w).
@@ -158,7 +158,6 @@ class QrsDetector:
         _, gd = signal.group_delay((b, a), w=[np.sqrt(lo * hi)], fs=fs_hz)
         self.group_delay = round(float(gd[0]))
         self.deriv_b = np.array([2.0, 1.0, 0.0, -1.0, -2.0]) * fs_hz / 8.0
-        self.int_b = np.full(self.n_int, 1.0 / self.n_int)
         self.n_pad = max(self.n_ref, self.n_int + 3)
         self.delay_s = ((self.n_int + 3 + self.group_delay + self.n_ref) / fs_hz
                         + max(searchback_max_s, learning_s))
@@ -168,13 +167,12 @@ class QrsDetector:
         """Forget the stream: filters, buffers, levels and RR history."""
         self.n_seen_ = 0
         self.zi_bp_ = None
-        self.zi_deriv_ = np.zeros(len(self.deriv_b) - 1)
-        self.zi_int_ = np.zeros(self.n_int - 1)
-        # Buffers start with n_pad samples before time 0 so every window exists.
+        # One buffer, rows w, y, d (qrs_kernel), from sample buf_start_; it starts with
+        # n_pad samples before time 0 (w = -inf, y = d = 0) so every window exists.
         self.buf_start_ = -self.n_pad
-        self.w_ = np.full(self.n_pad, -np.inf)
-        self.y_ = np.zeros(self.n_pad)
-        self.d_ = np.zeros(self.n_pad)
+        self.buf_ = np.zeros((3, 4 * self.n_pad))
+        self.buf_[0, :self.n_pad] = -np.inf
+        self.n_buf_ = self.n_pad
         self.examined_ = 0          # candidates are known for all indices below this
         self.learn_ = []            # (w, |y|) pieces of the learning phase
         self.levels_ = None         # [SPKI, NPKI, SPKF, NPKF] once learned
@@ -185,6 +183,7 @@ class QrsDetector:
         self.window_start_ = 0      # start of the current search-back window
         self.rr_all_ = deque(maxlen=_RR_HISTORY)  # RR AVERAGE1: the last eight intervals
         self.rr_ok_ = deque(maxlen=_RR_HISTORY)   # RR AVERAGE2: the last eight regular ones
+        self._rhythm_changed()
 
     # -- streaming ---------------------------------------------------------
 
@@ -220,16 +219,17 @@ class QrsDetector:
     def _filter(self, x: np.ndarray) -> None:
         if self.zi_bp_ is None:
             self.zi_bp_ = signal.sosfilt_zi(self.sos) * x[0]
-        y, self.zi_bp_ = signal.sosfilt(self.sos, x, zi=self.zi_bp_)
-        d, self.zi_deriv_ = signal.lfilter(self.deriv_b, 1.0, y, zi=self.zi_deriv_)
-        w, self.zi_int_ = signal.lfilter(self.int_b, 1.0, d * d, zi=self.zi_int_)
+        n0, m = self.n_buf_, x.size
+        if n0 + m > self.buf_.shape[1]:
+            grown = np.empty((3, 2 * (n0 + m)))
+            grown[:, :n0] = self.buf_[:, :n0]
+            self.buf_ = grown
+        filter_chunk(np.ascontiguousarray(x), self.sos, self.zi_bp_, self.deriv_b, self.n_int, self.buf_, n0)
+        self.n_buf_ += m
         if self.levels_ is None and self.n_seen_ < self.n_learn:
-            take = self.n_learn - self.n_seen_
-            self.learn_.append((w[:take], np.abs(y[:take])))
-        self.n_seen_ += x.size
-        self.w_ = np.concatenate([self.w_, w])
-        self.y_ = np.concatenate([self.y_, y])
-        self.d_ = np.concatenate([self.d_, d])
+            take = min(m, self.n_learn - self.n_seen_)
+            self.learn_.append((self.buf_[0, n0:n0 + take].copy(), np.abs(self.buf_[1, n0:n0 + take])))
+        self.n_seen_ += m
 
     def _advance(self, final: bool) -> np.ndarray:
         if self.n_seen_ == 0:
@@ -237,7 +237,7 @@ class QrsDetector:
         # Candidates are known for indices below `limit`.
         limit = self.n_seen_ if final else self.n_seen_ - self.n_ref
         if limit > self.examined_:
-            self._find_candidates(limit, final)
+            self._find_candidates(limit)
             self.examined_ = limit
         if self.levels_ is None:
             if not (final or self.n_seen_ >= self.n_learn):
@@ -245,34 +245,18 @@ class QrsDetector:
             self._learn()
         beats = self._decide(limit)
         keep = self.examined_ - self.n_pad - self.buf_start_
-        if keep > 0:
-            self.w_, self.y_, self.d_ = self.w_[keep:], self.y_[keep:], self.d_[keep:]
+        if keep > 0:  # drop what no window reaches any more
+            self.buf_[:, :self.n_buf_ - keep] = self.buf_[:, keep:self.n_buf_]
+            self.n_buf_ -= keep
             self.buf_start_ += keep
         return np.asarray(beats, dtype=np.int64)
 
-    def _find_candidates(self, limit: int, final: bool) -> None:
-        r, o = self.n_ref, self.buf_start_
-        w = self.w_
-        if final:
-            w = np.concatenate([w, np.full(r, -np.inf)])
-        idx = np.arange(self.examined_, limit)
-        pos = idx - o
-        local = (w[pos] > w[pos - 1]) & (w[pos] >= w[pos + 1])
-        idx, pos = idx[local], pos[local]
-        if idx.size == 0:
-            return
-        windows = sliding_window_view(w, r)
-        dominant = (w[pos] > windows[pos - r].max(axis=1)) & (w[pos] >= windows[pos + 1].max(axis=1))
-        idx, pos = idx[dominant], pos[dominant]
-        if idx.size == 0:
-            return
-        y_win = np.abs(sliding_window_view(self.y_, self.n_int + 4)[pos - self.n_int - 3])
-        slope = np.abs(sliding_window_view(self.d_, self.n_int)[pos - self.n_int + 1]).max(axis=1)
-        arg = y_win.argmax(axis=1)
-        peak_y = y_win[np.arange(arg.size), arg]
-        r_peak = np.maximum(idx - self.n_int - 3 + arg - self.group_delay, 0)
-        self.queue_.extend(zip(idx.tolist(), np.sqrt(w[pos]).tolist(), peak_y.tolist(),
-                               slope.tolist(), r_peak.tolist()))
+    def _find_candidates(self, limit: int) -> None:
+        o = self.buf_start_
+        found = find_candidates(self.buf_, self.n_buf_, self.examined_ - o, limit - o, self.n_ref, self.n_int)
+        for pos, peak_w, peak_y, slope, arg in found.tolist():  # a few per beat
+            n = int(pos) + o
+            self.queue_.append((n, peak_w, peak_y, slope, max(n - self.n_int - 3 + int(arg) - self.group_delay, 0)))
 
     def _learn(self) -> None:
         w = np.concatenate([p[0] for p in self.learn_])
@@ -285,7 +269,12 @@ class QrsDetector:
 
     def _rr_average(self) -> float | None:
         """RR AVERAGE2: the mean of the last eight regular RR intervals, None before any."""
-        return sum(self.rr_ok_) / len(self.rr_ok_) if self.rr_ok_ else None
+        return self.rr_avg_
+
+    def _rhythm_changed(self) -> None:
+        """Recompute RR AVERAGE2 and whether the rhythm is regular (after the RR history changed)."""
+        avg = self.rr_avg_ = sum(self.rr_ok_) / len(self.rr_ok_) if self.rr_ok_ else None
+        self.regular_ = avg is None or all(0.92 * avg <= rr <= 1.16 * avg for rr in self.rr_all_)
 
     def _full_thresholds(self) -> tuple[float, float]:
         spki, npki, spkf, npkf = self.levels_
@@ -294,8 +283,7 @@ class QrsDetector:
 
     def _thresholds(self) -> tuple[float, float]:
         thr_w, thr_y = self._full_thresholds()
-        avg = self._rr_average()
-        if avg is None or all(0.92 * avg <= rr <= 1.16 * avg for rr in self.rr_all_):
+        if self.regular_:
             return thr_w, thr_y
         return _IRREGULAR_SCALE * thr_w, _IRREGULAR_SCALE * thr_y
 
@@ -367,6 +355,7 @@ class QrsDetector:
         lv[1], lv[3] = min(lv[1], 0.5 * float(np.median(w))), min(lv[3], 0.5 * float(np.median(y)))
         self.rr_all_.clear()
         self.rr_ok_.clear()
+        self._rhythm_changed()
 
     def _accept(self, cand, weight: float, beats: list[int]) -> None:
         n, peak_w, peak_y, slope, r_peak = cand
@@ -379,6 +368,7 @@ class QrsDetector:
             self.rr_all_.append(rr)
             if avg is None or 0.92 * avg <= rr <= 1.16 * avg:
                 self.rr_ok_.append(rr)
+            self._rhythm_changed()
         self.last_beat_ = (n, slope)
         self.npk_at_beat_ = lv[1]
         self.window_start_ = n
