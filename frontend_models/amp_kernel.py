@@ -1,12 +1,13 @@
 """The instrumentation amplifier's per-sample arithmetic in one compiled pass (numba).
 
 :class:`frontend_models.inamp.InstrumentationAmplifier` draws its noise and
-forms its common-mode term with numpy; everything else for a chunk (noise
-shaping filters, gain, band filters, offset, clipping and both counters) is
-:func:`amplifier_pass`, one loop over the samples instead of a dozen numpy
-passes and a scipy call per filter. The filters run the transposed direct
-form II of ``scipy.signal.sosfilt`` operation for operation, so their output
-equals scipy's bit for bit.
+forms its common-mode term with numpy, and shapes each noise stream with
+:func:`parallel_pass` (its filter in parallel form) or scipy's cascade;
+everything else for a chunk (gain, band filters, offset, clipping and both
+counters) is :func:`amplifier_pass`, one loop over the samples instead of a
+dozen numpy passes and a scipy call per filter. The band filters run the
+transposed direct form II of ``scipy.signal.sosfilt`` operation for
+operation, so their output equals scipy's bit for bit.
 """
 
 from __future__ import annotations
@@ -16,22 +17,68 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _cascade(sos: np.ndarray, first: int, stop: int, zi: np.ndarray, c: int, v: float) -> float:
-    """Sections ``first .. stop - 1`` of ``sos`` on one sample ``v`` of channel ``c``; state ``zi`` updated."""
-    for s in range(first, stop):
-        y = sos[s, 0] * v + zi[s, c, 0]
-        zi[s, c, 0] = sos[s, 1] * v - sos[s, 4] * y + zi[s, c, 1]
-        zi[s, c, 1] = sos[s, 2] * v - sos[s, 5] * y
-        v = y
-    return v
+def _section(sos: np.ndarray, s: int, zi: np.ndarray, c: int, v: np.ndarray) -> None:
+    """Section ``s`` of ``sos`` on the row ``v`` of channel ``c``, in place; state ``zi[s, c]`` updated.
+
+    The state lives in locals for the whole row (one recursion, no store and
+    reload per sample), with scipy's transposed direct form II operations.
+    """
+    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+    z0, z1 = zi[s, c, 0], zi[s, c, 1]
+    for i in range(v.shape[0]):
+        u = v[i]
+        y = b0 * u + z0
+        z0 = b1 * u - a1 * y + z1
+        z1 = b2 * u - a2 * y
+        v[i] = y
+    zi[s, c, 0], zi[s, c, 1] = z0, z1
+
+
+#: The parallel form's parts are padded to a multiple of this (the SIMD width times the unroll the
+#: compiler picks for AVX2: 15 parts cost as much as 24 unpadded, 16 padded as 12).
+PARALLEL_LANES = 8
+
+
+def padded_parts(poles: np.ndarray, residues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``poles`` and ``residues`` padded with zeros to a multiple of :data:`PARALLEL_LANES`.
+
+    A padded part has ``s_k = v[n]`` and adds ``0 * s_k = 0`` to the sum: the
+    same filter, with no remainder loop after the SIMD one.
+    """
+    n_pad = -len(poles) % PARALLEL_LANES
+    return np.pad(poles, (0, n_pad)), np.pad(residues, (0, n_pad))
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def parallel_pass(v: np.ndarray, direct: float, poles: np.ndarray, residues: np.ndarray,
+                  state: np.ndarray) -> None:
+    """A filter in parallel form on ``v`` (n_channels, n), in place: ``direct v[n] + sum_k r_k s_k[n]``.
+
+    ``s_k[n] = p_k s_k[n-1] + v[n]`` (``state`` (n_channels, n_parts) holds
+    ``s_k[n-1]``; updated). The recursions are independent, so the loop over
+    the parts runs them side by side (SIMD) where a cascade waits on each
+    section in turn: about 6 ns per sample for 16 parts against 2 to 3 ns
+    per section for a cascade. ``reassoc`` lets the compiler split the sum
+    over the parts across SIMD lanes; its order is then fixed by the number
+    of parts alone, the same for every sample, so the result still depends
+    on the absolute sample index only (chunk-exact, deterministic).
+    """
+    for c in range(v.shape[0]):
+        for i in range(v.shape[1]):
+            w = v[c, i]
+            acc = direct * w
+            for k in range(poles.shape[0]):
+                s = poles[k] * state[c, k] + w
+                state[c, k] = s
+                acc += residues[k] * s
+            v[c, i] = acc
 
 
 @njit(cache=True, nogil=True)
-def amplifier_pass(x: np.ndarray, gain: float, draws: np.ndarray, noise_sos: np.ndarray,
-                   bounds: np.ndarray, noise_zi: np.ndarray, cm_term: np.ndarray, cm_in: np.ndarray,
+def amplifier_pass(x: np.ndarray, gain: float, noise: np.ndarray, cm_term: np.ndarray, cm_in: np.ndarray,
                    band_sos: np.ndarray, band_zi: np.ndarray, dc_out_v: float, cm_range: np.ndarray,
                    swing_v: float, y: np.ndarray) -> tuple[int, int]:
-    """One chunk of the amplifier: ``y = clip(band(G x + sum_p H_p(w_p) + cm_term) + dc_out_v)``.
+    """One chunk of the amplifier: ``y = clip(band(G x + sum_p noise_p + cm_term) + dc_out_v)``.
 
     Parameters
     ----------
@@ -39,13 +86,8 @@ def amplifier_pass(x: np.ndarray, gain: float, draws: np.ndarray, noise_sos: np.
         Differential input.
     gain : float
         G.
-    draws : ndarray, shape (n_paths, n_channels, n)
-        Unit normal draws of each noise path.
-    noise_sos, bounds : ndarray
-        The paths' sections stacked, shape (n_sections, 6); path ``p`` is
-        sections ``bounds[p] .. bounds[p + 1] - 1``.
-    noise_zi : ndarray, shape (n_sections, n_channels, 2)
-        The noise filters' state; updated.
+    noise : ndarray, shape (n_paths, n_channels, n)
+        Each noise path's output (already shaped).
     cm_term : ndarray, shape (n,) or (0,)
         The common-mode term added before the band filters (none if empty).
     cm_in : ndarray, shape (n,) or (0,)
@@ -73,20 +115,28 @@ def amplifier_pass(x: np.ndarray, gain: float, draws: np.ndarray, noise_sos: np.
     n_clipped = 0
     n_outside = 0
     for c in range(x.shape[0]):
+        row = y[c]
         for i in range(x.shape[1]):
             u = gain * x[c, i]
-            for p in range(draws.shape[0]):
-                u = u + _cascade(noise_sos, bounds[p], bounds[p + 1], noise_zi, c, draws[p, c, i])
+            for p in range(noise.shape[0]):
+                u = u + noise[p, c, i]
             if cm_term.shape[0]:
                 u = u + cm_term[i]
-            v = _cascade(band_sos, 0, band_sos.shape[0], band_zi, c, u) + dc_out_v
-            if v > swing_v or v < -swing_v:
+            row[i] = u
+        for s in range(band_sos.shape[0]):
+            _section(band_sos, s, band_zi, c, row)
+        for i in range(x.shape[1]):
+            v = row[i] + dc_out_v
+            if v > swing_v:
+                v = swing_v
                 n_clipped += 1
-                v = swing_v if v > 0 else -swing_v
-            y[c, i] = v
-            if check_range:
+            elif v < -swing_v:
+                v = -swing_v
+                n_clipped += 1
+            row[i] = v
+        if check_range:
+            for i in range(x.shape[1]):
                 cm = cm_in[i] if cm_in.shape[0] else 0.0
                 half = x[c, i] / 2
-                if cm + half < lo or cm + half > hi or cm - half < lo or cm - half > hi:
-                    n_outside += 1
+                n_outside += cm + half < lo or cm + half > hi or cm - half < lo or cm - half > hi
     return n_clipped, n_outside

@@ -16,11 +16,11 @@ from scipy import signal
 from acquire._check import FrontendWarning, check_below_nyquist, check_positive
 from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import BlockNoise
-from acquire.stage import Chunk, dc_vector, sos_steady_state
+from acquire.stage import Chunk, dc_vector, sos_steady_state, sosfilt_carry
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
-                                         merged_noise_path, one_stream_noise_sos, pink_noise_sos, scaled,
-                                         unit_phasor, warp_hz)
-from frontend_models.amp_kernel import amplifier_pass
+                                         merged_noise_path, one_stream_noise_sos, parallel_form, pink_noise_sos,
+                                         scaled, unit_phasor, warp_hz)
+from frontend_models.amp_kernel import amplifier_pass, padded_parts, parallel_pass
 
 #: Largest accepted magnitude error in that band before a warning, dB.
 ACCURACY_DB = 0.1
@@ -321,11 +321,12 @@ class InstrumentationAmplifier:
                                       [z for z in (z_pos, z_neg) if z is not None], fs_hz)
         self._noise_paths = ({_STREAM_WHITE: scaled(single, sigma)} if single is not None
                              else self._two_stream_noise_paths(sigma))
-        # Each path as sections for the compiled pass; a gain g is the exact section [g, 0, 0, 1, 0, 0].
-        stacked = [np.array([[path, 0.0, 0.0, 1.0, 0.0, 0.0]]) if isinstance(path, float) else path
-                   for path in self._noise_paths.values()]
-        self._noise_sos = np.ascontiguousarray(np.vstack(stacked or [np.zeros((0, 6))]))
-        self._noise_bounds = np.cumsum([0] + [len(s) for s in stacked]).astype(np.int64)
+        # Each path as run: a parallel form (direct, poles, residues) for parallel_pass (a gain g is
+        # (g, no parts)), or the cascade's sections for scipy when no parallel form matches it.
+        self._noise_forms = {}
+        for stream, path in self._noise_paths.items():
+            form = (path, np.zeros(0), np.zeros(0)) if isinstance(path, float) else parallel_form(path, fs_hz)
+            self._noise_forms[stream] = path if form is None else (form[0], *padded_parts(*form[1:]))
 
         if p.dc_block_hz:
             self._dc_out_v = 0.0
@@ -398,7 +399,8 @@ class InstrumentationAmplifier:
         """Back to the initial band state (rest, or primed), zero counters; the noise replays from sample 0."""
         n_ch = self.n_channels
         self.band_zi_ = self._band_zi0.copy()
-        self.noise_zi_ = np.zeros((len(self._noise_sos), n_ch, 2))
+        self.noise_zi_ = {stream: np.zeros((n_ch, len(form[1]))) if isinstance(form, tuple)
+                          else np.zeros((len(form), n_ch, 2)) for stream, form in self._noise_forms.items()}
         self.noise_ = {stream: BlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES,
                                           bit_generator=np.random.SFC64) for stream in self._noise_paths}
         self.n_clipped_ = 0
@@ -413,17 +415,21 @@ class InstrumentationAmplifier:
         if n == 0:
             return Chunk(diff_v=x.copy(), start_sample=chunk.start_sample)
         k0 = chunk.start_sample
-        draws = np.empty((len(self.noise_), self.n_channels, n))
-        for i, noise in enumerate(self.noise_.values()):
-            noise.normal(k0, k0 + n, out=draws[i])
+        noise = np.empty((len(self.noise_), self.n_channels, n))
+        for i, (stream, source) in enumerate(self.noise_.items()):
+            source.normal(k0, k0 + n, out=noise[i])
+            form = self._noise_forms[stream]
+            if isinstance(form, tuple):
+                parallel_pass(noise[i], *form, self.noise_zi_[stream])
+            else:
+                noise[i], self.noise_zi_[stream] = sosfilt_carry(form, noise[i], self.noise_zi_[stream])
         none = np.zeros(0)
         cm_term = none if chunk.cm_v is None else np.ascontiguousarray(self._common_mode(chunk))
         cm_in = none if chunk.cm_v is None else np.ascontiguousarray(chunk.cm_v, dtype=float)
         y = np.empty_like(x)
-        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, draws, self._noise_sos,
-                                          self._noise_bounds, self.noise_zi_, cm_term, cm_in, self._band_sos,
-                                          self.band_zi_, self._dc_out_v, np.array(p.input_cm_range_v, dtype=float),
-                                          p.output_swing_v, y)
+        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, noise, cm_term, cm_in,
+                                          self._band_sos, self.band_zi_, self._dc_out_v,
+                                          np.array(p.input_cm_range_v, dtype=float), p.output_swing_v, y)
         self.n_clipped_ += clipped
         self.n_cm_range_violations_ += outside
         return Chunk(diff_v=y, start_sample=chunk.start_sample)
