@@ -208,3 +208,26 @@ def exponential_divider(x: np.ndarray, dx: np.ndarray, prev: np.ndarray, direct:
         out[n] = o
         x_prev, d_prev = xn, dn
     prev[0], prev[1] = x_prev, d_prev
+
+
+@njit(cache=True, nogil=True)
+def quantise(v: np.ndarray, lsb_v: float, half: float, out: np.ndarray) -> int:
+    """ADC codes as volts: ``out = clip(rint(v / lsb_v), -half, half - 1) * lsb_v``; returns the clipped count.
+
+    The element-wise operations of ``np.clip(np.rint(v / lsb_v), ...) *
+    lsb_v`` (rint rounds half to even) in one pass; ``v`` may be a strided
+    view (the ADC's every M-th input). A NaN passes through unclipped and
+    uncounted, as with ``np.clip``.
+    """
+    n_clipped = 0
+    for c in range(v.shape[0]):
+        for i in range(v.shape[1]):
+            code = np.rint(v[c, i] / lsb_v)
+            if code < -half:
+                code = -half
+                n_clipped += 1
+            elif code > half - 1:
+                code = half - 1
+                n_clipped += 1
+            out[c, i] = code * lsb_v
+    return n_clipped
