@@ -15,7 +15,7 @@ from scipy import signal
 
 from acquire._check import FrontendWarning, check_below_nyquist, check_positive
 from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
-from acquire.noise import BlockNoise
+from acquire.noise import FastBlockNoise
 from acquire.stage import Chunk, dc_vector, sos_steady_state, sosfilt_carry
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
                                          merged_noise_path, one_stream_noise_sos, parallel_form, pink_noise_sos,
@@ -270,12 +270,17 @@ class InstrumentationAmplifier:
     (:func:`one_stream_noise_sos`: white, the 1/f ladder and the currents'
     Lorentzians, spectrally factored) when that filter is within 0.3 dB of
     the model up to 0.4 fs; otherwise white and current noise as one stream
-    (:func:`merged_noise_path`, the same summed PSD) and 1/f as a second. Random numbers for absolute sample n come from an SFC64 generator
-    seeded with ``SeedSequence([seed, stream, n // NOISE_BLOCK_SAMPLES])``, so
-    the noise does not depend on chunking and ``reset()`` replays it. Cost
-    per lead-sample: about 10 ns per stream drawn, plus the filters and
-    everything after the draws in one compiled pass
-    (:func:`frontend_models.amp_kernel.amplifier_pass`, about 2 ns per section).
+    (:func:`merged_noise_path`, the same summed PSD) and 1/f as a second.
+    Random numbers for absolute sample n come from a compiled ziggurat over
+    an SFC64 generator seeded with ``SeedSequence([seed, stream, n //
+    NOISE_BLOCK_SAMPLES])`` (:class:`acquire.noise.FastBlockNoise`), so the
+    noise does not depend on chunking and ``reset()`` replays it. Each
+    stream's filter runs in parallel form
+    (:func:`frontend_models.amp_kernel.parallel_pass`, its first-order parts
+    side by side) when :func:`parallel_form` matches the cascade, else as the
+    cascade. Cost per lead-sample: about 6 ns per stream drawn, 6 ns for a
+    16-part parallel form (2 to 3 ns per section for a cascade), and the rest
+    in one compiled pass (:func:`frontend_models.amp_kernel.amplifier_pass`).
 
     ``z_cm`` and ``z_diff`` are not applied here: the electrode stage uses
     them for the CM-to-DM divider that arrives in ``diff_v``.
@@ -401,8 +406,8 @@ class InstrumentationAmplifier:
         self.band_zi_ = self._band_zi0.copy()
         self.noise_zi_ = {stream: np.zeros((n_ch, len(form[1]))) if isinstance(form, tuple)
                           else np.zeros((len(form), n_ch, 2)) for stream, form in self._noise_forms.items()}
-        self.noise_ = {stream: BlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES,
-                                          bit_generator=np.random.SFC64) for stream in self._noise_paths}
+        self.noise_ = {stream: FastBlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES)
+                       for stream in self._noise_paths}
         self.n_clipped_ = 0
         self.n_cm_range_violations_ = 0
 
