@@ -74,8 +74,26 @@ def parallel_pass(v: np.ndarray, direct: float, poles: np.ndarray, residues: np.
             v[c, i] = acc
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_cm_term(cm: tuple, coef: np.ndarray, row: np.ndarray) -> None:
+    """``row += (G/CMRR) (cos c - sin q)``, ``c = v_cm + v_cm'/w_z`` and ``q`` likewise (empty fields: none).
+
+    In the order of the element-wise numpy form: ``c``, ``cos c``, minus
+    ``sin q``, times G/CMRR, added last.
+    """
+    cm_v, cm_dvdt, quad, quad_dvdt = cm
+    scale, cos_phase, sin_phase, w_z = coef[0], coef[1], coef[2], coef[3]
+    corner, rotated = cm_dvdt.shape[0] > 0, quad.shape[0] > 0
+    for i in range(row.shape[0]):
+        c = cm_v[i] + cm_dvdt[i] / w_z if corner else cm_v[i]
+        term = cos_phase * c
+        if rotated:
+            term = term - sin_phase * (quad[i] + quad_dvdt[i] / w_z if corner else quad[i])
+        row[i] = row[i] + scale * term
+
+
 @njit(cache=True, nogil=True)
-def amplifier_pass(x: np.ndarray, gain: float, noise: np.ndarray, cm_term: np.ndarray, cm_in: np.ndarray,
+def amplifier_pass(x: np.ndarray, gain: float, noise: np.ndarray, cm: tuple, cm_coef: np.ndarray,
                    band_sos: np.ndarray, band_zi: np.ndarray, dc_out_v: float, cm_range: np.ndarray,
                    swing_v: float, y: np.ndarray) -> tuple[int, int]:
     """One chunk of the amplifier: ``y = clip(band(G x + sum_p noise_p + cm_term) + dc_out_v)``.
@@ -88,10 +106,10 @@ def amplifier_pass(x: np.ndarray, gain: float, noise: np.ndarray, cm_term: np.nd
         G.
     noise : ndarray, shape (n_paths, n_channels, n)
         Each noise path's output (already shaped).
-    cm_term : ndarray, shape (n,) or (0,)
-        The common-mode term added before the band filters (none if empty).
-    cm_in : ndarray, shape (n,) or (0,)
-        v_cm for the input range check (0 if empty).
+    cm, cm_coef : tuple of 4 ndarray, ndarray
+        The common-mode fields (each shape (n,) or (0,): unused) and
+        ``(G/CMRR, cos(phase), sin(phase), w_z)`` for :func:`_add_cm_term`; no
+        term and v_cm = 0 for the range check when ``cm[0]`` is empty.
     band_sos, band_zi : ndarray
         Band filters and their state, shape (n_band, n_channels, 2); updated.
     dc_out_v : float
@@ -110,6 +128,8 @@ def amplifier_pass(x: np.ndarray, gain: float, noise: np.ndarray, cm_term: np.nd
         Channel x sample counts. The sums are in the order
         ``G x``, each path, ``cm_term``, as element-wise numpy adds would be.
     """
+    cm_v = cm[0]
+    has_cm = cm_v.shape[0] > 0
     lo, hi = cm_range[0], cm_range[1]
     check_range = lo > -np.inf or hi < np.inf
     n_clipped = 0
@@ -120,23 +140,20 @@ def amplifier_pass(x: np.ndarray, gain: float, noise: np.ndarray, cm_term: np.nd
             u = gain * x[c, i]
             for p in range(noise.shape[0]):
                 u = u + noise[p, c, i]
-            if cm_term.shape[0]:
-                u = u + cm_term[i]
             row[i] = u
+        if has_cm:
+            _add_cm_term(cm, cm_coef, row)
         for s in range(band_sos.shape[0]):
             _section(band_sos, s, band_zi, c, row)
         for i in range(x.shape[1]):
             v = row[i] + dc_out_v
-            if v > swing_v:
-                v = swing_v
-                n_clipped += 1
-            elif v < -swing_v:
-                v = -swing_v
-                n_clipped += 1
-            row[i] = v
+            n_clipped += (v > swing_v) | (v < -swing_v)
+            row[i] = swing_v if v > swing_v else (-swing_v if v < -swing_v else v)
         if check_range:
             for i in range(x.shape[1]):
-                cm = cm_in[i] if cm_in.shape[0] else 0.0
-                half = x[c, i] / 2
-                n_outside += cm + half < lo or cm + half > hi or cm - half < lo or cm - half > hi
+                # cm +- x/2 both inside [lo, hi] <=> cm - |x/2| >= lo and cm + |x/2| <= hi (exactly: the
+                # same two sums); a NaN counts as inside either way.
+                v_cm = cm_v[i] if has_cm else 0.0
+                half = abs(x[c, i] / 2)
+                n_outside += (v_cm - half < lo) | (v_cm + half > hi)
     return n_clipped, n_outside

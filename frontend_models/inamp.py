@@ -428,46 +428,45 @@ class InstrumentationAmplifier:
                 parallel_pass(noise[i], *form, self.noise_zi_[stream])
             else:
                 noise[i], self.noise_zi_[stream] = sosfilt_carry(form, noise[i], self.noise_zi_[stream])
-        none = np.zeros(0)
-        cm_term = none if chunk.cm_v is None else np.ascontiguousarray(self._common_mode(chunk))
-        cm_in = none if chunk.cm_v is None else np.ascontiguousarray(chunk.cm_v, dtype=float)
         y = np.empty_like(x)
-        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, noise, cm_term, cm_in,
+        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, noise, *self._common_mode(chunk),
                                           self._band_sos, self.band_zi_, self._dc_out_v,
                                           np.array(p.input_cm_range_v, dtype=float), p.output_swing_v, y)
         self.n_clipped_ += clipped
         self.n_cm_range_violations_ += outside
         return Chunk(diff_v=y, start_sample=chunk.start_sample)
 
-    def _common_mode(self, chunk: Chunk) -> np.ndarray:
-        """The common-mode term before the band shape: (G/CMRR) Re{exp(j phase) (1 + s/w_z) v_cm}.
+    def _common_mode(self, chunk: Chunk) -> tuple[tuple, np.ndarray]:
+        """The chunk's common-mode fields for :func:`amplifier_pass` and their coefficients.
 
-        With c = v_cm + v_cm'/w_z and q its quadrature partner (same from
+        The term before the band shape is (G/CMRR) Re{exp(j phase) (1 + s/w_z) v_cm}:
+        with c = v_cm + v_cm'/w_z and q its quadrature partner (same from
         ``cm_quad_v``), a rotation by the phase is cos(phase) c - sin(phase) q.
+
+        Returns
+        -------
+        fields : tuple of 4 ndarray
+            ``cm_v``, ``cm_dvdt_v_per_s``, ``cm_quad_v``, ``cm_quad_dvdt_v_per_s``
+            (contiguous float), each empty where the term does not use it
+            (all empty without ``cm_v``).
+        coef : ndarray, shape (4,)
+            ``(G/CMRR, cos(phase), sin(phase), w_z)``.
         """
         p = self.params
-        fields = {"cm_v": chunk.cm_v, "cm_dvdt_v_per_s": chunk.cm_dvdt_v_per_s}
-        rotated = unit_phasor(p.cmrr_phase_rad)[1] != 0.0
-        if rotated:
-            fields.update(cm_quad_v=chunk.cm_quad_v, cm_quad_dvdt_v_per_s=chunk.cm_quad_dvdt_v_per_s)
-        corner = math.isfinite(p.cmrr_zero_hz)
-        for name, value in fields.items():
-            if value is None and (corner or not name.endswith("dvdt_v_per_s")):
+        cos_phase, sin_phase = unit_phasor(p.cmrr_phase_rad)
+        coef = np.array([self._cm_scale, cos_phase, sin_phase, 2 * np.pi * p.cmrr_zero_hz])
+        names = ("cm_v", "cm_dvdt_v_per_s", "cm_quad_v", "cm_quad_dvdt_v_per_s")
+        if chunk.cm_v is None:
+            return (np.zeros(0),) * 4, coef
+        corner, rotated = math.isfinite(p.cmrr_zero_hz), sin_phase != 0.0
+        used = (True, corner, rotated, rotated and corner)
+        for name, use in zip(names, used):
+            if use and getattr(chunk, name) is None:
                 raise ValueError(f"This amplifier (cmrr_zero_hz={p.cmrr_zero_hz:g} Hz, cmrr_phase_rad="
                                  f"{p.cmrr_phase_rad:g}) needs the chunk's {name}, which the mains stage "
                                  "generates analytically; it is None here.")
-        w_z = 2 * np.pi * p.cmrr_zero_hz
-        cm = np.asarray(chunk.cm_v, dtype=float)
-        if corner:
-            cm = cm + np.asarray(chunk.cm_dvdt_v_per_s, dtype=float) / w_z
-        cos_phase, sin_phase = unit_phasor(p.cmrr_phase_rad)
-        term = cos_phase * cm
-        if rotated:
-            q = np.asarray(chunk.cm_quad_v, dtype=float)
-            if corner:
-                q = q + np.asarray(chunk.cm_quad_dvdt_v_per_s, dtype=float) / w_z
-            term = term - sin_phase * q
-        return self._cm_scale * term
+        return tuple(np.ascontiguousarray(getattr(chunk, name), dtype=float) if use else np.zeros(0)
+                     for name, use in zip(names, used)), coef
 
     def diff_gain(self, f_hz) -> np.ndarray:
         """Analytic differential gain, complex (see :meth:`InAmpParams.diff_gain`)."""
