@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from acquire.stage import _tdf2
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _section(sos: np.ndarray, s: int, zi: np.ndarray, c: int, v: np.ndarray) -> None:
@@ -143,17 +145,22 @@ def amplifier_pass(x: np.ndarray, gain: float, noise: np.ndarray, cm: tuple, cm_
             row[i] = u
         if has_cm:
             _add_cm_term(cm, cm_coef, row)
-        for s in range(band_sos.shape[0]):
+        for s in range(band_sos.shape[0] - 1):
             _section(band_sos, s, band_zi, c, row)
+        # The last band section, offset, clip and range check in one loop: the section's recursion
+        # is latency bound, and the rest fills its gaps.
+        last = band_sos.shape[0] - 1
+        z0, z1 = band_zi[last, c, 0], band_zi[last, c, 1]
         for i in range(x.shape[1]):
-            v = row[i] + dc_out_v
+            v, z0, z1 = _tdf2(band_sos, last, row[i], z0, z1)
+            v = v + dc_out_v
             n_clipped += (v > swing_v) | (v < -swing_v)
             row[i] = swing_v if v > swing_v else (-swing_v if v < -swing_v else v)
-        if check_range:
-            for i in range(x.shape[1]):
-                # cm +- x/2 both inside [lo, hi] <=> cm - |x/2| >= lo and cm + |x/2| <= hi (exactly: the
-                # same two sums); a NaN counts as inside either way.
+            if check_range:
+                # cm +- x/2 both inside [lo, hi] <=> cm - |x/2| >= lo and cm + |x/2| <= hi (exactly:
+                # the same two sums); a NaN counts as inside either way.
                 v_cm = cm_v[i] if has_cm else 0.0
                 half = abs(x[c, i] / 2)
                 n_outside += (v_cm - half < lo) | (v_cm + half > hi)
+        band_zi[last, c, 0], band_zi[last, c, 1] = z0, z1
     return n_clipped, n_outside
