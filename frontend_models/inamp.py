@@ -22,6 +22,10 @@ from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, m
                                          scaled, unit_phasor, warp_hz)
 from frontend_models.amp_kernel import amplifier_pass, padded_parts, parallel_pass
 
+#: The chunk's common-mode fields, in the order amplifier_pass takes them.
+_CM_FIELDS = ("cm_v", "cm_dvdt_v_per_s", "cm_quad_v", "cm_quad_dvdt_v_per_s")
+#: An unused field for amplifier_pass.
+_NONE = np.zeros(0)
 #: Largest accepted magnitude error in that band before a warning, dB.
 ACCURACY_DB = 0.1
 #: Samples per random-number block; noise for absolute sample ``n`` comes
@@ -342,6 +346,11 @@ class InstrumentationAmplifier:
             i_neg = p.bias_current_a - p.offset_current_a / 2
             self._dc_out_v = g * (p.offset_v - i_pos * r_pos + i_neg * r_neg)
         self._cm_scale = g * 10 ** (-p.cmrr_db / 20)
+        cos_phase, sin_phase = unit_phasor(p.cmrr_phase_rad)
+        self._cm_coef = np.array([self._cm_scale, cos_phase, sin_phase, 2 * np.pi * p.cmrr_zero_hz])
+        corner, rotated = math.isfinite(p.cmrr_zero_hz), sin_phase != 0.0
+        self._cm_fields_used = (True, corner, rotated, rotated and corner)  # of _CM_FIELDS
+        self._cm_range = np.array(p.input_cm_range_v, dtype=float)
         self._band_zi0 = np.zeros((self._band_sos.shape[0], self.n_channels, 2))
         self.reset()
 
@@ -431,7 +440,7 @@ class InstrumentationAmplifier:
         y = np.empty_like(x)
         clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, noise, *self._common_mode(chunk),
                                           self._band_sos, self.band_zi_, self._dc_out_v,
-                                          np.array(p.input_cm_range_v, dtype=float), p.output_swing_v, y)
+                                          self._cm_range, p.output_swing_v, y)
         self.n_clipped_ += clipped
         self.n_cm_range_violations_ += outside
         return Chunk(diff_v=y, start_sample=chunk.start_sample)
@@ -452,21 +461,17 @@ class InstrumentationAmplifier:
         coef : ndarray, shape (4,)
             ``(G/CMRR, cos(phase), sin(phase), w_z)``.
         """
-        p = self.params
-        cos_phase, sin_phase = unit_phasor(p.cmrr_phase_rad)
-        coef = np.array([self._cm_scale, cos_phase, sin_phase, 2 * np.pi * p.cmrr_zero_hz])
-        names = ("cm_v", "cm_dvdt_v_per_s", "cm_quad_v", "cm_quad_dvdt_v_per_s")
+        p, coef, used = self.params, self._cm_coef, self._cm_fields_used
         if chunk.cm_v is None:
-            return (np.zeros(0),) * 4, coef
-        corner, rotated = math.isfinite(p.cmrr_zero_hz), sin_phase != 0.0
-        used = (True, corner, rotated, rotated and corner)
-        for name, use in zip(names, used):
-            if use and getattr(chunk, name) is None:
+            return (_NONE,) * 4, coef
+        fields = (chunk.cm_v, chunk.cm_dvdt_v_per_s, chunk.cm_quad_v, chunk.cm_quad_dvdt_v_per_s)
+        for name, field, use in zip(_CM_FIELDS, fields, used):
+            if use and field is None:
                 raise ValueError(f"This amplifier (cmrr_zero_hz={p.cmrr_zero_hz:g} Hz, cmrr_phase_rad="
                                  f"{p.cmrr_phase_rad:g}) needs the chunk's {name}, which the mains stage "
                                  "generates analytically; it is None here.")
-        return tuple(np.ascontiguousarray(getattr(chunk, name), dtype=float) if use else np.zeros(0)
-                     for name, use in zip(names, used)), coef
+        return tuple(np.ascontiguousarray(field, dtype=float) if use else _NONE
+                     for field, use in zip(fields, used)), coef
 
     def diff_gain(self, f_hz) -> np.ndarray:
         """Analytic differential gain, complex (see :meth:`InAmpParams.diff_gain`)."""
