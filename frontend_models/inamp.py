@@ -282,7 +282,7 @@ class InstrumentationAmplifier:
     stream's filter runs in parallel form
     (:func:`frontend_models.amp_kernel.parallel_pass`, its first-order parts
     side by side) when :func:`parallel_form` matches the cascade, else as the
-    cascade. Cost per lead-sample: about 6 ns per stream drawn, 6 ns for a
+    cascade. Cost per lead-sample: about 3 ns per stream drawn, 5 ns for a
     16-part parallel form (2 to 3 ns per section for a cascade), and the rest
     in one compiled pass (:func:`frontend_models.amp_kernel.amplifier_pass`).
 
