@@ -18,9 +18,9 @@ from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
 from acquire.noise import FastBlockNoise
 from acquire.stage import Chunk, dc_vector, sos_steady_state, sosfilt_carry
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
-                                         merged_noise_path, one_stream_noise_sos, parallel_form, pink_noise_sos,
+                                         merged_noise_path, one_stream_noise_sos, pink_noise_sos,
                                          scaled, unit_phasor, warp_hz)
-from frontend_models.amp_kernel import amplifier_pass, padded_parts, parallel_pass
+from frontend_models.amp_kernel import amplifier_pass, noise_bank
 
 #: The chunk's common-mode fields, in the order amplifier_pass takes them.
 _CM_FIELDS = ("cm_v", "cm_dvdt_v_per_s", "cm_quad_v", "cm_quad_dvdt_v_per_s")
@@ -279,12 +279,10 @@ class InstrumentationAmplifier:
     an SFC64 generator seeded with ``SeedSequence([seed, stream, n //
     NOISE_BLOCK_SAMPLES])`` (:class:`acquire.noise.FastBlockNoise`), so the
     noise does not depend on chunking and ``reset()`` replays it. Each
-    stream's filter runs in parallel form
-    (:func:`frontend_models.amp_kernel.parallel_pass`, its first-order parts
-    side by side) when :func:`parallel_form` matches the cascade, else as the
-    cascade. Cost per lead-sample: about 3 ns per stream drawn, 5 ns for a
-    16-part parallel form (2 to 3 ns per section for a cascade), and the rest
-    in one compiled pass (:func:`frontend_models.amp_kernel.amplifier_pass`).
+    stream's filter runs in parallel form when one matches it
+    (:func:`frontend_models.amp_kernel.noise_bank`). Cost per lead-sample:
+    about 3 ns per stream drawn and 10 ns for the compiled pass with a
+    16-part parallel form (:func:`frontend_models.amp_kernel.amplifier_pass`).
 
     ``z_cm`` and ``z_diff`` are not applied here: the electrode stage uses
     them for the CM-to-DM divider that arrives in ``diff_v``.
@@ -330,12 +328,7 @@ class InstrumentationAmplifier:
                                       [z for z in (z_pos, z_neg) if z is not None], fs_hz)
         self._noise_paths = ({_STREAM_WHITE: scaled(single, sigma)} if single is not None
                              else self._two_stream_noise_paths(sigma))
-        # Each path as run: a parallel form (direct, poles, residues) for parallel_pass (a gain g is
-        # (g, no parts)), or the cascade's sections for scipy when no parallel form matches it.
-        self._noise_forms = {}
-        for stream, path in self._noise_paths.items():
-            form = (path, np.zeros(0), np.zeros(0)) if isinstance(path, float) else parallel_form(path, fs_hz)
-            self._noise_forms[stream] = path if form is None else (form[0], *padded_parts(*form[1:]))
+        self._noise_cascades, self._noise_bank = noise_bank(self._noise_paths, fs_hz)
 
         if p.dc_block_hz:
             self._dc_out_v = 0.0
@@ -413,8 +406,8 @@ class InstrumentationAmplifier:
         """Back to the initial band state (rest, or primed), zero counters; the noise replays from sample 0."""
         n_ch = self.n_channels
         self.band_zi_ = self._band_zi0.copy()
-        self.noise_zi_ = {stream: np.zeros((n_ch, len(form[1]))) if isinstance(form, tuple)
-                          else np.zeros((len(form), n_ch, 2)) for stream, form in self._noise_forms.items()}
+        self.noise_zi_ = {stream: np.zeros((len(sos), n_ch, 2)) for stream, sos in self._noise_cascades.items()}
+        self.bank_state_ = np.zeros((n_ch, *self._noise_bank[1].shape))
         self.noise_ = {stream: FastBlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES)
                        for stream in self._noise_paths}
         self.n_clipped_ = 0
@@ -432,15 +425,13 @@ class InstrumentationAmplifier:
         noise = np.empty((len(self.noise_), self.n_channels, n))
         for i, (stream, source) in enumerate(self.noise_.items()):
             source.normal(k0, k0 + n, out=noise[i])
-            form = self._noise_forms[stream]
-            if isinstance(form, tuple):
-                parallel_pass(noise[i], *form, self.noise_zi_[stream])
-            else:
-                noise[i], self.noise_zi_[stream] = sosfilt_carry(form, noise[i], self.noise_zi_[stream])
+            if stream in self._noise_cascades:
+                noise[i], self.noise_zi_[stream] = sosfilt_carry(self._noise_cascades[stream], noise[i],
+                                                                 self.noise_zi_[stream])
         y = np.empty_like(x)
-        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, noise, *self._common_mode(chunk),
-                                          self._band_sos, self.band_zi_, self._dc_out_v,
-                                          self._cm_range, p.output_swing_v, y)
+        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, noise, self._noise_bank,
+                                          self.bank_state_, *self._common_mode(chunk), self._band_sos,
+                                          self.band_zi_, self._dc_out_v, self._cm_range, p.output_swing_v, y)
         self.n_clipped_ += clipped
         self.n_cm_range_violations_ += outside
         return Chunk(diff_v=y, start_sample=chunk.start_sample)
