@@ -315,7 +315,11 @@ def parallel_form(sos: np.ndarray, fs_hz: float) -> tuple[float, np.ndarray, np.
     real) have real poles and positive-dominated residues; for the default
     amplifier at 8 kHz the forms agree to 8e-7 near 1 mHz and 1e-9 above
     1 Hz, the gap being the cascade's own rounding of its coefficients
-    (``1 + a1 + a2 ~ 1e-10`` for a section near z = 1).
+    (``1 + a1 + a2 ~ 1e-10`` for a section near z = 1). In time, a part
+    near z = 1 has a dc gain up to 1/(1 - p) ~ 1e5 and the relative rounding
+    it carries grows only as eps / sqrt(1 - p), about 1e-13; the amplifier's
+    noise through both forms, from the same draws, agrees to 7e-9 of its rms
+    over 60 s (checked in ``tests/test_inamp.py``).
     """
     zeros, poles, gain = signal.sos2zpk(sos)
     zeros, poles = zeros[zeros != 0], poles[poles != 0]

@@ -456,13 +456,13 @@ class InstrumentationAmplifier:
         if chunk.cm_v is None:
             return (_NONE,) * 4, coef
         fields = (chunk.cm_v, chunk.cm_dvdt_v_per_s, chunk.cm_quad_v, chunk.cm_quad_dvdt_v_per_s)
-        for name, field, use in zip(_CM_FIELDS, fields, used):
-            if use and field is None:
+        for name, value, use in zip(_CM_FIELDS, fields, used):
+            if use and value is None:
                 raise ValueError(f"This amplifier (cmrr_zero_hz={p.cmrr_zero_hz:g} Hz, cmrr_phase_rad="
                                  f"{p.cmrr_phase_rad:g}) needs the chunk's {name}, which the mains stage "
                                  "generates analytically; it is None here.")
-        return tuple(np.ascontiguousarray(field, dtype=float) if use else _NONE
-                     for field, use in zip(fields, used)), coef
+        return tuple(np.ascontiguousarray(value, dtype=float) if use else _NONE
+                     for value, use in zip(fields, used)), coef
 
     def diff_gain(self, f_hz) -> np.ndarray:
         """Analytic differential gain, complex (see :meth:`InAmpParams.diff_gain`)."""
