@@ -15,13 +15,17 @@ from scipy import signal
 
 from acquire._check import FrontendWarning, check_below_nyquist, check_positive
 from acquire.analog.impedance import ElectrodeImpedance, ParallelRC
-from acquire.noise import BlockNoise
-from acquire.stage import Chunk, dc_vector, sos_steady_state
+from acquire.noise import FastBlockNoise
+from acquire.stage import Chunk, dc_vector, sos_steady_state, sosfilt_carry
 from frontend_models.amp_filters import (ACCURACY_BAND_FRACTION, bilinear_sos, magnitude_matched_sos,
-                                         merged_noise_path, one_stream_noise_sos, pink_noise_sos, scaled,
-                                         unit_phasor, warp_hz)
-from frontend_models.amp_kernel import amplifier_pass
+                                         merged_noise_path, one_stream_noise_sos, pink_noise_sos,
+                                         scaled, unit_phasor, warp_hz)
+from frontend_models.amp_kernel import amplifier_pass, noise_bank
 
+#: The chunk's common-mode fields, in the order amplifier_pass takes them.
+_CM_FIELDS = ("cm_v", "cm_dvdt_v_per_s", "cm_quad_v", "cm_quad_dvdt_v_per_s")
+#: An unused field for amplifier_pass.
+_NONE = np.zeros(0)
 #: Largest accepted magnitude error in that band before a warning, dB.
 ACCURACY_DB = 0.1
 #: Samples per random-number block; noise for absolute sample ``n`` comes
@@ -270,12 +274,15 @@ class InstrumentationAmplifier:
     (:func:`one_stream_noise_sos`: white, the 1/f ladder and the currents'
     Lorentzians, spectrally factored) when that filter is within 0.3 dB of
     the model up to 0.4 fs; otherwise white and current noise as one stream
-    (:func:`merged_noise_path`, the same summed PSD) and 1/f as a second. Random numbers for absolute sample n come from an SFC64 generator
-    seeded with ``SeedSequence([seed, stream, n // NOISE_BLOCK_SAMPLES])``, so
-    the noise does not depend on chunking and ``reset()`` replays it. Cost
-    per lead-sample: about 10 ns per stream drawn, plus the filters and
-    everything after the draws in one compiled pass
-    (:func:`frontend_models.amp_kernel.amplifier_pass`, about 2 ns per section).
+    (:func:`merged_noise_path`, the same summed PSD) and 1/f as a second.
+    Random numbers for absolute sample n come from a compiled ziggurat over
+    an SFC64 generator seeded with ``SeedSequence([seed, stream, n //
+    NOISE_BLOCK_SAMPLES])`` (:class:`acquire.noise.FastBlockNoise`), so the
+    noise does not depend on chunking and ``reset()`` replays it. Each
+    stream's filter runs in parallel form when one matches it
+    (:func:`frontend_models.amp_kernel.noise_bank`). Cost per lead-sample:
+    about 3 ns per stream drawn and 10 ns for the compiled pass with a
+    16-part parallel form (:func:`frontend_models.amp_kernel.amplifier_pass`).
 
     ``z_cm`` and ``z_diff`` are not applied here: the electrode stage uses
     them for the CM-to-DM divider that arrives in ``diff_v``.
@@ -321,11 +328,7 @@ class InstrumentationAmplifier:
                                       [z for z in (z_pos, z_neg) if z is not None], fs_hz)
         self._noise_paths = ({_STREAM_WHITE: scaled(single, sigma)} if single is not None
                              else self._two_stream_noise_paths(sigma))
-        # Each path as sections for the compiled pass; a gain g is the exact section [g, 0, 0, 1, 0, 0].
-        stacked = [np.array([[path, 0.0, 0.0, 1.0, 0.0, 0.0]]) if isinstance(path, float) else path
-                   for path in self._noise_paths.values()]
-        self._noise_sos = np.ascontiguousarray(np.vstack(stacked or [np.zeros((0, 6))]))
-        self._noise_bounds = np.cumsum([0] + [len(s) for s in stacked]).astype(np.int64)
+        self._noise_cascades, self._noise_bank = noise_bank(self._noise_paths, fs_hz)
 
         if p.dc_block_hz:
             self._dc_out_v = 0.0
@@ -336,6 +339,11 @@ class InstrumentationAmplifier:
             i_neg = p.bias_current_a - p.offset_current_a / 2
             self._dc_out_v = g * (p.offset_v - i_pos * r_pos + i_neg * r_neg)
         self._cm_scale = g * 10 ** (-p.cmrr_db / 20)
+        cos_phase, sin_phase = unit_phasor(p.cmrr_phase_rad)
+        self._cm_coef = np.array([self._cm_scale, cos_phase, sin_phase, 2 * np.pi * p.cmrr_zero_hz])
+        corner, rotated = math.isfinite(p.cmrr_zero_hz), sin_phase != 0.0
+        self._cm_fields_used = (True, corner, rotated, rotated and corner)  # of _CM_FIELDS
+        self._cm_range = np.array(p.input_cm_range_v, dtype=float)
         self._band_zi0 = np.zeros((self._band_sos.shape[0], self.n_channels, 2))
         self.reset()
 
@@ -398,9 +406,10 @@ class InstrumentationAmplifier:
         """Back to the initial band state (rest, or primed), zero counters; the noise replays from sample 0."""
         n_ch = self.n_channels
         self.band_zi_ = self._band_zi0.copy()
-        self.noise_zi_ = np.zeros((len(self._noise_sos), n_ch, 2))
-        self.noise_ = {stream: BlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES,
-                                          bit_generator=np.random.SFC64) for stream in self._noise_paths}
+        self.noise_zi_ = {stream: np.zeros((len(sos), n_ch, 2)) for stream, sos in self._noise_cascades.items()}
+        self.bank_state_ = np.zeros((n_ch, *self._noise_bank[1].shape))
+        self.noise_ = {stream: FastBlockNoise(self.seed, stream, self.n_channels, NOISE_BLOCK_SAMPLES)
+                       for stream in self._noise_paths}
         self.n_clipped_ = 0
         self.n_cm_range_violations_ = 0
 
@@ -413,50 +422,47 @@ class InstrumentationAmplifier:
         if n == 0:
             return Chunk(diff_v=x.copy(), start_sample=chunk.start_sample)
         k0 = chunk.start_sample
-        draws = np.empty((len(self.noise_), self.n_channels, n))
-        for i, noise in enumerate(self.noise_.values()):
-            noise.normal(k0, k0 + n, out=draws[i])
-        none = np.zeros(0)
-        cm_term = none if chunk.cm_v is None else np.ascontiguousarray(self._common_mode(chunk))
-        cm_in = none if chunk.cm_v is None else np.ascontiguousarray(chunk.cm_v, dtype=float)
+        noise = np.empty((len(self.noise_), self.n_channels, n))
+        for i, (stream, source) in enumerate(self.noise_.items()):
+            source.normal(k0, k0 + n, out=noise[i])
+            if stream in self._noise_cascades:
+                noise[i], self.noise_zi_[stream] = sosfilt_carry(self._noise_cascades[stream], noise[i],
+                                                                 self.noise_zi_[stream])
         y = np.empty_like(x)
-        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, draws, self._noise_sos,
-                                          self._noise_bounds, self.noise_zi_, cm_term, cm_in, self._band_sos,
-                                          self.band_zi_, self._dc_out_v, np.array(p.input_cm_range_v, dtype=float),
-                                          p.output_swing_v, y)
+        clipped, outside = amplifier_pass(np.ascontiguousarray(x), p.gain_v_per_v, noise, self._noise_bank,
+                                          self.bank_state_, *self._common_mode(chunk), self._band_sos,
+                                          self.band_zi_, self._dc_out_v, self._cm_range, p.output_swing_v, y)
         self.n_clipped_ += clipped
         self.n_cm_range_violations_ += outside
         return Chunk(diff_v=y, start_sample=chunk.start_sample)
 
-    def _common_mode(self, chunk: Chunk) -> np.ndarray:
-        """The common-mode term before the band shape: (G/CMRR) Re{exp(j phase) (1 + s/w_z) v_cm}.
+    def _common_mode(self, chunk: Chunk) -> tuple[tuple, np.ndarray]:
+        """The chunk's common-mode fields for :func:`amplifier_pass` and their coefficients.
 
-        With c = v_cm + v_cm'/w_z and q its quadrature partner (same from
+        The term before the band shape is (G/CMRR) Re{exp(j phase) (1 + s/w_z) v_cm}:
+        with c = v_cm + v_cm'/w_z and q its quadrature partner (same from
         ``cm_quad_v``), a rotation by the phase is cos(phase) c - sin(phase) q.
+
+        Returns
+        -------
+        fields : tuple of 4 ndarray
+            ``cm_v``, ``cm_dvdt_v_per_s``, ``cm_quad_v``, ``cm_quad_dvdt_v_per_s``
+            (contiguous float), each empty where the term does not use it
+            (all empty without ``cm_v``).
+        coef : ndarray, shape (4,)
+            ``(G/CMRR, cos(phase), sin(phase), w_z)``.
         """
-        p = self.params
-        fields = {"cm_v": chunk.cm_v, "cm_dvdt_v_per_s": chunk.cm_dvdt_v_per_s}
-        rotated = unit_phasor(p.cmrr_phase_rad)[1] != 0.0
-        if rotated:
-            fields.update(cm_quad_v=chunk.cm_quad_v, cm_quad_dvdt_v_per_s=chunk.cm_quad_dvdt_v_per_s)
-        corner = math.isfinite(p.cmrr_zero_hz)
-        for name, value in fields.items():
-            if value is None and (corner or not name.endswith("dvdt_v_per_s")):
+        p, coef, used = self.params, self._cm_coef, self._cm_fields_used
+        if chunk.cm_v is None:
+            return (_NONE,) * 4, coef
+        fields = (chunk.cm_v, chunk.cm_dvdt_v_per_s, chunk.cm_quad_v, chunk.cm_quad_dvdt_v_per_s)
+        for name, value, use in zip(_CM_FIELDS, fields, used):
+            if use and value is None:
                 raise ValueError(f"This amplifier (cmrr_zero_hz={p.cmrr_zero_hz:g} Hz, cmrr_phase_rad="
                                  f"{p.cmrr_phase_rad:g}) needs the chunk's {name}, which the mains stage "
                                  "generates analytically; it is None here.")
-        w_z = 2 * np.pi * p.cmrr_zero_hz
-        cm = np.asarray(chunk.cm_v, dtype=float)
-        if corner:
-            cm = cm + np.asarray(chunk.cm_dvdt_v_per_s, dtype=float) / w_z
-        cos_phase, sin_phase = unit_phasor(p.cmrr_phase_rad)
-        term = cos_phase * cm
-        if rotated:
-            q = np.asarray(chunk.cm_quad_v, dtype=float)
-            if corner:
-                q = q + np.asarray(chunk.cm_quad_dvdt_v_per_s, dtype=float) / w_z
-            term = term - sin_phase * q
-        return self._cm_scale * term
+        return tuple(np.ascontiguousarray(value, dtype=float) if use else _NONE
+                     for value, use in zip(fields, used)), coef
 
     def diff_gain(self, f_hz) -> np.ndarray:
         """Analytic differential gain, complex (see :meth:`InAmpParams.diff_gain`)."""

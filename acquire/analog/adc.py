@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from acquire._check import check_positive
+from acquire.analog.kernels import quantise
 from acquire.noise import BlockNoise
 from acquire.stage import Chunk, dc_vector
 
@@ -134,12 +135,10 @@ class Adc:
         self.n_clipped_ = 0
         self.noise_ = None  # sized on the first chunk (the channel count)
 
-    def _quantise(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(``c * LSB``, clipped mask) for input volts ``v``."""
-        half = 2 ** (self.params.n_bits - 1)
-        code = np.rint(v / self.lsb_v)
-        clipped = (code < -half) | (code > half - 1)
-        return np.clip(code, -half, half - 1) * self.lsb_v, clipped
+    def _quantise(self, v: np.ndarray) -> tuple[np.ndarray, int]:
+        """(``c * LSB``, number of clipped codes) for input volts ``v`` (n_channels, n), a view is fine."""
+        out = np.empty(v.shape)
+        return out, quantise(v, self.lsb_v, float(2 ** (self.params.n_bits - 1)), out)
 
     def prime(self, dc_in_v: np.ndarray) -> np.ndarray:
         """The converted constant input ``dc_in_v`` (n_channels,): quantised and clipped; no state.
@@ -149,7 +148,7 @@ class Adc:
         half an LSB. The ideal converter returns ``dc_in_v`` unchanged.
         """
         dc = dc_vector(dc_in_v)
-        return dc if self.ideal else self._quantise(dc)[0]
+        return dc if self.ideal else self._quantise(dc[:, None])[0][:, 0]
 
     def process(self, chunk: Chunk) -> Chunk:
         """Convert the input samples of ``chunk`` that fall on ADC instants."""
@@ -166,6 +165,6 @@ class Adc:
             if self.noise_ is None:
                 self.noise_ = BlockNoise(self.seed, NOISE_STREAM, v.shape[0], NOISE_BLOCK)
             v = v + self.params.noise_v_rms * self.noise_.normal(k0, k0 + v.shape[1])
-        out, clipped = self._quantise(v)
-        self.n_clipped_ += int(np.count_nonzero(clipped))
+        out, n_clipped = self._quantise(v)
+        self.n_clipped_ += n_clipped
         return Chunk(out, cm[0], cm[1], k0, cm[2], cm[3])

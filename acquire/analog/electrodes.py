@@ -443,11 +443,10 @@ class ElectrodeStage:
         """
         return dc_vector(dc_in_v, self.n_channels) + self._offsets[:, 0]
 
-    def _cm_to_dm(self, x: np.ndarray, dx: np.ndarray) -> np.ndarray:
-        out = np.empty(x.shape)
+    def _add_cm_to_dm(self, x: np.ndarray, dx: np.ndarray, out: np.ndarray) -> None:
+        """``out += `` the divider's CM-to-DM error for v_cm ``x`` and its derivative ``dx``, in place."""
         exponential_divider(np.ascontiguousarray(x), np.ascontiguousarray(dx), self.cm_prev_, self._direct,
                             self._static_coef, self._decay, self._coef, self.zi_, out)
-        return out
 
     def process(self, chunk: Chunk) -> Chunk:
         """Add offsets, drift, noise and the CM-to-DM error to ``diff_v``; cm fields pass unchanged."""
@@ -470,6 +469,6 @@ class ElectrodeStage:
         if chunk.cm_v is not None:
             if chunk.cm_dvdt_v_per_s is None:
                 raise ValueError("ElectrodeStage needs cm_dvdt_v_per_s with cm_v (MainsStage provides both).")
-            out = out + self._cm_to_dm(np.asarray(chunk.cm_v, dtype=float),
-                                       np.asarray(chunk.cm_dvdt_v_per_s, dtype=float))
+            self._add_cm_to_dm(np.asarray(chunk.cm_v, dtype=float), np.asarray(chunk.cm_dvdt_v_per_s, dtype=float),
+                               out)  # a new array: never the chunk's own
         return chunk.with_diff(out)

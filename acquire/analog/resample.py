@@ -15,12 +15,14 @@ import numpy as np
 from scipy import signal
 
 from acquire._check import check_positive
-from acquire.analog.kernels import polyphase
+from acquire.analog.kernels import TILE, polyphase, polyphase_grouped
 from acquire.stage import Chunk, dc_vector
 
 #: Largest L or M accepted when reducing fs_out/fs_in to a fraction.
 MAX_RATIO_TERM = 10_000
-#: Elements per operand of the inner loop: blocks of outputs small enough to stay in cache.
+#: Smallest L/M summed by runs of outputs (:func:`acquire.analog.kernels.polyphase_grouped`): a run
+#: of about L/M outputs then fills at least half of a tile of TILE = 8.
+GROUPED_MIN_RATIO = 4
 
 
 def rational_ratio(fs_in_hz: float, fs_out_hz: float) -> tuple[int, int]:
@@ -114,8 +116,11 @@ class Resampler:
     dB) and attenuates everything above 218 Hz by about 80 dB (Kaiser's
     formula holds to a few tenths of a dB: 79.8 dB measured for 360 -> 8000,
     8000 -> 500 and 1000 -> 8000 Hz), so every image or alias of a passband
-    component is about 80 dB down. The sum runs in one compiled pass
-    (:func:`acquire.analog.kernels.polyphase`, K multiply-adds per output).
+    component is about 80 dB down. The sum runs in one compiled pass, K
+    multiply-adds per output: :func:`acquire.analog.kernels.polyphase_grouped`
+    when upsampling by ``L/M >= 4`` (runs of outputs that read the same
+    inputs summed side by side), else :func:`acquire.analog.kernels.polyphase`;
+    both perform the same operations.
     """
 
     def __init__(self, fs_in_hz: float, fs_out_hz: float, *, n_taps_per_phase: int = 24,
@@ -143,6 +148,10 @@ class Resampler:
         poly[:n_taps] = self.taps
         residues = np.arange(self.up)
         self._coef = np.ascontiguousarray(poly.reshape(K, self.up).T[(residues * self.down) % self.up])
+        # Upsampling by L/M >= GROUPED_MIN_RATIO: runs of outputs sharing their inputs fill most of a
+        # tile of polyphase_grouped, whose transposed, zero-padded branches it reads.
+        self._coef_t = (np.ascontiguousarray(np.pad(self._coef.T, ((0, 0), (0, TILE))))
+                        if self.up >= GROUPED_MIN_RATIO * self.down else None)
         self._n_history = self._n_branch_taps + self.down
         self._history0 = None
         self.reset()
@@ -203,7 +212,10 @@ class Resampler:
     def _compute(self, data: np.ndarray, data_start: int, m0: int, m1: int) -> np.ndarray:
         """Outputs ``m0 <= m < m1``; ``data[:, i]`` is input ``data_start + i``."""
         out = np.empty((data.shape[0], max(0, m1 - m0)))
-        polyphase(np.ascontiguousarray(data), data_start, m0, self._coef, self.up, self.down, out)
+        if self._coef_t is None:
+            polyphase(np.ascontiguousarray(data), data_start, m0, self._coef, self.up, self.down, out)
+        else:
+            polyphase_grouped(np.ascontiguousarray(data), data_start, m0, self._coef_t, self.up, self.down, out)
         return out
 
 
