@@ -38,7 +38,7 @@ from acquire.evaluation.reference import source_references
 from acquire.evaluation.scoring import score_exclusion_s, score_tap
 from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
 from acquire.runner import TAPS, RunResult, TwinSteps
-from acquire.sources.loader import RecordingSource, SyntheticStreamSource, load_configured
+from acquire.sources.loader import RecordingSource, SyntheticStreamSource, load_configured, stream_configured
 
 SCHEMA = "ecgfe.metrics/1"
 #: Frequency (Hz) at which IIR group delays are evaluated for alignment.
@@ -383,11 +383,14 @@ def check_duration(duration_s, *, streamed: bool) -> None:
 
 
 def open_source(cfg: dict, recording=None, *, stream: bool = False):
-    """``(recording or source, source)``: the given recording, the configured one, or a streamed ECGSYN record.
+    """``(recording or source, source)``: the given recording, the configured one loaded, or streamed.
 
     With ``stream``, a synthetic source starting at 0 s with its one
-    channel is generated chunk by chunk (:class:`SyntheticStreamSource`,
-    bit-identical to the loaded record, with the same provenance).
+    channel is generated chunk by chunk (:class:`SyntheticStreamSource`),
+    and a PhysioNet or local WFDB record is read from its files block by
+    block (:class:`WfdbStreamSource`, checked and windowed as the loader
+    does, with its errors, before any sample is read); both bit-identical to
+    the loaded record, with the same annotations and provenance.
     """
     if recording is not None:
         return recording, (recording if hasattr(recording, "read") else RecordingSource(recording))
@@ -402,6 +405,9 @@ def open_source(cfg: dict, recording=None, *, stream: bool = False):
         source.provenance = {"generator": "ecgsyn", "seed": source.stream.seed,
                              **asdict(EcgsynParams(heart_rate_bpm=s["heart_rate_bpm"])), "start_s": 0.0,
                              "duration_s": source.n_samples / source.fs_hz}
+        return source, source
+    if stream and s["name"] != "synthetic":
+        source = stream_configured(s)
         return source, source
     recording = load_configured(s)
     return recording, RecordingSource(recording)

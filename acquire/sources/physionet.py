@@ -9,6 +9,9 @@ Loading is strict: the header is parsed and checked by
 :mod:`acquire.sources.wfdb_format`, the signal files must be as long as it
 says, and a catalog record's annotation file must be present and complete.
 Each failure is one ValueError line naming the file (and the field).
+Opening (:func:`open_physionet`, :func:`open_wfdb_path`) does all that without
+reading a sample; the samples are then read whole or a block at a time
+(:meth:`WfdbFiles.read_v`), bit-identical either way.
 """
 
 from __future__ import annotations
@@ -264,10 +267,15 @@ def load_wfdb_path(path, *, annotator: str | None = "atr") -> Recording:
         missing or shorter than the header says, a truncated or corrupt
         annotation file.
     """
+    return open_wfdb_path(path, annotator=annotator).load()
+
+
+def open_wfdb_path(path, *, annotator: str | None = "atr") -> WfdbFiles:
+    """A local WFDB record checked as :func:`load_wfdb_path` does, its samples not read."""
     path = Path(path)
     if not path.with_name(path.name + ".hea").is_file():
         raise FileNotFoundError(f"no WFDB header {path.with_name(path.name + '.hea')}")
-    return _load(path, annotator, {}, required=False, hint="")
+    return _open(path, annotator, {}, required=False, hint="")
 
 
 def load_physionet(name: str) -> Recording:
@@ -287,6 +295,11 @@ def load_physionet(name: str) -> Recording:
         When none of the record's files is downloaded; the message gives the
         fetch command.
     """
+    return open_physionet(name).load()
+
+
+def open_physionet(name: str) -> WfdbFiles:
+    """A downloaded PhysioNet record checked as :func:`load_physionet` does, its samples not read."""
     slug, slash, record = name.partition("/")
     if not slash:
         raise ValueError(f"name must be '<database>/<record>', e.g. 'mitdb/100'; got {name!r}.")
@@ -297,31 +310,98 @@ def load_physionet(name: str) -> Recording:
     if not any((version_dir / file).is_file() for file in db.record_files(record)):
         raise FileNotFoundError(f"record {slug}/{record} is not downloaded{hint}.")
     provenance = {"database": slug, "version": db.version, "record": record}
-    return _load(version_dir / record, db.annotator, provenance, required=True,
+    return _open(version_dir / record, db.annotator, provenance, required=True,
                  hint=f"; record {slug}/{record} is incomplete or corrupt{hint}")
 
 
-def _load(path: Path, annotator: str | None, provenance: dict, *, required: bool,
-          hint: str) -> Recording:
+@dataclass(frozen=True)
+class WfdbFiles:
+    """A WFDB record on disk whose files passed the loader's checks, its samples not read yet.
+
+    Parameters
+    ----------
+    path : Path
+        Record path without extension.
+    header : WfdbHeader
+        The checked header.
+    annotations : Annotations or None
+        The reference annotations, read whole (they are small).
+    provenance : dict
+        As the loaded record's, ``path`` included.
+    annotator : str or None
+        Extension of the annotation file.
+    required : bool
+        Whether the annotation file must be there (a catalog record).
+    hint : str
+        Appended to every error (the fetch command for a catalog record).
+    """
+
+    path: Path
+    header: WfdbHeader
+    annotations: Annotations | None
+    provenance: dict
+    annotator: str | None
+    required: bool
+    hint: str
+
+    def read_v(self, sampfrom: int = 0, sampto: int | None = None, channels=None) -> np.ndarray:
+        """Samples ``sampfrom`` to ``sampto`` of ``channels`` (indices; None: all) in volts.
+
+        wfdb's physical values ``(d - baseline) / gain`` times the unit's
+        factor to volts (:data:`VOLTS_PER_UNIT`), element by element, so a
+        block is bit-identical to the same samples of the whole record.
+        Shape (n_channels, n), C-contiguous.
+
+        Raises
+        ------
+        ValueError
+            One line: the loader's message for a file found missing or
+            truncated on a second look (it changed since it was checked), else
+            wfdb's failure to read the signal file (a short file among them).
+        """
+        channels = list(range(len(self.header.signals))) if channels is None else list(channels)
+        sampto = self.header.n_samples if sampto is None else sampto
+        try:
+            with _quiet_wfdb():
+                record = wfdb.rdrecord(str(self.path), sampfrom=sampfrom, sampto=sampto, channels=channels)
+        except _WFDB_ERRORS as exc:
+            _checked(self.path, self.annotator, required=self.required, hint=self.hint)
+            raise ValueError(f"{self.path}.hea or its signal file is corrupt: wfdb cannot read the record "
+                             f"({_one_line(exc)}){self.hint}.") from exc
+        scale = np.array([VOLTS_PER_UNIT[self.header.signals[c].units] for c in channels])
+        return np.ascontiguousarray((record.p_signal * scale).T)
+
+    def recording(self, signals_v: np.ndarray) -> Recording:
+        """The record with these signals (all channels, all samples)."""
+        return Recording(signals_v=signals_v, fs_hz=self.header.fs_hz,
+                         channel_names=tuple(s.name for s in self.header.signals),
+                         annotations=self.annotations, provenance=self.provenance)
+
+    def load(self) -> Recording:
+        """The whole record in memory."""
+        return self.recording(self.read_v())
+
+    def outline(self) -> Recording:
+        """The record with zero-byte samples (dtype ``V0``): what :meth:`Recording.select` needs to
+        check a window and select its channels, annotations and provenance without reading a sample."""
+        return self.recording(np.empty((len(self.header.signals), self.header.n_samples), dtype="V0"))
+
+
+def _open(path: Path, annotator: str | None, provenance: dict, *, required: bool, hint: str) -> WfdbFiles:
+    header, ann_file = _checked(path, annotator, required=required, hint=hint)
     try:
-        header, ann_file = _check_files(path, annotator, required=required)
         annotations = _read_annotations(path, ann_file, annotator, header.n_samples) if ann_file else None
     except ValueError as exc:
         raise ValueError(f"{exc}{hint}.") from None
+    return WfdbFiles(path, header, annotations, {**provenance, "path": str(path)}, annotator, required, hint)
+
+
+def _checked(path: Path, annotator: str | None, *, required: bool, hint: str) -> tuple[WfdbHeader, Path | None]:
+    """:func:`_check_files`, its error ending with ``hint``."""
     try:
-        with _quiet_wfdb():
-            record = wfdb.rdrecord(str(path))
-    except _WFDB_ERRORS as exc:
-        raise ValueError(f"{path}.hea or its signal file is corrupt: wfdb cannot read the record "
-                         f"({_one_line(exc)}){hint}.") from exc
-    scale = np.array([VOLTS_PER_UNIT[s.units] for s in header.signals])
-    return Recording(
-        signals_v=np.ascontiguousarray((record.p_signal * scale).T),
-        fs_hz=header.fs_hz,
-        channel_names=tuple(s.name for s in header.signals),
-        annotations=annotations,
-        provenance={**provenance, "path": str(path)},
-    )
+        return _check_files(path, annotator, required=required)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{hint}.") from None
 
 
 def _one_line(exc: BaseException) -> str:
