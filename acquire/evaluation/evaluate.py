@@ -258,7 +258,7 @@ def simulate(cfg: dict, recording=None, *, progress=None, keep: bool = True, att
         Configuration (:func:`acquire.config.load_config`).
     recording : Recording, optional
         The source; loaded from ``cfg["source"]`` when omitted (streamed,
-        never held whole, for a synthetic record with ``keep=False``).
+        never held whole, with ``keep=False``: a synthetic or WFDB record).
     progress : callable(done, total), optional
         Called as source samples are processed.
     keep : bool

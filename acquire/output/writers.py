@@ -207,7 +207,7 @@ def stream_simulation(cfg: dict, out_dir, *, overwrite: bool = False, run: RunIn
     built (:class:`~acquire.output.wfdb_writer.WfdbSink`), the metrics and
     the figures accumulated as the chains run (:class:`FigureViews`); then
     the rest of :func:`write_run_files`. ``recording``: a loaded recording
-    (default: the configured source, streamed when synthetic). The other
+    (default: the configured source, streamed: synthetic or WFDB). The other
     arguments and the errors as in :func:`write_simulation`.
     """
     from acquire.evaluation.evaluate import open_source, simulate
