@@ -252,8 +252,10 @@ def _resampled_scratch(source, fs_out_hz: float, path: Path) -> Scratch:
     source.reset()
     n_channels = len(source.channel_names)
     x = Scratch(path, n_channels)
-    for block in _resampled(source, n_channels, ratio.numerator, ratio.denominator):
-        x.write(block)
-    x.close()
+    try:  # closed also when the source fails mid-read (a WFDB file truncated during the run)
+        for block in _resampled(source, n_channels, ratio.numerator, ratio.denominator):
+            x.write(block)
+    finally:
+        x.close()
     x.pad = min(x.n - 1, int(10 * fs_out_hz))
     return x
