@@ -124,8 +124,7 @@ class WfdbStreamSource:
         outline = files.outline()
         window = outline.select(channels=channels, start_s=start_s, duration_s=duration_s)
         self.files = files
-        self.channels = outline._channel_indices(channels)
-        self.start = int(round(start_s * outline.fs_hz))  # the first sample, as select rounds it
+        self.channels, self.start, _ = outline.window_indices(channels, start_s, duration_s)
         self.block_n = max(1, int(round(check_positive("block_s", block_s) * outline.fs_hz)))
         self.fs_hz = window.fs_hz
         self.n_samples = window.n_samples

@@ -159,6 +159,24 @@ class Recording:
             For an unknown channel name (with a suggestion), an index out of
             range, or a window outside the recording.
         """
+        idx, start, stop = self.window_indices(channels, start_s, duration_s)
+        ann = self.annotations.window(start, stop) if self.annotations is not None else None
+        prov = dict(self.provenance, start_s=float(start_s), duration_s=(stop - start) / self.fs_hz)
+        return Recording(
+            signals_v=self.signals_v[idx, start:stop].copy(),
+            fs_hz=self.fs_hz,
+            channel_names=tuple(self.channel_names[i] for i in idx),
+            annotations=ann,
+            provenance=prov,
+        )
+
+    def window_indices(self, channels=None, start_s: float = 0.0,
+                       duration_s: float | None = None) -> tuple[list[int], int, int]:
+        """``(channel indices, start, stop)``: what :meth:`select` keeps, samples ``start .. stop - 1``.
+
+        Arguments and errors as :meth:`select` (a streamed source reads the
+        same window from the files without loading the record).
+        """
         idx = self._channel_indices(channels)
         check_positive("start_s", start_s, allow_zero=True)
         start = int(round(start_s * self.fs_hz))
@@ -176,15 +194,7 @@ class Recording:
                     f"start_s + duration_s = {start_s + duration_s:g} s exceeds the recording "
                     f"length ({self.duration_s:g} s); shorten duration_s or start earlier."
                 )
-        ann = self.annotations.window(start, stop) if self.annotations is not None else None
-        prov = dict(self.provenance, start_s=float(start_s), duration_s=(stop - start) / self.fs_hz)
-        return Recording(
-            signals_v=self.signals_v[idx, start:stop].copy(),
-            fs_hz=self.fs_hz,
-            channel_names=tuple(self.channel_names[i] for i in idx),
-            annotations=ann,
-            provenance=prov,
-        )
+        return idx, start, stop
 
     def _channel_indices(self, channels) -> list[int]:
         if channels is None:
