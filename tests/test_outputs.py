@@ -75,6 +75,28 @@ def test_an_interrupted_overwrite_leaves_the_old_directory_and_no_litter(tmp_pat
     assert (out / "provenance.json").read_text() == '"old"'
 
 
+def test_a_killed_runs_sibling_is_removed_by_the_next_run_and_only_a_dead_owners(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "--quiet", "simulate", "--duration-s", "3600",
+                             "--out", str(out)], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".run.tmp-*/.ecgfe-reference-*")):  # under way: its scratch is inside
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.kill()  # SIGKILL: no finally runs, the sibling stays behind
+    proc.wait()
+    (left,) = tmp_path.glob(".run.tmp-*")
+    assert json.loads((left / files.OWNER_NAME).read_text())["pid"] == proc.pid
+    live = tmp_path / ".run.tmp-live"  # being built by a live process of this host (our parent)
+    live.mkdir()
+    (live / files.OWNER_NAME).write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    (tmp_path / ".run.tmp-unknown").mkdir()  # no owner: it cannot be known dead
+    r = invoke("--quiet", "simulate", "--duration-s", "5", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert listing(tmp_path) == [".run.tmp-live", ".run.tmp-unknown", "run"]
+    assert not [n for n in listing(out) if n.startswith(".")]  # no owner file, no scratch in the output
+
+
 def test_overwrite_replaces_the_whole_directory(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

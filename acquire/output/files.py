@@ -4,7 +4,10 @@
 - :func:`output_transaction`: a whole output directory, built in a hidden
   sibling ``.<name>.tmp-<random>`` and renamed into place when complete;
   with ``overwrite`` the old directory is replaced only then (renamed aside,
-  the new one renamed in, the old one removed).
+  the new one renamed in, the old one removed). The sibling holds its
+  owner (:data:`OWNER_NAME`) while it is built, so the next transaction on
+  the same target removes one left by a killed process (``kill -9``, a
+  power cut: no ``finally`` ran).
 - :func:`check_output_dir`: the checks made before any work (a non-empty
   directory without ``overwrite``, an output over its own input).
 - :class:`DirectoryLock`: exclusive use of a directory written in place
@@ -31,6 +34,8 @@ OUTPUT_MARKERS = ("provenance.json", "metrics.json", "comparison.json", "sweep.j
                   "compliance.json", "compliance_matrix.json", "batch.json")
 #: The lock file of a directory written in place (:class:`DirectoryLock`).
 LOCK_NAME = ".ecgfe.lock"
+#: The owner of a hidden sibling being built (:func:`output_transaction`), removed before the rename.
+OWNER_NAME = ".ecgfe.owner"
 #: What marks the own directory of a resumable run (``resume`` of :func:`check_output_dir`), by kind.
 RESUMABLE = {"sweep": ("points", "sweep.json"), "montecarlo": ("*/simulated/points", "montecarlo.json"),
              "batch": ("points", "batch.json")}
@@ -259,18 +264,38 @@ def output_transaction(out_dir, *, overwrite: bool = False, inputs: Iterable = (
     out = check_output_dir(out_dir, overwrite=overwrite, inputs=inputs)
     try:
         out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned_siblings(out.absolute())
         tmp = _hidden_sibling(out.absolute(), "tmp", create=True)
     except OSError as exc:
         raise OutputError(out, exc) from exc
     try:
+        (tmp / OWNER_NAME).write_text(json.dumps(_holder(secrets.token_hex(8))), encoding="utf-8")
         yield tmp
         check_output_dir(out, overwrite=overwrite, inputs=inputs)
+        (tmp / OWNER_NAME).unlink()
         _swap_into_place(tmp, out.absolute())
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, DirectoryLocked):
             raise OutputError(_user_path(exc.filename, tmp, out), exc) from exc
         raise
+
+
+def remove_abandoned_siblings(target: Path) -> list[Path]:
+    """Remove the hidden siblings ``.<name>.tmp-*`` of ``target`` whose builder is gone; return them.
+
+    A sibling is abandoned when its :data:`OWNER_NAME` names a process of
+    this host that no longer runs (:meth:`DirectoryLock._stale`). One
+    without a readable owner (being created this instant, or another
+    host's) is left alone: only a certainly dead owner's work is removed.
+    """
+    removed = []
+    for sibling in target.parent.glob(f".{target.name}.tmp-*"):
+        holder = _read_lock(sibling / OWNER_NAME)
+        if holder is not None and holder["pid"] != os.getpid() and DirectoryLock._stale(holder):
+            shutil.rmtree(sibling, ignore_errors=True)
+            removed.append(sibling)
+    return removed
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:
@@ -297,6 +322,12 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:  # alive, another user's
         return True
     return True
+
+
+def _holder(token: str) -> dict:
+    """This process as a lock's or a sibling's holder: ``{"pid", "host", "since_utc", "token"}``."""
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "since_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "token": token}
 
 
 def _read_lock(path: Path) -> dict | None:
@@ -357,8 +388,7 @@ class DirectoryLock:
 
     def _acquire(self) -> str:
         token = secrets.token_hex(8)
-        me = {"pid": os.getpid(), "host": socket.gethostname(),
-              "since_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "token": token}
+        me = _holder(token)
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

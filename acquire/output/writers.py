@@ -221,7 +221,7 @@ def stream_simulation(cfg: dict, out_dir, *, overwrite: bool = False, run: RunIn
             sink = WfdbSink(tmp, rates, source.channel_names)
             return [sink, FigureViews.attach(rates, n_channels, duration_s, settle_s)]
 
-        sim = simulate(cfg, source, progress=progress, keep=False, attach=attach, scratch_dir=tmp.parent)
+        sim = simulate(cfg, source, progress=progress, keep=False, attach=attach, scratch_dir=tmp)
         next(o for o in sim.observers if isinstance(o, WfdbSink)).close()
         write_run_files(sim, cfg, tmp, run, files)
     return sim
