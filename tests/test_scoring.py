@@ -188,7 +188,7 @@ def test_score_tap_moves_annotations_and_excludes_in_record_time():
     # time the learning period would end at 150000 and 150015 would be scored (3 TP).
     assert counts(m) == (2, 0, 0)
     assert counts(score_record(tap, ["N"] * 4, tap, 500.0, exclude_first_s=300.0)) == (3, 0, 0)
-    # Resampled first (annotations delayed 3 ms at 8 kHz, as a sweep presamples): the same.
+    # Resampled first (annotations delayed 3 ms at 8 kHz, as a resampled Recording carries them): the same.
     pre = ann.retimed(360.0, 8000.0, 0.003)
     assert pre.delay_s == 0.003
     m = score_tap(pre, 8000.0, pre.retimed(8000.0, 500.0, 0.05).sample, 500.0, 0.05, 300.0)

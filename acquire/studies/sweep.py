@@ -20,18 +20,14 @@ cluster if asked (:mod:`acquire.studies.scheduler`), and writes:
   limit scaled to the common mode when every point has the same one; QRS Se
   and +P at the recovered tap.
 
-The source is loaded and resampled to the simulation rate once per worker
-(not once per point): the :class:`~acquire.resample.Resampler` is
-chunk-invariant, so resampling in one block gives bit for bit the samples the
-chain's own resampling stage would give, and the chain then skips that stage.
-The chain outputs are therefore identical to those of
-:func:`acquire.evaluate.simulate` on the original source, and so are the
-metrics computed from them against the ideal twin. Metrics against the
-source or the reference beats can differ slightly: ``settling_time_s`` (1 s
-resolution) no longer counts the resampler's own start-up (its
-``settling_time_s``, 48 ms from 500 Hz to 8 kHz), since the source reference
-is taken after it, and reference beats are placed to the nearest simulation
-sample (see :func:`presample`).
+Each worker keeps the last source it opened: a record of up to
+:data:`CACHE_MAX_SAMPLES` samples (all channels) is loaded once, at its own
+rate, and reused by the following points; a longer one (a 24-hour Holter
+record) is read from its files, streamed, at every point. Every point runs
+:func:`acquire.evaluate.simulate` with ``keep=False`` on it, so its metrics
+are exactly those of ``simulate()`` on the point's configuration, and a
+worker's memory is bounded by the chunk (plus the cached short record),
+whatever the records' length.
 """
 
 from __future__ import annotations
@@ -42,7 +38,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,19 +47,20 @@ from acquire.output.files import DirectoryLock, atomic_write
 from acquire.output import figures as viz
 from acquire._version import __version__
 from acquire.config import check_keys, set_value
-from acquire.evaluation.evaluate import simulate
+from acquire.evaluation.evaluate import open_source, simulate
 from acquire.frontend import build_frontend
 from acquire.sources.recording import Recording
-from acquire.analog.resample import Resampler
 from acquire.runner import TAPS
 from acquire.sources.loader import load_configured
-from acquire.stage import Chunk
 from acquire.studies.grid import MAX_POINTS, check_count, parse_vary, sweep_points  # noqa: F401 (parse_vary: acquire.design)
 from acquire.studies.scheduler import LOCAL, connect, execute, interruptible
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "ecgfe.sweep/1"
+#: A worker keeps a record loaded between points up to this many samples (all channels; 64 MB of
+#: float64: a 30-min 2-lead MIT-BIH record is 1.3 M); a longer one is streamed from its files.
+CACHE_MAX_SAMPLES = 8_000_000
 #: Metrics written to sweep.csv / sweep.json, at each tap that reports them (``tap.metric`` columns).
 SUMMARY_METRICS = ("residual_mains_uv_rms", "snr_out_db", "cmrr_effective_db", "mains_rejection_db", "qrs_sensitivity",
                    "qrs_ppv", "qrs_f1", "prd_percent")
@@ -101,28 +97,6 @@ def point_config(cfg: dict, overrides: dict) -> dict:
     return out
 
 
-def presample(recording: Recording, fs_hz: float) -> tuple[Recording, float]:
-    """The recording resampled to ``fs_hz`` in one block by the chain's :class:`Resampler`, and its delay.
-
-    Returns the resampled recording and the resampler's group delay in
-    seconds; the recording unchanged and 0.0 when the rates already match.
-    The annotations (VF episodes and rhythm marks with the beats) move with
-    the signal, by that delay rounded to the nearest sample at ``fs_hz`` (a
-    reference beat may thus sit up to half a simulation sample, 62.5 us at
-    8 kHz, from where the in-chain run puts it), and carry the delay so that
-    QRS scoring keeps its learning period in record time.
-    """
-    if math.isclose(recording.fs_hz, fs_hz):
-        return recording, 0.0
-    resampler = Resampler(recording.fs_hz, fs_hz)
-    y = resampler.process(Chunk(recording.signals_v, start_sample=0)).diff_v
-    ann = recording.annotations
-    if ann is not None:
-        ann = ann.retimed(recording.fs_hz, fs_hz, resampler.group_delay_s)
-    out = Recording(y, float(fs_hz), recording.channel_names, ann, dict(recording.provenance))
-    return out, resampler.group_delay_s
-
-
 def flat_metrics(doc: dict) -> dict:
     """Scalar metrics of the first channel, keyed ``tap.metric``."""
     first = next(iter(doc["channels"].values()))
@@ -131,45 +105,44 @@ def flat_metrics(doc: dict) -> dict:
 
 
 def source_key(cfg: dict) -> str:
-    """What decides the resampled source: the ``[source]`` table and the simulation rate."""
-    return json.dumps([cfg["source"], float(cfg["run"]["fs_sim_hz"])], sort_keys=True)
+    """What decides the source: the ``[source]`` table."""
+    return json.dumps(cfg["source"], sort_keys=True)
 
 
 class PointRunner:
-    """Runs sweep points, keeping the last source loaded and resampled.
+    """Runs sweep points, keeping the last source opened (see the module docstring).
 
     Parameters
     ----------
     recording : Recording or None
-        A fixed source; None loads ``cfg["source"]`` of each point.
+        A fixed source; None opens ``cfg["source"]`` of each point.
     """
 
     def __init__(self, recording: Recording | None = None):
         self.recording = recording
         self.cache_key_ = None
-        self.presampled_ = None
+        self.source_ = None
 
-    def source(self, cfg: dict) -> tuple[float, Recording, float]:
-        """Source rate, the source at the simulation rate and the delay added (:func:`presample`).
+    def source(self, cfg: dict):
+        """The point's source: the fixed recording, the loaded short record, or a long one streamed.
 
-        Loaded and resampled again only when the source or the rate changes.
+        Opened again only when the ``[source]`` table changes; opening a
+        record reads its header and annotations, not its samples, so the
+        choice costs nothing for a long record.
         """
+        if self.recording is not None:
+            return self.recording
         key = source_key(cfg)
         if key != self.cache_key_:
-            rec = self.recording
-            if rec is None:
-                rec = load_configured(cfg["source"])
+            _, stream = open_source(cfg, stream=True)
+            small = stream.n_samples * len(stream.channel_names) <= CACHE_MAX_SAMPLES
+            self.source_ = load_configured(cfg["source"]) if small else stream
             self.cache_key_ = key
-            self.presampled_ = (rec.fs_hz, *presample(rec, float(cfg["run"]["fs_sim_hz"])))
-        return self.presampled_
+        return self.source_
 
     def run(self, cfg: dict, overrides: dict) -> dict:
         """Simulate one point; return its point document (see the module docstring)."""
-        fs_src_hz, presampled, delay_s = self.source(cfg)
-        doc = simulate(cfg, presampled).metrics
-        # State the rate and delays from the original source, as simulate(cfg) would.
-        doc["rates_hz"]["source"] = fs_src_hz
-        doc["delay_s"] = {tap: d + delay_s for tap, d in doc["delay_s"].items()}
+        doc = simulate(cfg, self.source(cfg), keep=False).metrics
         return {"id": point_id(overrides), "overrides": overrides, "config": cfg,
                 "channel": next(iter(doc["channels"])), "metrics": flat_metrics(doc), "document": doc}
 
