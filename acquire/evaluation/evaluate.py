@@ -38,7 +38,7 @@ from acquire.evaluation.reference import source_references
 from acquire.evaluation.scoring import score_exclusion_s, score_tap
 from acquire.frontend import analytic_cmrr_effective_db, build_frontend, predicted_residual_mains, tap_gain_rel
 from acquire.runner import TAPS, RunResult, TwinSteps
-from acquire.sources.loader import RecordingSource, SyntheticStreamSource, load_configured, stream_configured
+from acquire.sources.loader import RecordingSource, load_configured, stream_configured
 
 SCHEMA = "ecgfe.metrics/1"
 #: Frequency (Hz) at which IIR group delays are evaluated for alignment.
@@ -385,31 +385,19 @@ def check_duration(duration_s, *, streamed: bool) -> None:
 def open_source(cfg: dict, recording=None, *, stream: bool = False):
     """``(recording or source, source)``: the given recording, the configured one loaded, or streamed.
 
-    With ``stream``, a synthetic source starting at 0 s with its one
-    channel is generated chunk by chunk (:class:`SyntheticStreamSource`),
-    and a PhysioNet or local WFDB record is read from its files block by
-    block (:class:`WfdbStreamSource`, checked and windowed as the loader
-    does, with its errors, before any sample is read); both bit-identical to
-    the loaded record, with the same annotations and provenance.
+    With ``stream``, the configured source is streamed when it can be
+    (:func:`~acquire.sources.loader.stream_configured`: a PhysioNet or local
+    WFDB record read from its files block by block, checked and windowed as
+    the loader does, with its errors, before any sample is read; a synthetic
+    record starting at 0 s generated chunk by chunk), bit-identical to the
+    loaded record, with the same annotations and provenance.
     """
     if recording is not None:
         return recording, (recording if hasattr(recording, "read") else RecordingSource(recording))
-    s = cfg["source"]
-    if stream and s["name"] == "synthetic" and not s["channels"] and float(s["start_s"]) == 0.0:
-        from dataclasses import asdict
-
-        from acquire.sources.ecgsyn import EcgsynParams
-
-        duration_s = 60.0 if s.get("duration_s") is None else float(s["duration_s"])
-        source = SyntheticStreamSource(duration_s=duration_s, heart_rate_bpm=s["heart_rate_bpm"], seed=s["seed"])
-        source.provenance = {"generator": "ecgsyn", "seed": source.stream.seed,
-                             **asdict(EcgsynParams(heart_rate_bpm=s["heart_rate_bpm"])), "start_s": 0.0,
-                             "duration_s": source.n_samples / source.fs_hz}
+    source = stream_configured(cfg["source"]) if stream else None
+    if source is not None:
         return source, source
-    if stream and s["name"] != "synthetic":
-        source = stream_configured(s)
-        return source, source
-    recording = load_configured(s)
+    recording = load_configured(cfg["source"])
     return recording, RecordingSource(recording)
 
 

@@ -75,14 +75,17 @@ class SyntheticStreamSource:
                  fs_hz: float = SYNTHETIC_FS_HZ):
         from acquire.sources.ecgsyn import EcgsynParams, EcgsynStream
 
+        from dataclasses import asdict
+
         params = EcgsynParams(heart_rate_bpm=heart_rate_bpm)
         self.stream = EcgsynStream(params, duration_s=duration_s, fs_hz=fs_hz, seed=seed)
         self.fs_hz = float(fs_hz)
         self.n_samples = self.stream.n_samples
         self.channel_names = ("ECG",)
         self.annotations = self.stream.annotations
-        self.provenance = {"generator": "ecgsyn", "seed": seed, "heart_rate_bpm": heart_rate_bpm,
-                           "duration_s": duration_s}
+        # The loaded record's (``load_recording("synthetic", ...)``: the generator's, then the window's).
+        self.provenance = {"generator": "ecgsyn", "seed": self.stream.seed, **asdict(params), "start_s": 0.0,
+                           "duration_s": self.n_samples / self.fs_hz}
 
     def reset(self) -> None:
         """Rewind to the first sample."""
@@ -93,7 +96,7 @@ class SyntheticStreamSource:
         return self.stream.read(n)
 
 
-class WfdbStreamSource:
+class WfdbStreamSource(RecordingSource):
     """A :class:`Source` reading a window of a WFDB record from its signal files, block by block.
 
     Opening checks what the loader checks (header, signal file sizes, the
@@ -117,21 +120,21 @@ class WfdbStreamSource:
         As :meth:`Recording.select`.
     block_s : float
         Seconds read from the files at a time.
+
+    Attributes
+    ----------
+    recording : Recording
+        The window's outline (no samples): rate, names, annotations and
+        provenance, as :class:`RecordingSource` describes its recording.
     """
 
     def __init__(self, files, *, channels=None, start_s: float = 0.0, duration_s: float | None = None,
                  block_s: float = WFDB_BLOCK_S):
         outline = files.outline()
-        window = outline.select(channels=channels, start_s=start_s, duration_s=duration_s)
         self.files = files
         self.channels, self.start, _ = outline.window_indices(channels, start_s, duration_s)
         self.block_n = max(1, int(round(check_positive("block_s", block_s) * outline.fs_hz)))
-        self.fs_hz = window.fs_hz
-        self.n_samples = window.n_samples
-        self.channel_names = window.channel_names
-        self.annotations = window.annotations
-        self.provenance = window.provenance
-        self.reset()
+        super().__init__(outline.select(channels=channels, start_s=start_s, duration_s=duration_s))
 
     def reset(self) -> None:
         """Rewind to the first sample."""
@@ -226,8 +229,18 @@ def load_configured(source_cfg: dict) -> Recording:
                           seed=s["seed"])
 
 
-def stream_configured(source_cfg: dict) -> WfdbStreamSource:
-    """A :class:`WfdbStreamSource` over the WFDB record of a config's ``[source]`` table (not synthetic)."""
+def stream_configured(source_cfg: dict) -> SyntheticStreamSource | WfdbStreamSource | None:
+    """The source of a config's ``[source]`` table streamed, bit-identical to :func:`load_configured`'s record.
+
+    A WFDB record through :class:`WfdbStreamSource`; the synthetic source
+    through :class:`SyntheticStreamSource` when its window starts at 0 s on
+    its one channel; None for another synthetic window (generated in memory).
+    """
     s = source_cfg
-    return WfdbStreamSource(open_wfdb(s["name"]), channels=s["channels"] or None, start_s=s["start_s"],
-                            duration_s=s.get("duration_s"))
+    if s["name"] != "synthetic":
+        return WfdbStreamSource(open_wfdb(s["name"]), channels=s["channels"] or None, start_s=s["start_s"],
+                                duration_s=s.get("duration_s"))
+    if s["channels"] or float(s["start_s"]) != 0.0:
+        return None
+    duration_s = 60.0 if s.get("duration_s") is None else float(s["duration_s"])
+    return SyntheticStreamSource(duration_s=duration_s, heart_rate_bpm=s["heart_rate_bpm"], seed=s["seed"])
