@@ -209,13 +209,13 @@ def sosfilt_carry(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.nd
     -------
     y, zf : ndarray
         Output and final state, bit-identical to ``sosfilt``'s
-        (:func:`_sos_pairs` performs its operations), without the per-call
+        (:func:`sos_pairs` performs its operations), without the per-call
         validation and axis moves that cost about 40 us, and about twice as
         fast per sample as scipy's loop.
     """
     y = np.array(x, dtype=np.float64, order="C")
     z = np.array(zi, dtype=np.float64, order="C")
-    _sos_pairs(np.ascontiguousarray(sos, dtype=np.float64), y, z)
+    sos_pairs(np.ascontiguousarray(sos, dtype=np.float64), y, z)
     return y, z
 
 
@@ -227,7 +227,7 @@ def _tdf2(sos: np.ndarray, s: int, u: float, z0: float, z1: float) -> tuple[floa
 
 
 @njit(cache=True, nogil=True)
-def _sos_pairs(sos: np.ndarray, y: np.ndarray, zi: np.ndarray) -> None:
+def sos_pairs(sos: np.ndarray, y: np.ndarray, zi: np.ndarray) -> None:
     """The cascade ``sos`` on ``y`` (n_channels, n) in place, two sections per pass; ``zi`` updated.
 
     Each pass runs two consecutive sections sample by sample with their

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from acquire.stage import sos_pairs
+
 _W, _Y, _D = 0, 1, 2
 
 
@@ -39,10 +41,9 @@ def filter_chunk(x: np.ndarray, sos: np.ndarray, zi: np.ndarray, deriv_b: np.nda
 
     Notes
     -----
-    The band-pass is ``scipy.signal.sosfilt``'s transposed direct form II
-    with its operations in its order (so ``y`` is bit-identical to it):
-    ``v = b0 u + z0; z0 = b1 u - a1 v + z1; z1 = b2 u - a2 v`` per section,
-    one sample after the other. Then, for each output sample,
+    The band-pass is :func:`acquire.stage.sos_pairs`, ``scipy.signal.sosfilt``'s
+    transposed direct form II with its operations in its order (so ``y`` is
+    bit-identical to it). Then, for each output sample,
     ``d[n] = sum_k deriv_b[k] y[n-k]`` and
     ``w[n] = (sum_{j<N} d[n-j]^2) / N``, both summed from 0 in ascending
     ``k`` (``j``): the same order for every sample whatever the chunking,
@@ -54,14 +55,8 @@ def filter_chunk(x: np.ndarray, sos: np.ndarray, zi: np.ndarray, deriv_b: np.nda
     """
     m = x.size
     y, d, w = buf[_Y], buf[_D], buf[_W]
-    for i in range(m):
-        u = x[i]
-        for s in range(sos.shape[0]):
-            v = sos[s, 0] * u + zi[s, 0]
-            zi[s, 0] = sos[s, 1] * u - sos[s, 4] * v + zi[s, 1]
-            zi[s, 1] = sos[s, 2] * u - sos[s, 5] * v
-            u = v
-        y[n0 + i] = u
+    y[n0:n0 + m] = x
+    sos_pairs(sos, buf[_Y:_Y + 1, n0:n0 + m], zi.reshape(zi.shape[0], 1, 2))
     acc = np.zeros(m)
     for k in range(deriv_b.size):
         _add_scaled(acc, deriv_b[k], y[n0 - k:n0 - k + m])
